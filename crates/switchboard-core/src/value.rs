@@ -1,0 +1,192 @@
+//! Small values parsed once at the edge: after parsing they are known good.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a value was refused, phrased as what was expected so it can be shown
+/// next to the field name in a problem response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected {expected}")]
+pub struct InvalidValue {
+    pub expected: &'static str,
+}
+
+impl InvalidValue {
+    pub fn new(expected: &'static str) -> Self {
+        Self { expected }
+    }
+}
+
+macro_rules! string_value {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+        #[schema(value_type = String)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = InvalidValue;
+            fn from_str(s: &str) -> Result<Self, InvalidValue> {
+                Self::parse(s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+string_value!(
+    /// A tenant slug: 3–40 characters of `a-z`, `0-9` and inner hyphens. Used
+    /// in URLs of public pages, so it is kept boring on purpose.
+    Slug
+);
+
+impl Slug {
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let ok = (3..=40).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-')
+            && !s.contains("--");
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidValue::new(
+                "3 to 40 characters of a-z, 0-9 and single inner hyphens",
+            ))
+        }
+    }
+}
+
+string_value!(
+    /// An email address, lower-cased so that one mailbox is one account.
+    /// Deliberately permissive: one `@`, a non-empty local part, a dotted
+    /// domain, no spaces or control characters, at most 254 characters.
+    Email
+);
+
+impl Email {
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let s = s.trim();
+        let invalid = || InvalidValue::new("an email address such as ana@example.com");
+        if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid());
+        }
+        let (local, domain) = s.split_once('@').ok_or_else(invalid)?;
+        let domain_ok = !domain.contains('@')
+            && domain.contains('.')
+            && domain
+                .split('.')
+                .all(|label| !label.is_empty() && label.len() <= 63);
+        if local.is_empty() || local.len() > 64 || !domain_ok {
+            return Err(invalid());
+        }
+        Ok(Self(s.to_lowercase()))
+    }
+}
+
+string_value!(
+    /// A colour as `#rrggbb`, normalised to lower case.
+    HexColor
+);
+
+impl HexColor {
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let ok =
+            s.len() == 7 && s.starts_with('#') && s[1..].bytes().all(|b| b.is_ascii_hexdigit());
+        if ok {
+            Ok(Self(s.to_ascii_lowercase()))
+        } else {
+            Err(InvalidValue::new("a colour of the form #rrggbb"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        for good in ["abc", "acme-insurance", "a1-b2-c3", "x".repeat(40).as_str()] {
+            assert!(Slug::parse(good).is_ok(), "{good} refused");
+        }
+        for bad in [
+            "ab",
+            "-abc",
+            "abc-",
+            "a--b",
+            "ABC",
+            "a b c",
+            "ünï",
+            &"x".repeat(41),
+            "a/b/c",
+            "",
+        ] {
+            assert!(Slug::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn emails_are_normalised() {
+        assert_eq!(
+            Email::parse(" Ana@Example.COM ").unwrap().as_str(),
+            "ana@example.com"
+        );
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@example.com",
+            "ana@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "ana@.com",
+            "ana@example..com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn colours() {
+        assert_eq!(HexColor::parse("#AABBCC").unwrap().as_str(), "#aabbcc");
+        for bad in ["aabbcc", "#abc", "#gggggg", "#aabbccdd", ""] {
+            assert!(HexColor::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn deserialising_parses() {
+        assert!(serde_json::from_str::<Email>("\"nope\"").is_err());
+        assert_eq!(
+            serde_json::from_str::<Slug>("\"acme\"").unwrap().as_str(),
+            "acme"
+        );
+    }
+}

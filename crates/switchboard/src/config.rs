@@ -1,0 +1,374 @@
+//! Configuration: built-in defaults < TOML file < `SWITCHBOARD_*` environment
+//! (nested keys joined with `__`, e.g. `SWITCHBOARD_HTTP__BODY_LIMIT_BYTES`)
+//! < command-line flags. `DATABASE_URL` and `REDIS_URL` are also read bare,
+//! as most platforms set them that way. With nothing configured it runs on
+//! `./data` (SQLite + files) at `127.0.0.1:8080` and makes no network calls.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use switchboard_core::Plan;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `postgres://…` for PostgreSQL; unset means SQLite in `data_dir`.
+    pub database_url: Option<Secret>,
+    /// Shared rate-limit counters across nodes; unset means in-process.
+    pub redis_url: Option<Secret>,
+    /// The externally visible base URL. An `https` URL also marks cookies `Secure`.
+    pub public_url: Option<url::Url>,
+    /// Base64 of 32 random bytes. Unset means a key file in the data directory.
+    pub master_key: Option<Secret>,
+    /// The key that `master_key` replaced, kept only while rotating.
+    pub master_key_previous: Option<Secret>,
+    pub master_key_file: Option<PathBuf>,
+    pub log: LogConfig,
+    pub http: HttpConfig,
+    pub auth: AuthConfig,
+    pub rate_limits: RateLimitConfig,
+    pub database: DatabaseConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".parse().expect("valid default address"),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            redis_url: None,
+            public_url: None,
+            master_key: None,
+            master_key_previous: None,
+            master_key_file: None,
+            log: LogConfig::default(),
+            http: HttpConfig::default(),
+            auth: AuthConfig::default(),
+            rate_limits: RateLimitConfig::default(),
+            database: DatabaseConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults < `file` < environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(
+                file.exists(),
+                "configuration file {} does not exist",
+                file.display()
+            );
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL", "REDIS_URL"])
+                    .map(|k| k.as_str().to_lowercase().into()),
+            )
+            .merge(Env::prefixed("SWITCHBOARD_").split("__"));
+        Ok(figment.extract()?)
+    }
+
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// Whether the product is reached over TLS, which decides the `Secure` cookie flag.
+    pub fn served_over_tls(&self) -> bool {
+        self.public_url
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "https")
+    }
+}
+
+/// A configuration value that must never reach a log line or an error.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `json` (default) or `pretty`.
+    pub format: LogFormat,
+    /// An `EnvFilter` directive, e.g. `info,switchboard=debug`.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Json,
+            filter: "info".into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub impersonation_ttl_secs: u64,
+    pub identity_providers: Vec<IdentityProviderConfig>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            impersonation_ttl_secs: 15 * 60,
+            identity_providers: Vec::new(),
+        }
+    }
+}
+
+/// An external identity provider (Clerk, Cognito, Auth0 …) whose JWTs are
+/// accepted. Its tokens are told apart by their `iss` claim.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProviderConfig {
+    pub name: String,
+    pub issuer: String,
+    pub audience: String,
+    pub jwks_url: url::Url,
+    /// Pinned: a token signed with any other algorithm is refused.
+    pub algorithm: JwtAlgorithm,
+    #[serde(default)]
+    pub claims: ClaimMapping,
+    /// Leeway for `exp`/`nbf`, in seconds.
+    #[serde(default = "default_leeway")]
+    pub leeway_secs: u64,
+}
+
+fn default_leeway() -> u64 {
+    30
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    RS256,
+    ES256,
+}
+
+/// Which claims carry the organisation, user and role. Defaults read Clerk's
+/// session-token claims.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClaimMapping {
+    pub org_id: String,
+    pub org_name: String,
+    pub user_id: String,
+    pub email: String,
+    /// Optional; values such as `org:admin` or `admin` map to roles. Without
+    /// it (or with an unknown value) the role is `default_role`.
+    pub role: Option<String>,
+    pub default_role: switchboard_core::Role,
+}
+
+impl Default for ClaimMapping {
+    fn default() -> Self {
+        Self {
+            org_id: "org_id".into(),
+            org_name: "org_name".into(),
+            user_id: "user_id".into(),
+            email: "email".into(),
+            role: Some("org_role".into()),
+            default_role: switchboard_core::Role::Member,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Requests per second per client IP on every route (burst twice that).
+    pub per_ip_per_second: u32,
+    /// Sign-in attempts per minute per client IP.
+    pub login_per_ip_per_minute: u32,
+    /// Sign-in attempts per minute per account (email).
+    pub login_per_account_per_minute: u32,
+    /// Requests per second per tenant, by plan (burst twice that).
+    pub tenant_per_second: PlanRates,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_ip_per_second: 100,
+            login_per_ip_per_minute: 30,
+            login_per_account_per_minute: 10,
+            tenant_per_second: PlanRates::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlanRates {
+    pub trial: u32,
+    pub starter: u32,
+    pub growth: u32,
+    pub enterprise: u32,
+}
+
+impl PlanRates {
+    pub fn for_plan(&self, plan: Plan) -> u32 {
+        match plan {
+            Plan::Trial => self.trial,
+            Plan::Starter => self.starter,
+            Plan::Growth => self.growth,
+            Plan::Enterprise => self.enterprise,
+        }
+    }
+}
+
+impl Default for PlanRates {
+    fn default() -> Self {
+        Self {
+            trial: 20,
+            starter: 50,
+            growth: 200,
+            enterprise: 1000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+    /// SQLite durability: `full` (default) syncs the WAL on every commit, so
+    /// a 2xx survives power loss; `normal` survives process crashes only.
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            sqlite_synchronous: SqliteSynchronous::Full,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Full,
+    Normal,
+}
+
+impl SqliteSynchronous {
+    pub fn pragma_value(self) -> &'static str {
+        match self {
+            SqliteSynchronous::Full => "FULL",
+            SqliteSynchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_nothing() {
+        figment::Jail::expect_with(|_| {
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+            assert_eq!(c.data_dir, PathBuf::from("./data"));
+            assert!(c.database_url.is_none());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("sb.toml", "bind = \"0.0.0.0:9000\"\n[http]\nbody_limit_bytes = 10\nrequest_timeout_secs = 5\n")?;
+            jail.set_env("SWITCHBOARD_HTTP__BODY_LIMIT_BYTES", "20");
+            jail.set_env("DATABASE_URL", "postgres://x@localhost/db");
+            let c = Config::load(Some(Path::new("sb.toml"))).unwrap();
+            assert_eq!(c.bind.to_string(), "0.0.0.0:9000");
+            assert_eq!(c.http.body_limit_bytes, 20);
+            assert_eq!(c.http.request_timeout_secs, 5);
+            assert_eq!(
+                c.database_url.unwrap().expose(),
+                "postgres://x@localhost/db"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("sb.toml", "bnid = \"0.0.0.0:9000\"\n")?;
+            assert!(Config::load(Some(Path::new("sb.toml"))).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = Config {
+            master_key: Some(Secret::new("c2VjcmV0")),
+            ..Config::default()
+        };
+        assert!(!format!("{c:?}").contains("c2VjcmV0"));
+    }
+}

@@ -1,0 +1,395 @@
+//! Storage on SQLite (embedded default) or PostgreSQL, behind one set of SQL
+//! texts. Queries go through sqlx's `Any` driver with `$n` placeholders, which
+//! both backends understand, and only portable column types (TEXT, BIGINT).
+//!
+//! Tenant tables can only be reached through a [`TenantTx`], which can only be
+//! opened with a [`TenantScope`] — and a scope can only be made by the `auth`
+//! module from a verified credential. On PostgreSQL the same transaction also
+//! sets `app.tenant_id`, so forced row-level security filters every statement
+//! even if a query forgot its `tenant_id` predicate.
+
+pub mod api_keys;
+pub mod audit;
+pub mod memberships;
+pub mod platform_secrets;
+pub mod refresh_tokens;
+pub mod tenants;
+pub mod users;
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor};
+use switchboard_core::TenantId;
+
+use crate::auth::TenantScope;
+use crate::config::DatabaseConfig;
+
+/// The role every request-serving PostgreSQL connection switches to. Created
+/// by the migrations; neither owns the tables nor bypasses RLS.
+pub const APP_ROLE: &str = "switchboard_app";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Errors from the storage layer that callers branch on; everything else is
+/// an internal fault.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("a row with the same {0} already exists")]
+    Conflict(&'static str),
+    #[error(transparent)]
+    Other(#[from] sqlx::Error),
+}
+
+impl DbError {
+    /// Maps unique-constraint violations to [`DbError::Conflict`].
+    pub fn conflict_on(what: &'static str) -> impl FnOnce(sqlx::Error) -> DbError {
+        move |e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => DbError::Conflict(what),
+            _ => DbError::Other(e),
+        }
+    }
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    /// On SQLite, many readers in WAL mode.
+    read: AnyPool,
+    /// On SQLite, a single connection: writers queue in the pool instead of
+    /// failing with SQLITE_BUSY when a deferred transaction upgrades. On
+    /// PostgreSQL the same pool as `read`.
+    write: AnyPool,
+}
+
+/// Whether a transaction may write. On SQLite this picks the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Read,
+    Write,
+}
+
+impl Db {
+    /// Opens the database named by `database_url` (PostgreSQL), or SQLite in
+    /// `data_dir`, and applies pending migrations.
+    pub async fn open(
+        database_url: Option<&str>,
+        data_dir: &Path,
+        cfg: &DatabaseConfig,
+    ) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        match database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Self::open_postgres(url, cfg).await
+            }
+            Some(url) if url.starts_with("sqlite:") => Self::open_sqlite(url, cfg).await,
+            Some(_) => {
+                anyhow::bail!("DATABASE_URL must start with postgres://, postgresql:// or sqlite:")
+            }
+            None => {
+                std::fs::create_dir_all(data_dir).with_context(|| {
+                    format!("creating the data directory {}", data_dir.display())
+                })?;
+                let path = data_dir.join("switchboard.db");
+                Self::open_sqlite(&format!("sqlite://{}?mode=rwc", path.display()), cfg).await
+            }
+        }
+    }
+
+    async fn open_sqlite(url: &str, cfg: &DatabaseConfig) -> anyhow::Result<Db> {
+        let synchronous = cfg.sqlite_synchronous.pragma_value();
+        let options = AnyConnectOptions::from_str(url)?;
+        let make_pool = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        conn.execute(&*format!(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;"
+                        ))
+                        .await?;
+                        Ok(())
+                    })
+                })
+        };
+        let write = make_pool(1)
+            .connect_with(options.clone())
+            .await
+            .context("opening SQLite")?;
+        migrator(Backend::Sqlite)
+            .run(&write)
+            .await
+            .context("migrating SQLite")?;
+        let read = make_pool(cfg.max_connections).connect_with(options).await?;
+        Ok(Db {
+            inner: Arc::new(Inner {
+                backend: Backend::Sqlite,
+                read,
+                write,
+            }),
+        })
+    }
+
+    async fn open_postgres(url: &str, cfg: &DatabaseConfig) -> anyhow::Result<Db> {
+        let options = AnyConnectOptions::from_str(url)?;
+        // Migrations run as the connecting (owner) role ...
+        let mut owner = AnyConnection::connect_with(&options)
+            .await
+            .context("connecting to PostgreSQL")?;
+        migrator(Backend::Postgres)
+            .run(&mut owner)
+            .await
+            .context("migrating PostgreSQL")?;
+        owner.close().await?;
+        // ... and everything else as the unprivileged application role.
+        let pool = AnyPoolOptions::new()
+            .max_connections(cfg.max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(&*format!("SET SESSION ROLE {APP_ROLE}"))
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Db {
+            inner: Arc::new(Inner {
+                backend: Backend::Postgres,
+                read: pool.clone(),
+                write: pool,
+            }),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    fn pool(&self, mode: Mode) -> &AnyPool {
+        match mode {
+            Mode::Read => &self.inner.read,
+            Mode::Write => &self.inner.write,
+        }
+    }
+
+    /// A transaction on tables that belong to no tenant (tenants, users,
+    /// platform secrets). Tenant tables are invisible in it on PostgreSQL.
+    pub async fn platform(&self, mode: Mode) -> DbResult<PlatformTx> {
+        Ok(PlatformTx {
+            tx: self.pool(mode).begin().await?,
+        })
+    }
+
+    /// A transaction confined to one tenant.
+    pub async fn tenant(&self, scope: &TenantScope, mode: Mode) -> DbResult<TenantTx> {
+        let mut tx = self.pool(mode).begin().await?;
+        let tenant = scope.tenant_id();
+        self.set_local(&mut tx, "app.tenant_id", &tenant.to_string())
+            .await?;
+        Ok(TenantTx { tx, tenant })
+    }
+
+    /// A transaction that can see, across tenants, only the rows whose keyed
+    /// hash equals `hash` (and, when given, a user's own rows). Used to turn a
+    /// presented secret into a verified identity before any tenant is known.
+    pub(crate) async fn credential_lookup(
+        &self,
+        hash: &str,
+        user: Option<&str>,
+        mode: Mode,
+    ) -> DbResult<CredentialTx> {
+        let mut tx = self.pool(mode).begin().await?;
+        self.set_local(&mut tx, "app.credential_hash", hash).await?;
+        if let Some(user) = user {
+            self.set_local(&mut tx, "app.user_id", user).await?;
+        }
+        Ok(CredentialTx {
+            tx,
+            backend: self.backend(),
+        })
+    }
+
+    async fn set_local(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Any>,
+        key: &str,
+        value: &str,
+    ) -> DbResult<()> {
+        if self.inner.backend == Backend::Postgres {
+            sqlx::query("SELECT set_config($1, $2, true)")
+                .bind(key)
+                .bind(value)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Liveness of the database for `/readyz`.
+    pub async fn ping(&self) -> DbResult<()> {
+        sqlx::query("SELECT 1").execute(&self.inner.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.inner.read.close().await;
+        self.inner.write.close().await;
+    }
+}
+
+fn migrator(backend: Backend) -> Migrator {
+    let sources: &[(i64, &str, &str)] = match backend {
+        Backend::Sqlite => &[(
+            1,
+            "foundation",
+            include_str!("../../../../migrations/sqlite/0001_foundation.sql"),
+        )],
+        Backend::Postgres => &[(
+            1,
+            "foundation",
+            include_str!("../../../../migrations/postgres/0001_foundation.sql"),
+        )],
+    };
+    let migrations = sources
+        .iter()
+        .map(|(version, name, sql)| {
+            Migration::new(
+                *version,
+                Cow::Borrowed(*name),
+                MigrationType::Simple,
+                Cow::Borrowed(*sql),
+                false,
+            )
+        })
+        .collect();
+    Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
+}
+
+/// A transaction over platform tables only.
+pub struct PlatformTx {
+    tx: sqlx::Transaction<'static, Any>,
+}
+
+impl PlatformTx {
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
+    /// Continues the same transaction confined to one tenant, so that
+    /// creating a tenant and its first tenant rows commit together.
+    pub async fn into_tenant(self, scope: &TenantScope) -> DbResult<TenantTx> {
+        let mut tx = self.tx;
+        let tenant = scope.tenant_id();
+        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+            .bind(tenant.to_string())
+            .execute(&mut *tx)
+            .await
+            .or_else(|e| {
+                if is_sqlite_missing_function(&e) {
+                    Ok(Default::default())
+                } else {
+                    Err(e)
+                }
+            })?;
+        Ok(TenantTx { tx, tenant })
+    }
+
+    pub async fn commit(self) -> DbResult<()> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+/// A transaction confined to one tenant: the only door to tenant tables.
+pub struct TenantTx {
+    tx: sqlx::Transaction<'static, Any>,
+    tenant: TenantId,
+}
+
+impl TenantTx {
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// The tenant id as the text bound to every tenant query's `tenant_id` predicate.
+    pub(crate) fn tenant_param(&self) -> String {
+        self.tenant.to_string()
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
+    pub async fn commit(self) -> DbResult<()> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+/// A transaction that sees only rows matching a presented credential.
+pub(crate) struct CredentialTx {
+    tx: sqlx::Transaction<'static, Any>,
+    backend: Backend,
+}
+
+impl CredentialTx {
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
+    /// Widens visibility to one user's own rows once the credential has
+    /// revealed who it belongs to.
+    pub(crate) async fn reveal_user(&mut self, user: &str) -> DbResult<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT set_config('app.user_id', $1, true)")
+                .bind(user)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn commit(self) -> DbResult<()> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+/// SQLite has no `set_config`; scoping there is by the queries' predicates alone.
+fn is_sqlite_missing_function(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.message().contains("no such function"))
+}
+
+/// Milliseconds since the Unix epoch, the storage form of every timestamp.
+pub fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+}
+
+/// Parses a stored column into a domain value; a failure means the database
+/// holds something the code never writes, so it is reported as corruption.
+pub(crate) fn parse_col<T: FromStr>(value: &str, column: &'static str) -> Result<T, sqlx::Error> {
+    value.parse().map_err(|_| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: format!("unexpected stored value {value:?}").into(),
+    })
+}

@@ -1,0 +1,297 @@
+//! `switchboard demo`: two fictional tenants with people, keys, branding and
+//! history, created idempotently through the same code paths as the API,
+//! then served. Passwords are generated on first run and kept in
+//! `<data>/demo-logins.json` (mode 0600) so later runs can print them again.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use rand::distributions::{Alphanumeric, DistString as _};
+use serde::{Deserialize, Serialize};
+use switchboard_core::{Email, HexColor, IndustryTemplate, Plan, Role, Slug};
+
+use crate::app::{shutdown_signal, App};
+use crate::auth::password::{PasswordHash, PlaintextPassword};
+use crate::auth::Operator;
+use crate::config::Config;
+use crate::db::tenants::{self, Branding, NewTenant};
+use crate::db::{memberships, Mode};
+use crate::tenancy;
+
+struct DemoTenant {
+    slug: &'static str,
+    name: &'static str,
+    domain: &'static str,
+    plan: Plan,
+    industry: IndustryTemplate,
+    colors: (&'static str, &'static str),
+}
+
+const TENANTS: [DemoTenant; 2] = [
+    DemoTenant {
+        slug: "demo-larkspur",
+        name: "Larkspur Mutual Insurance (demo)",
+        domain: "larkspur.example",
+        plan: Plan::Growth,
+        industry: IndustryTemplate::Insurance,
+        colors: ("#1f4e79", "#f2a541"),
+    },
+    DemoTenant {
+        slug: "demo-cobalt-ridge",
+        name: "Cobalt Ridge Realty (demo)",
+        domain: "cobaltridge.example",
+        plan: Plan::Starter,
+        industry: IndustryTemplate::RealEstate,
+        colors: ("#234e52", "#e76f51"),
+    },
+];
+
+const FIRST: [&str; 12] = [
+    "ana", "bruno", "chiara", "dev", "elif", "farid", "greta", "hiro", "ines", "jonas", "kemi",
+    "luca",
+];
+const LAST: [&str; 8] = [
+    "okafor",
+    "lindqvist",
+    "moreau",
+    "tanaka",
+    "herrera",
+    "novak",
+    "brennan",
+    "castillo",
+];
+
+/// Demo passwords and keys, by email and tenant slug.
+#[derive(Default, Serialize, Deserialize)]
+pub struct Logins {
+    pub passwords: BTreeMap<String, String>,
+    pub api_keys: BTreeMap<String, String>,
+}
+
+fn load_logins(path: &Path) -> anyhow::Result<Logins> {
+    if !path.exists() {
+        return Ok(Logins::default());
+    }
+    Ok(serde_json::from_str(&std::fs::read_to_string(path)?)?)
+}
+
+fn save_logins(path: &Path, logins: &Logins) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(serde_json::to_string_pretty(logins)?.as_bytes())?;
+    Ok(())
+}
+
+fn password_for(logins: &mut Logins, email: &str) -> String {
+    logins
+        .passwords
+        .entry(email.to_owned())
+        .or_insert_with(|| Alphanumeric.sample_string(&mut rand::rngs::OsRng, 16))
+        .clone()
+}
+
+async fn ensure_user(
+    app: &App,
+    operator: &Operator,
+    tenant: &tenants::Tenant,
+    logins: &mut Logins,
+    email: &str,
+    role: Role,
+) -> anyhow::Result<()> {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{email}: {e}"))?;
+    let mut tx = app
+        .state
+        .db
+        .tenant(&operator.scope_for(tenant.id), Mode::Read)
+        .await?;
+    let existing = crate::db::users::find_by_email(tx.conn(), &email).await?;
+    let member = match &existing {
+        Some(u) => memberships::get(&mut tx, u.id).await?.is_some(),
+        None => false,
+    };
+    tx.commit().await?;
+    if member {
+        return Ok(());
+    }
+    let password =
+        PlaintextPassword::new(password_for(logins, email.as_str())).expect("16 characters");
+    let hash = PasswordHash::of(&password).await;
+    tenancy::add_member(
+        &app.state.db,
+        operator,
+        tenant.id,
+        &email,
+        role,
+        Some(&hash),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Creates whatever of the demo is missing. Returns the platform admin's email.
+pub async fn seed(app: &App, data_dir: &Path) -> anyhow::Result<(Logins, String)> {
+    let operator = Operator::command_line();
+    let logins_path = data_dir.join("demo-logins.json");
+    let mut logins = load_logins(&logins_path)?;
+    let admin_email = "operator@switchboard.example".to_owned();
+    {
+        let email = Email::parse(&admin_email).expect("valid");
+        let mut tx = app.state.db.platform(Mode::Read).await?;
+        let exists = crate::db::users::find_by_email(tx.conn(), &email)
+            .await?
+            .is_some();
+        tx.commit().await?;
+        if !exists {
+            let pw = PlaintextPassword::new(password_for(&mut logins, &admin_email))
+                .expect("16 characters");
+            tenancy::add_platform_admin(&app.state.db, &email, &PasswordHash::of(&pw).await)
+                .await?;
+        }
+    }
+    for demo in &TENANTS {
+        let slug = Slug::parse(demo.slug).expect("valid slug");
+        let tenant = match tenancy::resolve(&app.state.db, demo.slug).await? {
+            Some(t) => t,
+            None => {
+                let new = NewTenant {
+                    slug,
+                    name: demo.name.into(),
+                    plan: demo.plan,
+                    industry: demo.industry,
+                    external_org_id: None,
+                };
+                tenancy::create_tenant(&app.state.db, &operator, new, None).await?
+            }
+        };
+        for (local, role) in [
+            ("owner", Role::Owner),
+            ("manager", Role::Manager),
+            ("viewer", Role::Viewer),
+        ] {
+            ensure_user(
+                app,
+                &operator,
+                &tenant,
+                &mut logins,
+                &format!("{local}@{}", demo.domain),
+                role,
+            )
+            .await?;
+        }
+        // A team of agents and supervisors with plausible, generated names.
+        for i in 0..6 {
+            let email = format!(
+                "{}.{}@{}",
+                FIRST[(i * 5 + demo.slug.len()) % FIRST.len()],
+                LAST[(i * 3 + demo.name.len()) % LAST.len()],
+                demo.domain
+            );
+            let role = if i == 0 {
+                Role::Admin
+            } else if i < 3 {
+                Role::Manager
+            } else {
+                Role::Member
+            };
+            ensure_user(app, &operator, &tenant, &mut logins, &email, role).await?;
+        }
+        let ctx = Operator::command_line_in(&tenant);
+        if tenant.branding == Branding::default() {
+            let branding = Branding {
+                display_name: Some(demo.name.trim_end_matches(" (demo)").to_owned()),
+                logo_url: None,
+                primary_color: Some(HexColor::parse(demo.colors.0).expect("valid")),
+                accent_color: Some(HexColor::parse(demo.colors.1).expect("valid")),
+            };
+            let mut tx = app.state.db.tenant(ctx.scope(), Mode::Write).await?;
+            tenants::set_branding(&mut tx, &branding).await?;
+            crate::db::audit::append(
+                &mut tx,
+                crate::http::routes::audit_event(
+                    &ctx,
+                    None,
+                    "branding.updated",
+                    "tenant",
+                    tenant.id.to_string(),
+                    serde_json::to_value(&branding)?,
+                ),
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        if !logins.api_keys.contains_key(demo.slug) {
+            let created = crate::http::routes::api_keys::create_key(
+                &app.state,
+                &ctx,
+                None,
+                "Voice agent runtime (demo)",
+                crate::auth::service::default_api_key_scopes(),
+                None,
+            )
+            .await
+            .map_err(|p| anyhow::anyhow!("creating the demo API key: {}", p.title))?;
+            logins.api_keys.insert(demo.slug.to_owned(), created.key);
+        }
+    }
+    save_logins(&logins_path, &logins).context("saving the demo logins")?;
+    Ok((logins, admin_email))
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let bind = config.bind;
+    let data_dir = config.data_dir.clone();
+    let app = App::build(config).await?;
+    let (logins, admin_email) = seed(&app, &data_dir).await?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding {bind}"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "\nSwitchboard demo is running at {url}")?;
+    writeln!(out, "  API document: {url}/api/openapi.json")?;
+    writeln!(
+        out,
+        "\nSign in with POST {url}/api/v1/auth/login {{\"email\": …, \"password\": …}}:"
+    )?;
+    writeln!(
+        out,
+        "  {:<44} {}  (platform admin)",
+        admin_email,
+        logins
+            .passwords
+            .get(&admin_email)
+            .map_or("(set before)", String::as_str)
+    )?;
+    for demo in &TENANTS {
+        writeln!(out, "\n  {} ({})", demo.name, demo.slug)?;
+        for local in ["owner", "manager", "viewer"] {
+            let email = format!("{local}@{}", demo.domain);
+            writeln!(
+                out,
+                "  {:<44} {}",
+                email,
+                logins
+                    .passwords
+                    .get(&email)
+                    .map_or("(set before)", String::as_str)
+            )?;
+        }
+        if let Some(key) = logins.api_keys.get(demo.slug) {
+            writeln!(out, "  API key (read-only): {key}")?;
+        }
+    }
+    writeln!(
+        out,
+        "\nLogins are kept in {}. Stop with Ctrl-C.",
+        data_dir.join("demo-logins.json").display()
+    )?;
+    drop(out);
+    app.serve(listener, shutdown_signal()).await
+}

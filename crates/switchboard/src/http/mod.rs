@@ -1,0 +1,188 @@
+//! The HTTP edge: routing, the middleware stack, and serving. Handlers live
+//! in `routes`, one module per resource, and stay thin.
+
+pub mod extract;
+pub mod openapi;
+pub mod pagination;
+pub mod problem;
+pub mod ratelimit;
+pub mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::service::AuthService;
+use crate::auth::Principal;
+use crate::config::Config;
+use crate::db::Db;
+use extract::{tenant_mismatch, AuthErrorKind, Authentication};
+use problem::Problem;
+use ratelimit::{retry_after_secs, Limit, RateLimiter};
+
+/// Everything a handler may use. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub auth: Arc<AuthService>,
+    pub config: Arc<Config>,
+    pub limiter: Arc<RateLimiter>,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn cursor_key(&self) -> &[u8] {
+        &self.auth.keys().cursor_signing
+    }
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(Clone, Copy)]
+struct MakeUlidRequestId;
+
+impl MakeRequestId for MakeUlidRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = switchboard_core::RequestId::generate().to_string();
+        Some(RequestId::new(
+            HeaderValue::from_str(&id).expect("ids are ASCII"),
+        ))
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api, _) = openapi::api_router().split_for_parts();
+    let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
+    api.fallback(|| async { Problem::not_found().detail("no route matches this path") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "This method is not allowed on this path")
+        })
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(state.clone(), limit_per_ip))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeUlidRequestId))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                    let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, tenant_id = tracing::field::Empty)
+                }))
+                .layer(CatchPanicLayer::custom(|_| Problem::internal().into_response()))
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "The request took too long").detail("try again later")
+                }))
+                .timeout(timeout),
+        )
+        .with_state(state)
+}
+
+/// Verifies the bearer credential, if any, and stores the outcome for the
+/// extractors; applies the tenant's rate limit and refuses a query string
+/// that names another tenant.
+async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let bearer = req.headers().get(header::AUTHORIZATION).map(|v| {
+        v.to_str()
+            .ok()
+            .and_then(|s| {
+                s.strip_prefix("Bearer ")
+                    .or_else(|| s.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+    });
+    let outcome = match bearer {
+        None => Err(AuthErrorKind::Missing),
+        Some(None) => Err(AuthErrorKind::Invalid),
+        Some(Some(token)) => state.auth.authenticate(token).await.map_err(|e| {
+            if let crate::auth::AuthError::Db(db) = &e {
+                tracing::error!(error = %db, "authentication failed on the database");
+            }
+            AuthErrorKind::from(&e)
+        }),
+    };
+    if let Ok(Principal::Tenant(ctx)) = &outcome {
+        tracing::Span::current().record("tenant_id", tracing::field::display(ctx.tenant_id()));
+        let rate = state
+            .config
+            .rate_limits
+            .tenant_per_second
+            .for_plan(ctx.plan);
+        if let Err(wait) = state
+            .limiter
+            .check(
+                &format!("tenant:{}", ctx.tenant_id()),
+                Limit::per_second(rate),
+            )
+            .await
+        {
+            return Problem::too_many_requests(retry_after_secs(wait)).into_response();
+        }
+        if let Some(query) = req.uri().query() {
+            let (id, slug) = (ctx.tenant_id().to_string(), ctx.tenant_slug.to_string());
+            for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+                if (key == "tenant_id" || key == "customer_id") && value != id && value != slug {
+                    return tenant_mismatch(&key).into_response();
+                }
+            }
+        }
+    }
+    req.extensions_mut()
+        .insert(Authentication(Arc::new(outcome)));
+    next.run(req).await
+}
+
+async fn limit_per_ip(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        let limit = Limit::per_second(state.config.rate_limits.per_ip_per_second);
+        if let Err(wait) = state
+            .limiter
+            .check(&format!("ip:{}", addr.ip()), limit)
+            .await
+        {
+            return Problem::too_many_requests(retry_after_secs(wait)).into_response();
+        }
+    }
+    next.run(req).await
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let res = next.run(req).await;
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", res.status().as_u16().to_string()),
+    ];
+    metrics::counter!("switchboard_http_requests_total", &labels).increment(1);
+    metrics::histogram!("switchboard_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    res
+}
+
+/// The client's address, for the per-IP limits of sign-in.
+pub fn client_ip(req_extensions: &axum::http::Extensions) -> String {
+    req_extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}

@@ -1,0 +1,64 @@
+//! The OpenAPI document is built from the same router that serves requests
+//! (utoipa-axum), so a route cannot exist without being documented, and the
+//! isolation suite, which walks this document, cannot miss one.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::routes::{api_keys, audit, auth, branding, health, me, members, platform};
+use super::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Switchboard API", description = "Multi-tenant AI call operations. Errors are RFC 7807 problems; lists are cursor-paginated; times are RFC 3339 UTC."),
+    modifiers(&BearerAuth),
+    components(schemas(super::problem::Problem, super::problem::FieldError))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A session access token, a tenant API key (sbk_…), an impersonation token, or a JWT of a configured identity provider"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(health::openapi))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(me::me))
+        .routes(routes!(members::list, members::add))
+        .routes(routes!(members::get, members::change_role, members::remove))
+        .routes(routes!(api_keys::list, api_keys::create))
+        .routes(routes!(api_keys::get, api_keys::revoke))
+        .routes(routes!(branding::get, branding::put))
+        .routes(routes!(audit::list))
+        .routes(routes!(platform::list, platform::create))
+        .routes(routes!(platform::get))
+        .routes(routes!(platform::suspend))
+        .routes(routes!(platform::reactivate))
+        .routes(routes!(platform::impersonate))
+}
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    let (_, doc) = api_router().split_for_parts();
+    doc
+}

@@ -1,0 +1,93 @@
+//! One module per resource. Handlers parse, call the domain/storage layer
+//! inside one transaction, audit what a person changed, and answer.
+
+pub mod api_keys;
+pub mod audit;
+pub mod auth;
+pub mod branding;
+pub mod health;
+pub mod me;
+pub mod members;
+pub mod platform;
+
+use crate::auth::TenantContext;
+use crate::db::audit::AuditEvent;
+
+/// An audit event for something `ctx` did.
+pub fn audit_event(
+    ctx: &TenantContext,
+    request_id: Option<String>,
+    action: &'static str,
+    target_type: &'static str,
+    target_id: String,
+    details: serde_json::Value,
+) -> AuditEvent {
+    let (actor, impersonator) = ctx.audit_actors();
+    AuditEvent {
+        actor,
+        impersonator,
+        action,
+        target_type,
+        target_id,
+        details,
+        request_id,
+    }
+}
+
+/// RFC 3339 UTC text of a stored Unix-millisecond time.
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// Parses RFC 3339 text into Unix milliseconds, naming `field` when it is bad.
+pub fn parse_rfc3339(field: &str, text: &str) -> Result<i64, super::problem::Problem> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| {
+            super::problem::Problem::field(
+                field,
+                "expected an RFC 3339 time such as 2026-01-31T09:00:00Z",
+            )
+        })
+}
+
+/// Collects every bad field of a request before answering, so the caller
+/// can fix them all at once.
+#[derive(Default)]
+pub struct Validator {
+    errors: Vec<super::problem::FieldError>,
+}
+
+impl Validator {
+    /// Keeps the value, or records why `field` is bad.
+    pub fn check<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        result: Result<T, E>,
+    ) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.errors.push(super::problem::FieldError {
+                    field: field.to_owned(),
+                    message: e.to_string(),
+                });
+                None
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<(), super::problem::Problem> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(super::problem::Problem::validation(self.errors))
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Switchboard: a multi-tenant, white-label platform for AI call operations.
+//! See ARCHITECTURE.md for the map of this crate.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod http;
+pub mod secrets;
+pub mod tenancy;
