@@ -1,1 +1,8 @@
+//! Black-box tests of the real server over HTTP, on SQLite and PostgreSQL.
+//! One test binary with modules keeps builds fast on small machines.
 
+mod helpers;
+
+mod auth;
+mod members;
+mod platform;
