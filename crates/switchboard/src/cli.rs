@@ -219,7 +219,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Demo(_) => crate::demo::run(config).await?,
         Command::Migrate => {
             let db = open_db(&config).await?;
-            eprintln!("migrations applied ({:?})", db.backend());
+            match db.session_role().await? {
+                Some(role) => {
+                    eprintln!("migrations applied (PostgreSQL; requests run as role {role})")
+                }
+                None => eprintln!("migrations applied (SQLite)"),
+            }
         }
         Command::Tenant(TenantCommand::Create {
             slug,

@@ -251,6 +251,17 @@ impl Db {
         Ok(())
     }
 
+    /// The role request-serving connections run as (PostgreSQL only).
+    pub async fn session_role(&self) -> DbResult<Option<String>> {
+        if self.inner.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT CAST(current_user AS TEXT) AS role")
+            .fetch_one(&self.inner.read)
+            .await?;
+        Ok(Some(sqlx::Row::try_get(&row, "role")?))
+    }
+
     pub async fn close(&self) {
         self.inner.read.close().await;
         self.inner.write.close().await;

@@ -3,6 +3,9 @@
 
 mod helpers;
 
+mod audit;
 mod auth;
+mod isolation;
 mod members;
 mod platform;
+mod rls;

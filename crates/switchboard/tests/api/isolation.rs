@@ -1,0 +1,338 @@
+//! The cross-tenant isolation suite. Two tenants with mirrored data; for
+//! every operation in the OpenAPI document, tenant A's credentials are tried
+//! against tenant B's ids, cursors, filters and tenant-naming fields. Each
+//! answer must be 404 or 403 (200 only where the probe is a filter, which
+//! must then return none of B's data), must contain none of B's identifiers,
+//! and must leave B's data as it was. An operation without probes here fails
+//! the suite, so every new route has to join it.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use switchboard_core::Role;
+
+use crate::helpers::{Reply, Seeded, TestApp};
+
+crate::on_both_backends!(tenant_a_can_never_reach_tenant_b);
+
+struct Probe {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    /// Answers that are acceptable.
+    expect: &'static [StatusCode],
+}
+
+const HIDDEN: &[StatusCode] = &[StatusCode::NOT_FOUND];
+const REFUSED: &[StatusCode] = &[StatusCode::FORBIDDEN];
+const HIDDEN_OR_REFUSED: &[StatusCode] = &[StatusCode::NOT_FOUND, StatusCode::FORBIDDEN];
+/// A filter naming B's ids answers with an empty page (checked for B data).
+const FILTERED: &[StatusCode] = &[StatusCode::OK];
+/// Public or self-describing routes: whatever they answer, never B's data.
+const ANY: &[StatusCode] = &[
+    StatusCode::OK,
+    StatusCode::UNAUTHORIZED,
+    StatusCode::NO_CONTENT,
+    StatusCode::BAD_REQUEST,
+    StatusCode::FORBIDDEN,
+];
+
+fn probe(
+    method: Method,
+    path: impl Into<String>,
+    body: Option<Value>,
+    expect: &'static [StatusCode],
+) -> Probe {
+    Probe {
+        method,
+        path: path.into(),
+        body,
+        expect,
+    }
+}
+
+struct TenantB {
+    seeded: Seeded,
+    api_key_id: String,
+    cursors: Vec<(&'static str, String)>,
+    secrets: Vec<String>,
+}
+
+/// The probes for one documented operation, or `None` if the suite does not know it.
+fn probes_for(method: &Method, path: &str, b: &TenantB) -> Option<Vec<Probe>> {
+    let bid = b.seeded.id.to_string();
+    let slug = &b.seeded.slug;
+    let member = b.seeded.user(Role::Manager).to_string();
+    let key = &b.api_key_id;
+    let cursor = |list: &str| {
+        b.cursors
+            .iter()
+            .find(|(l, _)| *l == list)
+            .map(|(_, c)| c.clone())
+            .expect("cursor of B")
+    };
+    let m = method.clone();
+    Some(match (method.as_str(), path) {
+        ("GET", "/healthz" | "/readyz" | "/metrics" | "/api/openapi.json") => {
+            vec![probe(m, path, None, ANY)]
+        }
+        ("POST", "/api/v1/auth/login") => vec![probe(
+            m,
+            path,
+            Some(
+                json!({"email": "owner@alpha.example", "password": crate::helpers::PASSWORD, "tenant": slug}),
+            ),
+            &[StatusCode::UNAUTHORIZED],
+        )],
+        ("POST", "/api/v1/auth/refresh") => vec![probe(m, path, None, &[StatusCode::UNAUTHORIZED])],
+        ("POST", "/api/v1/auth/logout") => {
+            vec![probe(m, format!("{path}?tenant_id={bid}"), None, REFUSED)]
+        }
+        ("GET", "/api/v1/me") => vec![
+            probe(m.clone(), format!("{path}?tenant_id={bid}"), None, REFUSED),
+            probe(m, format!("{path}?customer_id={slug}"), None, REFUSED),
+        ],
+        ("GET", "/api/v1/members") => vec![
+            probe(
+                m.clone(),
+                format!("{path}?cursor={}", cursor("members")),
+                None,
+                HIDDEN,
+            ),
+            probe(m, format!("{path}?tenant_id={bid}"), None, REFUSED),
+        ],
+        ("POST", "/api/v1/members") => vec![
+            probe(
+                m.clone(),
+                path,
+                Some(
+                    json!({"tenant_id": bid, "email": "intruder@alpha.example", "role": "owner", "password": "long enough password"}),
+                ),
+                REFUSED,
+            ),
+            probe(
+                m,
+                path,
+                Some(
+                    json!({"customer_id": slug, "email": "intruder@alpha.example", "role": "owner", "password": "long enough password"}),
+                ),
+                REFUSED,
+            ),
+        ],
+        ("GET" | "PATCH" | "DELETE", "/api/v1/members/{user_id}") => {
+            vec![probe(
+                m,
+                path.replace("{user_id}", &member),
+                Some(json!({"role": "viewer"})).filter(|_| method == Method::PATCH),
+                HIDDEN,
+            )]
+        }
+        ("GET", "/api/v1/api-keys") => vec![
+            probe(
+                m.clone(),
+                format!("{path}?cursor={}", cursor("api-keys")),
+                None,
+                HIDDEN,
+            ),
+            probe(m, format!("{path}?tenant_id={bid}"), None, REFUSED),
+        ],
+        ("POST", "/api/v1/api-keys") => vec![probe(
+            m,
+            path,
+            Some(json!({"tenant_id": bid, "name": "intruder"})),
+            REFUSED,
+        )],
+        ("GET" | "DELETE", "/api/v1/api-keys/{id}") => {
+            vec![probe(m, path.replace("{id}", key), None, HIDDEN)]
+        }
+        ("GET", "/api/v1/settings/branding") => {
+            vec![probe(m, format!("{path}?tenant_id={bid}"), None, REFUSED)]
+        }
+        ("PUT", "/api/v1/settings/branding") => vec![probe(
+            m,
+            path,
+            Some(json!({"tenant_id": bid, "primary_color": "#ff0000"})),
+            REFUSED,
+        )],
+        ("GET", "/api/v1/audit") => vec![
+            probe(
+                m.clone(),
+                format!("{path}?cursor={}", cursor("audit")),
+                None,
+                HIDDEN,
+            ),
+            probe(m.clone(), format!("{path}?tenant_id={bid}"), None, REFUSED),
+            probe(
+                m,
+                format!("{path}?actor={}", b.seeded.user(Role::Owner)),
+                None,
+                FILTERED,
+            ),
+        ],
+        ("GET" | "POST", "/api/v1/platform/tenants") => {
+            vec![probe(
+                m,
+                path,
+                Some(json!({"slug": "intruder", "name": "Intruder"}))
+                    .filter(|_| method == Method::POST),
+                REFUSED,
+            )]
+        }
+        ("GET", "/api/v1/platform/tenants/{id}")
+        | (
+            "POST",
+            "/api/v1/platform/tenants/{id}/suspend" | "/api/v1/platform/tenants/{id}/reactivate",
+        ) => {
+            vec![probe(
+                m,
+                path.replace("{id}", &bid),
+                None,
+                HIDDEN_OR_REFUSED,
+            )]
+        }
+        ("POST", "/api/v1/platform/impersonate/{tenant}") => vec![probe(
+            m,
+            path.replace("{tenant}", &bid),
+            None,
+            HIDDEN_OR_REFUSED,
+        )],
+        _ => return None,
+    })
+}
+
+async fn tenant_b(app: &TestApp) -> TenantB {
+    let seeded = app.seed_tenant("bravo").await;
+    let owner = app.token(seeded.email(Role::Owner)).await;
+    let mut secrets = Vec::new();
+    for i in 0..3 {
+        let k = app
+            .post(
+                "/api/v1/api-keys",
+                &owner,
+                json!({"name": format!("bravo key {i}")}),
+            )
+            .await;
+        secrets.push(k.body["key"].as_str().unwrap().to_owned());
+    }
+    let key_list = app.get("/api/v1/api-keys?limit=1", &owner).await;
+    let api_key_id = key_list.body["items"][0]["id"].as_str().unwrap().to_owned();
+    let mut cursors = Vec::new();
+    for (name, list) in [
+        ("members", "/api/v1/members?limit=1"),
+        ("api-keys", "/api/v1/api-keys?limit=1"),
+        ("audit", "/api/v1/audit?limit=1"),
+    ] {
+        let page = app.get(list, &owner).await;
+        cursors.push((
+            name,
+            page.body["next_cursor"]
+                .as_str()
+                .expect("B has more than one page")
+                .to_owned(),
+        ));
+    }
+    TenantB {
+        seeded,
+        api_key_id,
+        cursors,
+        secrets,
+    }
+}
+
+/// Everything that would betray B in an answer to A.
+fn b_markers(b: &TenantB) -> Vec<String> {
+    let mut m = vec![
+        b.seeded.id.to_string(),
+        b.seeded.slug.clone(),
+        "bravo.example".into(),
+        b.api_key_id.clone(),
+    ];
+    m.extend(b.seeded.users.iter().map(|u| u.1.to_string()));
+    m.extend(b.secrets.iter().map(|s| s[..12].to_owned()));
+    m
+}
+
+async fn snapshot(app: &TestApp, b: &TenantB) -> (Value, Value, Value) {
+    let owner = app.token(b.seeded.email(Role::Owner)).await;
+    (
+        app.get("/api/v1/members?limit=200", &owner).await.body["items"].clone(),
+        app.get("/api/v1/api-keys?limit=200", &owner).await.body["items"].clone(),
+        app.get("/api/v1/settings/branding", &owner).await.body,
+    )
+}
+
+async fn tenant_a_can_never_reach_tenant_b(app: TestApp) {
+    let a = app.seed_tenant("alpha").await;
+    let b = tenant_b(&app).await;
+    let before = snapshot(&app, &b).await;
+    let a_owner = app.token(a.email(Role::Owner)).await;
+    let a_key = app
+        .api_key(
+            &a,
+            &switchboard_core::Permission::ALL
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    let markers = b_markers(&b);
+
+    let doc = app
+        .call(Method::GET, "/api/openapi.json", None, None)
+        .await
+        .body;
+    let mut unknown = Vec::new();
+    let mut tried = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let Some(probes) = probes_for(&method, path, &b) else {
+                unknown.push(format!("{method} {path}"));
+                continue;
+            };
+            for p in probes {
+                for cred in [&a_owner, &a_key] {
+                    let reply: Reply = app
+                        .call(p.method.clone(), &p.path, Some(cred), p.body.clone())
+                        .await;
+                    tried += 1;
+                    assert!(
+                        p.expect.contains(&reply.status),
+                        "{} {} answered {}: {}",
+                        p.method,
+                        p.path,
+                        reply.status,
+                        reply.text
+                    );
+                    for marker in &markers {
+                        assert!(
+                            !reply.text.contains(marker.as_str()),
+                            "{} {} revealed {marker}: {}",
+                            p.method,
+                            p.path,
+                            reply.text
+                        );
+                    }
+                    if p.expect == FILTERED {
+                        assert_eq!(reply.body["items"], json!([]), "{} {}", p.method, p.path);
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "operations missing from the isolation suite: {unknown:?}"
+    );
+    assert!(tried > 40, "only {tried} probes ran");
+    assert_eq!(snapshot(&app, &b).await, before, "B's data changed");
+    for secret in &b.secrets {
+        assert_eq!(
+            app.get("/api/v1/me", secret).await.status,
+            StatusCode::OK,
+            "B's keys still work"
+        );
+    }
+}
