@@ -192,10 +192,17 @@ pub struct IdentityProviderConfig {
     /// Leeway for `exp`/`nbf`, in seconds.
     #[serde(default = "default_leeway")]
     pub leeway_secs: u64,
+    /// An unknown `kid` refetches the JWKS at most this often.
+    #[serde(default = "default_refetch")]
+    pub min_refetch_interval_secs: u64,
 }
 
 fn default_leeway() -> u64 {
     30
+}
+
+fn default_refetch() -> u64 {
+    10
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 //! The algorithm is pinned per provider (a token claiming another is refused,
 //! which closes HS/RS confusion), `iss`, `aud`, `exp` and `nbf` are checked,
 //! and keys are cached and fetched again when an unknown `kid` appears — at
-//! most once per `REFETCH_INTERVAL`, so forged kids cannot make us hammer the
-//! provider.
+//! most once per `min_refetch_interval_secs`, so forged kids cannot make us
+//! hammer the provider.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -15,8 +15,6 @@ use serde_json::Value;
 use tokio::sync::RwLock;
 
 use crate::config::{IdentityProviderConfig, JwtAlgorithm};
-
-const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The verified claims of an external token, after the claim mapping.
 #[derive(Clone, Debug)]
@@ -131,7 +129,7 @@ impl ExternalVerifier {
         }
         if cache
             .fetched_at
-            .is_some_and(|at| at.elapsed() < REFETCH_INTERVAL)
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(provider.config.min_refetch_interval_secs))
         {
             return Err(ExternalError::UnknownKey);
         }
@@ -211,6 +209,7 @@ mod tests {
             algorithm: JwtAlgorithm::RS256,
             claims: mapping,
             leeway_secs: 0,
+            min_refetch_interval_secs: 10,
         }
     }
 

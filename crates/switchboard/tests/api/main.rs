@@ -9,3 +9,6 @@ mod isolation;
 mod members;
 mod platform;
 mod rls;
+mod bad_input;
+mod operations;
+mod external_idp;
