@@ -113,6 +113,14 @@ prefixed_id!(
     AuditEntryId, "aud"
 );
 prefixed_id!(
+    /// A voice agent of a tenant at one provider, with its own webhook URL.
+    AgentId, "agt"
+);
+prefixed_id!(
+    /// One call, however many provider events described it.
+    CallId, "call"
+);
+prefixed_id!(
     /// One HTTP request, echoed in `x-request-id` and every log line it causes.
     RequestId, "req"
 );

@@ -8,8 +8,9 @@ pub mod tenant;
 pub mod value;
 
 pub use id::{
-    ApiKeyId, AuditEntryId, RefreshFamilyId, RefreshTokenId, RequestId, TenantId, UserId,
+    AgentId, ApiKeyId, AuditEntryId, CallId, RefreshFamilyId, RefreshTokenId, RequestId, TenantId,
+    UserId,
 };
 pub use role::{Permission, PermissionSet, Role};
 pub use tenant::{IndustryTemplate, Plan, TenantStatus};
-pub use value::{Email, HexColor, InvalidValue, Slug};
+pub use value::{Email, HexColor, InvalidValue, Slug, E164};

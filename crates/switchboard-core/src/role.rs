@@ -37,6 +37,8 @@ permissions! {
     CallsViewAll => "calls:view_all",
     CallsViewOwn => "calls:view_own",
     CallsExport => "calls:export",
+    CallsIngest => "calls:ingest",
+    CallsDelete => "calls:delete",
     QaEdit => "qa:edit",
     LeadsViewAll => "leads:view_all",
     LeadsViewAssigned => "leads:view_assigned",

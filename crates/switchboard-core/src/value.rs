@@ -190,3 +190,69 @@ mod tests {
         );
     }
 }
+
+string_value!(
+    /// A phone number in E.164 form: `+`, then 8 to 15 digits, the first not 0.
+    E164
+);
+
+impl E164 {
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let digits = s.strip_prefix('+').unwrap_or("");
+        let ok = (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidValue::new(
+                "an E.164 phone number such as +14155550123",
+            ))
+        }
+    }
+
+    /// Reads what providers send (`+1 (415) 555-0123`, `14155550123`) into
+    /// E.164 when the digits allow it; `None` for SIP URIs, `anonymous` and the like.
+    pub fn normalise(s: &str) -> Option<Self> {
+        let trimmed = s.trim();
+        if trimmed.chars().any(|c| c.is_ascii_alphabetic() || c == '@') {
+            return None;
+        }
+        let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
+        Self::parse(&format!("+{digits}")).ok()
+    }
+}
+
+#[cfg(test)]
+mod e164_tests {
+    use super::E164;
+
+    #[test]
+    fn parses_only_e164() {
+        assert!(E164::parse("+14155550123").is_ok());
+        for bad in [
+            "14155550123",
+            "+0123456789",
+            "+1415",
+            "+1415555012345678",
+            "+1 415 555",
+            "",
+        ] {
+            assert!(E164::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn normalises_provider_spellings() {
+        assert_eq!(
+            E164::normalise("+1 (415) 555-0123").unwrap().as_str(),
+            "+14155550123"
+        );
+        assert_eq!(
+            E164::normalise("14155550123").unwrap().as_str(),
+            "+14155550123"
+        );
+        assert!(E164::normalise("sip:agent@example.com").is_none());
+        assert!(E164::normalise("anonymous").is_none());
+    }
+}

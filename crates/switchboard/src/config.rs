@@ -162,6 +162,11 @@ pub struct AuthConfig {
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_secs: u64,
     pub impersonation_ttl_secs: u64,
+    /// How long this node may answer from memory what the database said
+    /// about an API key or access token; 0 turns the cache off. Changes made
+    /// through this node's API take effect at once, changes made elsewhere
+    /// (another node, the CLI) within this many seconds.
+    pub credential_cache_ttl_secs: u64,
     pub identity_providers: Vec<IdentityProviderConfig>,
 }
 
@@ -171,6 +176,7 @@ impl Default for AuthConfig {
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             impersonation_ttl_secs: 15 * 60,
+            credential_cache_ttl_secs: 5,
             identity_providers: Vec::new(),
         }
     }
@@ -334,7 +340,8 @@ mod tests {
 
     #[test]
     fn defaults_need_nothing() {
-        figment::Jail::expect_with(|_| {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
             let c = Config::load(None).unwrap();
             assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
             assert_eq!(c.data_dir, PathBuf::from("./data"));
@@ -346,6 +353,7 @@ mod tests {
     #[test]
     fn environment_overrides_file_which_overrides_defaults() {
         figment::Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.create_file("sb.toml", "bind = \"0.0.0.0:9000\"\n[http]\nbody_limit_bytes = 10\nrequest_timeout_secs = 5\n")?;
             jail.set_env("SWITCHBOARD_HTTP__BODY_LIMIT_BYTES", "20");
             jail.set_env("DATABASE_URL", "postgres://x@localhost/db");

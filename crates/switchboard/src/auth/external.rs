@@ -127,10 +127,9 @@ impl ExternalVerifier {
         if let Some(key) = cache.keys.get(kid) {
             return Ok(key.clone());
         }
-        if cache
-            .fetched_at
-            .is_some_and(|at| at.elapsed() < Duration::from_secs(provider.config.min_refetch_interval_secs))
-        {
+        if cache.fetched_at.is_some_and(|at| {
+            at.elapsed() < Duration::from_secs(provider.config.min_refetch_interval_secs)
+        }) {
             return Err(ExternalError::UnknownKey);
         }
         cache.fetched_at = Some(Instant::now());

@@ -5,6 +5,7 @@
 //! or by a verified platform operator for a tenant it names.
 
 pub mod api_key;
+pub mod cache;
 pub mod external;
 pub mod keys;
 pub mod password;

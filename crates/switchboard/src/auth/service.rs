@@ -10,6 +10,7 @@ use switchboard_core::{
 use zeroize::Zeroizing;
 
 use super::api_key::{keyed_hash, PlaintextApiKey};
+use super::cache::{CredentialCache, CredentialDigest};
 use super::external::{ExternalError, ExternalVerifier};
 use super::keys::PlatformKeys;
 use super::password::{PasswordHash, PlaintextPassword};
@@ -20,6 +21,7 @@ use crate::db::{api_keys, memberships, refresh_tokens, tenants, users, Db, Mode}
 
 pub struct AuthService {
     db: Db,
+    cache: CredentialCache,
     keys: Arc<PlatformKeys>,
     external: ExternalVerifier,
     config: AuthConfig,
@@ -54,6 +56,9 @@ impl AuthService {
         let external = ExternalVerifier::new(&config.identity_providers);
         Self {
             db,
+            cache: CredentialCache::new(std::time::Duration::from_secs(
+                config.credential_cache_ttl_secs,
+            )),
             keys,
             external,
             config,
@@ -65,9 +70,13 @@ impl AuthService {
     }
 
     /// Verifies a bearer credential of any kind.
+    ///
+    /// Signatures and expiry of tokens are checked on every call; what the
+    /// database says about a credential is remembered for a few seconds
+    /// (see [`CredentialCache`]). External IdP tokens are not cached.
     pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
         if let Some(key) = PlaintextApiKey::parse(bearer) {
-            return self.authenticate_api_key(&key).await;
+            return self.cached(bearer, self.authenticate_api_key(&key)).await;
         }
         match ExternalVerifier::claimed_issuer(bearer) {
             Some(iss) if iss == token::ISSUER => {
@@ -75,7 +84,11 @@ impl AuthService {
                     tracing::debug!(error = %e, "access token refused");
                     AuthError::Invalid("access token")
                 })?;
-                self.authenticate_access(claims).await
+                let not_after = claims.exp.saturating_mul(1000);
+                self.cached(bearer, async move {
+                    Ok((self.authenticate_access(claims).await?, Some(not_after)))
+                })
+                .await
             }
             Some(iss) if self.external.knows_issuer(&iss) => {
                 self.authenticate_external(bearer).await
@@ -84,7 +97,34 @@ impl AuthService {
         }
     }
 
-    async fn authenticate_api_key(&self, key: &PlaintextApiKey) -> Result<Principal, AuthError> {
+    /// Answers from the cache, or runs `resolve` (the database lookup, which
+    /// also yields the credential's own expiry) and remembers its answer.
+    async fn cached(
+        &self,
+        bearer: &str,
+        resolve: impl std::future::Future<Output = Result<(Principal, Option<i64>), AuthError>>,
+    ) -> Result<Principal, AuthError> {
+        let digest = CredentialDigest::of(bearer);
+        if let Some(principal) = self.cache.get(&digest, crate::db::now_ms()) {
+            return Ok(principal);
+        }
+        let generation = self.cache.generation();
+        let (principal, not_after_ms) = resolve.await?;
+        self.cache
+            .remember(digest, principal.clone(), not_after_ms, generation);
+        Ok(principal)
+    }
+
+    /// Forgets every remembered credential; called after any request that
+    /// may have changed who can do what.
+    pub fn forget_credentials(&self) {
+        self.cache.forget_all();
+    }
+
+    async fn authenticate_api_key(
+        &self,
+        key: &PlaintextApiKey,
+    ) -> Result<(Principal, Option<i64>), AuthError> {
         let hash = key.hash(&self.keys.credential_pepper);
         let mut tx = self
             .db
@@ -100,7 +140,7 @@ impl AuthService {
         if owner.tenant_status == TenantStatus::Suspended {
             return Err(AuthError::TenantSuspended);
         }
-        Ok(Principal::Tenant(Box::new(TenantContext {
+        let principal = Principal::Tenant(Box::new(TenantContext {
             scope: TenantScope::new(owner.tenant_id),
             tenant_slug: owner.tenant_slug,
             plan: owner.tenant_plan,
@@ -112,7 +152,8 @@ impl AuthService {
             permissions: owner.key.scopes,
             impersonation: None,
             session: None,
-        })))
+        }));
+        Ok((principal, owner.key.expires_at))
     }
 
     async fn authenticate_access(&self, claims: AccessClaims) -> Result<Principal, AuthError> {

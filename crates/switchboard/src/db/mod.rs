@@ -25,6 +25,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor};
 use switchboard_core::TenantId;
 
@@ -192,25 +193,26 @@ impl Db {
         }
     }
 
-    /// A transaction on tables that belong to no tenant (tenants, users,
-    /// platform secrets). Tenant tables are invisible in it on PostgreSQL.
+    /// Work on tables that belong to no tenant (tenants, users, platform
+    /// secrets). Tenant tables are invisible in it on PostgreSQL.
     pub async fn platform(&self, mode: Mode) -> DbResult<PlatformTx> {
         Ok(PlatformTx {
-            tx: self.pool(mode).begin().await?,
+            tx: self.begin_work(mode, &[]).await?,
+            backend: self.backend(),
         })
     }
 
-    /// A transaction confined to one tenant.
+    /// Work confined to one tenant.
     pub async fn tenant(&self, scope: &TenantScope, mode: Mode) -> DbResult<TenantTx> {
-        let mut tx = self.pool(mode).begin().await?;
         let tenant = scope.tenant_id();
-        self.set_local(&mut tx, "app.tenant_id", &tenant.to_string())
+        let tx = self
+            .begin_work(mode, &[("app.tenant_id", &tenant.to_string())])
             .await?;
         Ok(TenantTx { tx, tenant })
     }
 
-    /// A transaction that can see, across tenants, only the rows whose keyed
-    /// hash equals `hash` (and, when given, a user's own rows). Used to turn a
+    /// Work that can see, across tenants, only the rows whose keyed hash
+    /// equals `hash` (and, when given, a user's own rows). Used to turn a
     /// presented secret into a verified identity before any tenant is known.
     pub(crate) async fn credential_lookup(
         &self,
@@ -218,31 +220,49 @@ impl Db {
         user: Option<&str>,
         mode: Mode,
     ) -> DbResult<CredentialTx> {
-        let mut tx = self.pool(mode).begin().await?;
-        self.set_local(&mut tx, "app.credential_hash", hash).await?;
-        if let Some(user) = user {
-            self.set_local(&mut tx, "app.user_id", user).await?;
-        }
+        let mut settings = vec![("app.credential_hash", hash)];
+        settings.extend(user.map(|u| ("app.user_id", u)));
         Ok(CredentialTx {
-            tx,
+            tx: self.begin_work(mode, &settings).await?,
             backend: self.backend(),
         })
     }
 
-    async fn set_local(
-        &self,
-        tx: &mut sqlx::Transaction<'static, Any>,
-        key: &str,
-        value: &str,
-    ) -> DbResult<()> {
-        if self.inner.backend == Backend::Postgres {
-            sqlx::query("SELECT set_config($1, $2, true)")
-                .bind(key)
-                .bind(value)
-                .execute(&mut **tx)
-                .await?;
+    /// Opens a unit of work with transaction-local settings.
+    ///
+    /// On SQLite, read-only work runs without an explicit transaction: each
+    /// statement is atomic on its own, and skipping BEGIN/COMMIT saves two
+    /// trips to the SQLite worker thread on every request. On PostgreSQL,
+    /// BEGIN and the settings travel in one simple-query round trip; the
+    /// values are ids and hex digests, checked to be plain `[a-z0-9_]` before
+    /// they are inlined. Read-only work there is `BEGIN READ ONLY` (so a
+    /// write by mistake fails loudly) and is ended by dropping it: the
+    /// rollback, equivalent to a commit for a read-only transaction, then
+    /// rides along with the check sqlx makes when the connection returns to
+    /// the pool instead of costing the request a round trip.
+    async fn begin_work(&self, mode: Mode, settings: &[(&str, &str)]) -> DbResult<Handle> {
+        let pool = self.pool(mode);
+        match self.inner.backend {
+            Backend::Sqlite if mode == Mode::Read => Ok(Handle::Plain(pool.acquire().await?)),
+            Backend::Sqlite => Ok(Handle::Tx(pool.begin().await?)),
+            Backend::Postgres => {
+                let mut begin = String::from(match mode {
+                    Mode::Read => "BEGIN READ ONLY",
+                    Mode::Write => "BEGIN",
+                });
+                for (key, value) in settings {
+                    begin.push_str(&format!(
+                        "; SELECT set_config('{key}', '{}', true)",
+                        inline_safe(value)?
+                    ));
+                }
+                let tx = pool.begin_with(begin).await?;
+                Ok(match mode {
+                    Mode::Read => Handle::ReadOnlyTx(tx),
+                    Mode::Write => Handle::Tx(tx),
+                })
+            }
         }
-        Ok(())
     }
 
     /// Liveness of the database for `/readyz`.
@@ -299,14 +319,56 @@ fn migrator(backend: Backend) -> Migrator {
     }
 }
 
-/// A transaction over platform tables only.
+/// An open unit of work: a transaction, or on SQLite a bare pooled
+/// connection for read-only work (see [`Db::begin_work`]).
+enum Handle {
+    Tx(sqlx::Transaction<'static, Any>),
+    ReadOnlyTx(sqlx::Transaction<'static, Any>),
+    Plain(PoolConnection<Any>),
+}
+
+impl Handle {
+    fn conn(&mut self) -> &mut AnyConnection {
+        match self {
+            Handle::Tx(tx) | Handle::ReadOnlyTx(tx) => tx,
+            Handle::Plain(conn) => conn,
+        }
+    }
+
+    async fn commit(self) -> DbResult<()> {
+        match self {
+            Handle::Tx(tx) => Ok(tx.commit().await?),
+            Handle::ReadOnlyTx(_) | Handle::Plain(_) => Ok(()),
+        }
+    }
+}
+
+/// Refuses anything but `[A-Za-z0-9_]`, so a value can be inlined into the
+/// `BEGIN` statement without quoting concerns. Every setting is an id, a hex
+/// digest or empty (which matches no row); anything else is a programming
+/// error.
+fn inline_safe(value: &str) -> DbResult<&str> {
+    if value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        Ok(value)
+    } else {
+        Err(DbError::Other(sqlx::Error::Protocol(
+            "a transaction setting holds characters other than [A-Za-z0-9_]".into(),
+        )))
+    }
+}
+
+/// Work on platform tables only.
 pub struct PlatformTx {
-    tx: sqlx::Transaction<'static, Any>,
+    tx: Handle,
+    backend: Backend,
 }
 
 impl PlatformTx {
     pub(crate) fn conn(&mut self) -> &mut AnyConnection {
-        &mut self.tx
+        self.tx.conn()
     }
 
     /// Continues the same transaction confined to one tenant, so that
@@ -314,28 +376,23 @@ impl PlatformTx {
     pub async fn into_tenant(self, scope: &TenantScope) -> DbResult<TenantTx> {
         let mut tx = self.tx;
         let tenant = scope.tenant_id();
-        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-            .bind(tenant.to_string())
-            .execute(&mut *tx)
-            .await
-            .or_else(|e| {
-                if is_sqlite_missing_function(&e) {
-                    Ok(Default::default())
-                } else {
-                    Err(e)
-                }
-            })?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+                .bind(tenant.to_string())
+                .execute(tx.conn())
+                .await?;
+        }
         Ok(TenantTx { tx, tenant })
     }
 
     pub async fn commit(self) -> DbResult<()> {
-        Ok(self.tx.commit().await?)
+        self.tx.commit().await
     }
 }
 
-/// A transaction confined to one tenant: the only door to tenant tables.
+/// Work confined to one tenant: the only door to tenant tables.
 pub struct TenantTx {
-    tx: sqlx::Transaction<'static, Any>,
+    tx: Handle,
     tenant: TenantId,
 }
 
@@ -350,23 +407,23 @@ impl TenantTx {
     }
 
     pub(crate) fn conn(&mut self) -> &mut AnyConnection {
-        &mut self.tx
+        self.tx.conn()
     }
 
     pub async fn commit(self) -> DbResult<()> {
-        Ok(self.tx.commit().await?)
+        self.tx.commit().await
     }
 }
 
-/// A transaction that sees only rows matching a presented credential.
+/// Work that sees only rows matching a presented credential.
 pub(crate) struct CredentialTx {
-    tx: sqlx::Transaction<'static, Any>,
+    tx: Handle,
     backend: Backend,
 }
 
 impl CredentialTx {
     pub(crate) fn conn(&mut self) -> &mut AnyConnection {
-        &mut self.tx
+        self.tx.conn()
     }
 
     /// Widens visibility to one user's own rows once the credential has
@@ -375,20 +432,15 @@ impl CredentialTx {
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT set_config('app.user_id', $1, true)")
                 .bind(user)
-                .execute(&mut *self.tx)
+                .execute(self.tx.conn())
                 .await?;
         }
         Ok(())
     }
 
     pub(crate) async fn commit(self) -> DbResult<()> {
-        Ok(self.tx.commit().await?)
+        self.tx.commit().await
     }
-}
-
-/// SQLite has no `set_config`; scoping there is by the queries' predicates alone.
-fn is_sqlite_missing_function(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.message().contains("no such function"))
 }
 
 /// Milliseconds since the Unix epoch, the storage form of every timestamp.
@@ -403,4 +455,18 @@ pub(crate) fn parse_col<T: FromStr>(value: &str, column: &'static str) -> Result
         index: column.to_owned(),
         source: format!("unexpected stored value {value:?}").into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inline_safe;
+
+    #[test]
+    fn only_plain_identifiers_are_inlined_into_begin() {
+        assert!(inline_safe("ten_01jabcdefghjkmnpqrstvwxyz0").is_ok());
+        assert!(inline_safe("").is_ok());
+        for hostile in ["x'; DROP TABLE users; --", "a b", "é", "a-b", "a\\'"] {
+            assert!(inline_safe(hostile).is_err(), "{hostile:?} must be refused");
+        }
+    }
 }

@@ -142,7 +142,19 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     }
     req.extensions_mut()
         .insert(Authentication(Arc::new(outcome)));
+    // However the request ends (an error answer, a panic, a timeout that
+    // drops it midway): a refused refresh still revokes a token family, and
+    // a cancelled handler may have committed.
+    let _forget = (!req.method().is_safe()).then(|| ForgetCredentialsOnDrop(state.auth.clone()));
     next.run(req).await
+}
+
+struct ForgetCredentialsOnDrop(Arc<crate::auth::service::AuthService>);
+
+impl Drop for ForgetCredentialsOnDrop {
+    fn drop(&mut self) {
+        self.0.forget_credentials();
+    }
 }
 
 async fn limit_per_ip(State(state): State<AppState>, req: Request, next: Next) -> Response {

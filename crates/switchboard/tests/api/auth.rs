@@ -18,6 +18,7 @@ crate::on_both_backends!(
     bad_tokens_are_refused_with_401,
     a_user_of_several_tenants_must_name_one,
     suspension_locks_the_tenant_out,
+    verified_credentials_are_remembered_until_a_change_on_this_node,
 );
 
 fn refresh_cookie(reply: &crate::helpers::Reply) -> String {
@@ -318,4 +319,37 @@ async fn suspension_locks_the_tenant_out(app: TestApp) {
     .await
     .unwrap();
     assert_eq!(app.get("/api/v1/me", &token).await.status, StatusCode::OK);
+}
+
+/// The credential cache answers repeated requests from memory; a change made
+/// behind the server's back (as the CLI does) shows once the cache is
+/// forgotten, which any state-changing request on the node does at once.
+/// Expiry after the TTL is covered by the cache's unit tests.
+async fn verified_credentials_are_remembered_until_a_change_on_this_node(app: TestApp) {
+    let t = app.seed_tenant("acme").await;
+    let key = app.api_key(&t, &["calls:view_all"]).await;
+    assert_eq!(app.get("/api/v1/me", &key).await.status, StatusCode::OK);
+    switchboard::tenancy::set_status(
+        app.db(),
+        &switchboard::auth::Operator::command_line(),
+        t.id,
+        switchboard_core::TenantStatus::Suspended,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        app.get("/api/v1/me", &key).await.status,
+        StatusCode::OK,
+        "answered from the cache: the suspension happened outside this node"
+    );
+    app.login("nobody@acme.example", "wrong password", None)
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/v1/me", &key)
+            .await
+            .problem(StatusCode::FORBIDDEN)["type"],
+        "/problems/tenant-suspended"
+    );
 }

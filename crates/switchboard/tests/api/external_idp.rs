@@ -33,7 +33,12 @@ async fn fake_jwks() -> (String, Arc<AtomicUsize>) {
     (url, hits)
 }
 
-fn provider(name: &str, issuer: &str, jwks: &str, algorithm: JwtAlgorithm) -> IdentityProviderConfig {
+fn provider(
+    name: &str,
+    issuer: &str,
+    jwks: &str,
+    algorithm: JwtAlgorithm,
+) -> IdentityProviderConfig {
     IdentityProviderConfig {
         name: name.into(),
         issuer: issuer.into(),
@@ -58,13 +63,23 @@ fn claims(iss: &str, org: &str) -> Value {
 fn rs256(kid: &str, claims: &Value) -> String {
     let mut h = Header::new(Algorithm::RS256);
     h.kid = Some(kid.into());
-    jsonwebtoken::encode(&h, claims, &EncodingKey::from_rsa_pem(include_bytes!("../fixtures/idp-rsa.pem")).unwrap()).unwrap()
+    jsonwebtoken::encode(
+        &h,
+        claims,
+        &EncodingKey::from_rsa_pem(include_bytes!("../fixtures/idp-rsa.pem")).unwrap(),
+    )
+    .unwrap()
 }
 
 fn es256(claims: &Value) -> String {
     let mut h = Header::new(Algorithm::ES256);
     h.kid = Some("ec-test-1".into());
-    jsonwebtoken::encode(&h, claims, &EncodingKey::from_ec_pem(include_bytes!("../fixtures/idp-ec.pem")).unwrap()).unwrap()
+    jsonwebtoken::encode(
+        &h,
+        claims,
+        &EncodingKey::from_ec_pem(include_bytes!("../fixtures/idp-ec.pem")).unwrap(),
+    )
+    .unwrap()
 }
 
 async fn spawn(backend: Backend, name: &str) -> Option<(TestApp, Arc<AtomicUsize>)> {
@@ -81,14 +96,17 @@ async fn spawn(backend: Backend, name: &str) -> Option<(TestApp, Arc<AtomicUsize
 
 #[tokio::test]
 async fn sqlite_external_tokens() {
-    if let Some((app, hits)) = spawn(Backend::Sqlite, "external_idp::sqlite_external_tokens").await {
+    if let Some((app, hits)) = spawn(Backend::Sqlite, "external_idp::sqlite_external_tokens").await
+    {
         external_tokens_are_verified_and_mapped(app, hits).await;
     }
 }
 
 #[tokio::test]
 async fn postgres_external_tokens() {
-    if let Some((app, hits)) = spawn(Backend::Postgres, "external_idp::postgres_external_tokens").await {
+    if let Some((app, hits)) =
+        spawn(Backend::Postgres, "external_idp::postgres_external_tokens").await
+    {
         external_tokens_are_verified_and_mapped(app, hits).await;
     }
 }
@@ -102,7 +120,11 @@ async fn external_tokens_are_verified_and_mapped(app: TestApp, hits: Arc<AtomicU
     assert_eq!(me.body["tenant"]["id"], t.id.to_string());
     assert_eq!(me.body["role"], "admin");
     assert_eq!(me.body["label"], "ext.person@acme.example");
-    assert_eq!(app.get("/api/v1/members", &good).await.status, StatusCode::OK, "admin role grants users:manage");
+    assert_eq!(
+        app.get("/api/v1/members", &good).await.status,
+        StatusCode::OK,
+        "admin role grants users:manage"
+    );
     assert_eq!(hits.load(Ordering::SeqCst), 1, "keys are cached");
 
     let ec = es256(&claims(EC_ISSUER, "org_acme"));
@@ -117,11 +139,21 @@ async fn external_tokens_are_verified_and_mapped(app: TestApp, hits: Arc<AtomicU
     // HS256 keyed with the provider's public key: the classic confusion.
     let mut hs = Header::new(Algorithm::HS256);
     hs.kid = Some("rsa-test-1".into());
-    let confused = jsonwebtoken::encode(&hs, &claims(RSA_ISSUER, "org_acme"), &EncodingKey::from_secret(include_bytes!("../fixtures/idp-rsa.pub.pem"))).unwrap();
+    let confused = jsonwebtoken::encode(
+        &hs,
+        &claims(RSA_ISSUER, "org_acme"),
+        &EncodingKey::from_secret(include_bytes!("../fixtures/idp-rsa.pub.pem")),
+    )
+    .unwrap();
     // An ES256 token presented to the RS256 provider.
     let mut swapped = Header::new(Algorithm::ES256);
     swapped.kid = Some("ec-test-1".into());
-    let wrong_alg = jsonwebtoken::encode(&swapped, &claims(RSA_ISSUER, "org_acme"), &EncodingKey::from_ec_pem(include_bytes!("../fixtures/idp-ec.pem")).unwrap()).unwrap();
+    let wrong_alg = jsonwebtoken::encode(
+        &swapped,
+        &claims(RSA_ISSUER, "org_acme"),
+        &EncodingKey::from_ec_pem(include_bytes!("../fixtures/idp-ec.pem")).unwrap(),
+    )
+    .unwrap();
     for (what, token) in [
         ("wrong audience", rs256("rsa-test-1", &wrong_aud)),
         ("expired", rs256("rsa-test-1", &expired)),
@@ -130,17 +162,39 @@ async fn external_tokens_are_verified_and_mapped(app: TestApp, hits: Arc<AtomicU
         ("algorithm not pinned for the issuer", wrong_alg),
     ] {
         let reply = app.get("/api/v1/me", &token).await;
-        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{what}: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::UNAUTHORIZED,
+            "{what}: {}",
+            reply.text
+        );
     }
 
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let before = hits.load(Ordering::SeqCst);
     let unknown_kid = rs256("rotated-away", &claims(RSA_ISSUER, "org_acme"));
-    app.get("/api/v1/me", &unknown_kid).await.problem(StatusCode::UNAUTHORIZED);
-    assert_eq!(hits.load(Ordering::SeqCst), before + 1, "an unknown kid refetches the keys once");
-    app.get("/api/v1/me", &unknown_kid).await.problem(StatusCode::UNAUTHORIZED);
-    assert_eq!(hits.load(Ordering::SeqCst), before + 1, "and not again right away");
+    app.get("/api/v1/me", &unknown_kid)
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        before + 1,
+        "an unknown kid refetches the keys once"
+    );
+    app.get("/api/v1/me", &unknown_kid)
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        before + 1,
+        "and not again right away"
+    );
 
     let stranger = rs256("rsa-test-1", &claims(RSA_ISSUER, "org_nobody"));
-    assert_eq!(app.get("/api/v1/me", &stranger).await.problem(StatusCode::FORBIDDEN)["type"], "/problems/unknown-organisation");
+    assert_eq!(
+        app.get("/api/v1/me", &stranger)
+            .await
+            .problem(StatusCode::FORBIDDEN)["type"],
+        "/problems/unknown-organisation"
+    );
 }

@@ -34,7 +34,7 @@ pub struct TestApp {
 }
 
 fn admin_url() -> String {
-    std::env::var("SWITCHBOARD_TEST_DATABASE_URL")
+    std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 

@@ -5,10 +5,10 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod bad_input;
+mod external_idp;
 mod isolation;
 mod members;
+mod operations;
 mod platform;
 mod rls;
-mod bad_input;
-mod operations;
-mod external_idp;

@@ -7,28 +7,62 @@ use switchboard_core::Role;
 
 use crate::helpers::{Backend, TestApp};
 
-crate::on_both_backends!(health_readiness_metrics_and_request_ids, openapi_documents_every_route_with_problems);
+crate::on_both_backends!(
+    health_readiness_metrics_and_request_ids,
+    openapi_documents_every_route_with_problems
+);
 
 async fn health_readiness_metrics_and_request_ids(app: TestApp) {
     let health = app.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(health.status, StatusCode::OK);
-    assert!(health.headers.get("x-request-id").unwrap().to_str().unwrap().starts_with("req_"));
-    assert_eq!(app.call(Method::GET, "/readyz", None, None).await.body["status"], "ready");
+    assert!(health
+        .headers
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("req_"));
+    assert_eq!(
+        app.call(Method::GET, "/readyz", None, None).await.body["status"],
+        "ready"
+    );
     app.call(Method::GET, "/api/v1/me", None, None).await;
     let metrics = app.call(Method::GET, "/metrics", None, None).await;
-    assert!(metrics.text.contains("switchboard_http_requests_total"), "{}", metrics.text);
+    assert!(
+        metrics.text.contains("switchboard_http_requests_total"),
+        "{}",
+        metrics.text
+    );
     assert!(metrics.text.contains("route=\"/api/v1/me\""));
-    let echoed = app.client.get(app.url("/healthz")).header("x-request-id", "req_from_the_caller").send().await.unwrap();
-    assert_eq!(echoed.headers().get("x-request-id").unwrap(), "req_from_the_caller");
+    let echoed = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "req_from_the_caller")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        echoed.headers().get("x-request-id").unwrap(),
+        "req_from_the_caller"
+    );
 }
 
 async fn openapi_documents_every_route_with_problems(app: TestApp) {
-    let doc = app.call(Method::GET, "/api/openapi.json", None, None).await.body;
+    let doc = app
+        .call(Method::GET, "/api/openapi.json", None, None)
+        .await
+        .body;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     let paths = doc["paths"].as_object().unwrap();
-    for expected in ["/api/v1/me", "/api/v1/members/{user_id}", "/api/v1/platform/impersonate/{tenant}", "/api/v1/audit", "/metrics"] {
+    for expected in [
+        "/api/v1/me",
+        "/api/v1/members/{user_id}",
+        "/api/v1/platform/impersonate/{tenant}",
+        "/api/v1/audit",
+        "/metrics",
+    ] {
         assert!(paths.contains_key(expected), "{expected} missing");
     }
 }
@@ -53,19 +87,30 @@ async fn rate_limits_answer_429_with_retry_after() {
     }
     let limited = limited.expect("the tenant limit (burst 4) was hit within 10 requests");
     limited.problem(StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = limited.headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+    let retry: u64 = limited
+        .headers
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=2).contains(&retry));
 
     for _ in 0..3 {
-        app.login(t.email(Role::Viewer), "wrong password", None).await.problem(StatusCode::UNAUTHORIZED);
+        app.login(t.email(Role::Viewer), "wrong password", None)
+            .await
+            .problem(StatusCode::UNAUTHORIZED);
     }
-    let blocked = app.login(t.email(Role::Viewer), crate::helpers::PASSWORD, None).await;
+    let blocked = app
+        .login(t.email(Role::Viewer), crate::helpers::PASSWORD, None)
+        .await;
     blocked.problem(StatusCode::TOO_MANY_REQUESTS);
     assert!(blocked.headers.get("retry-after").is_some());
 }
 
 fn redis_url() -> String {
-    std::env::var("SWITCHBOARD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
 #[tokio::test]
@@ -75,8 +120,15 @@ async fn rate_limits_are_shared_through_redis() {
         Err(_) => false,
     };
     if !reachable {
-        assert!(std::env::var_os("CI").is_none(), "Redis is unreachable at {} and CI must test it", redis_url());
-        println!("SKIPPED (Redis unreachable at {}): operations::rate_limits_are_shared_through_redis", redis_url());
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Redis is unreachable at {} and CI must test it",
+            redis_url()
+        );
+        println!(
+            "SKIPPED (Redis unreachable at {}): operations::rate_limits_are_shared_through_redis",
+            redis_url()
+        );
         return;
     }
     let tweak = |c: &mut switchboard::config::Config| {
@@ -84,17 +136,37 @@ async fn rate_limits_are_shared_through_redis() {
         c.rate_limits.login_per_account_per_minute = 4;
     };
     // Two nodes sharing one Redis and one database see one budget.
-    let node1 = TestApp::spawn_with(Backend::Sqlite, "redis node 1", tweak).await.unwrap();
-    let unique = format!("nobody-{}@acme.example", ulid::Ulid::new().to_string().to_lowercase());
+    let node1 = TestApp::spawn_with(Backend::Sqlite, "redis node 1", tweak)
+        .await
+        .unwrap();
+    let unique = format!(
+        "nobody-{}@acme.example",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
     for _ in 0..2 {
-        node1.login(&unique, "wrong password", None).await.problem(StatusCode::UNAUTHORIZED);
+        node1
+            .login(&unique, "wrong password", None)
+            .await
+            .problem(StatusCode::UNAUTHORIZED);
     }
-    let node2 = TestApp::spawn_with(Backend::Sqlite, "redis node 2", tweak).await.unwrap();
+    let node2 = TestApp::spawn_with(Backend::Sqlite, "redis node 2", tweak)
+        .await
+        .unwrap();
     for _ in 0..2 {
-        node2.login(&unique, "wrong password", None).await.problem(StatusCode::UNAUTHORIZED);
+        node2
+            .login(&unique, "wrong password", None)
+            .await
+            .problem(StatusCode::UNAUTHORIZED);
     }
     let blocked = node2.login(&unique, "wrong password", None).await;
     blocked.problem(StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = blocked.headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+    let retry: u64 = blocked
+        .headers
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=15).contains(&retry), "{retry}");
 }
