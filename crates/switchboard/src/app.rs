@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::http::ratelimit::{LocalLimiter, RateLimiter, RedisLimiter};
 use crate::http::{self, AppState};
+use crate::objects::Objects;
 use crate::secrets;
 
 /// The metrics recorder is process-global; tests start many apps in one process.
@@ -55,11 +56,20 @@ impl App {
             ),
             None => RateLimiter::Local(LocalLimiter::default()),
         };
+        let objects = Objects::open(&config, &keys.object_url_signing)?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.providers.timeout_secs))
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .build()
+            .context("building the HTTP client")?;
         let auth = Arc::new(AuthService::new(db.clone(), keys, config.auth.clone()));
         let state = AppState {
             db,
             auth,
             config: Arc::new(config),
+            keyring: Arc::new(keyring),
+            objects,
+            http,
             limiter: Arc::new(limiter),
             metrics: metrics_handle(),
         };

@@ -29,6 +29,11 @@ pub struct Config {
     /// The key that `master_key` replaced, kept only while rotating.
     pub master_key_previous: Option<Secret>,
     pub master_key_file: Option<PathBuf>,
+    /// `s3://bucket[/prefix]` for S3-compatible object storage; unset means
+    /// local files under `data_dir/objects`.
+    pub object_store_url: Option<String>,
+    pub s3: S3Config,
+    pub providers: ProvidersConfig,
     pub log: LogConfig,
     pub http: HttpConfig,
     pub auth: AuthConfig,
@@ -47,6 +52,9 @@ impl Default for Config {
             master_key: None,
             master_key_previous: None,
             master_key_file: None,
+            object_store_url: None,
+            s3: S3Config::default(),
+            providers: ProvidersConfig::default(),
             log: LogConfig::default(),
             http: HttpConfig::default(),
             auth: AuthConfig::default(),
@@ -71,7 +79,7 @@ impl Config {
         figment = figment
             .merge(
                 Env::raw()
-                    .only(&["DATABASE_URL", "REDIS_URL"])
+                    .only(&["DATABASE_URL", "REDIS_URL", "OBJECT_STORE_URL"])
                     .map(|k| k.as_str().to_lowercase().into()),
             )
             .merge(Env::prefixed("SWITCHBOARD_").split("__"));
@@ -82,6 +90,15 @@ impl Config {
         self.master_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// The externally visible base URL, without a trailing slash: webhook
+    /// URLs and signed object URLs start with it.
+    pub fn public_base(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.as_str().trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.bind),
+        }
     }
 
     /// Whether the product is reached over TLS, which decides the `Secure` cookie flag.
@@ -109,6 +126,43 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
+    }
+}
+
+/// Settings of an S3-compatible object store. Unset values fall back to the
+/// usual `AWS_*` environment variables.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// e.g. `http://127.0.0.1:9000` for a self-hosted store.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<Secret>,
+    pub secret_access_key: Option<Secret>,
+    /// Allow plain-HTTP endpoints (self-hosted stores on a private network).
+    pub allow_http: bool,
+}
+
+/// Where the providers' own APIs are, for checking credentials and
+/// downloading recordings. Overridable so tests can stand in for them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvidersConfig {
+    pub retell_api_base: String,
+    pub vapi_api_base: String,
+    pub twilio_api_base: String,
+    /// Per request to a provider.
+    pub timeout_secs: u64,
+}
+
+impl Default for ProvidersConfig {
+    fn default() -> Self {
+        Self {
+            retell_api_base: "https://api.retellai.com".into(),
+            vapi_api_base: "https://api.vapi.ai".into(),
+            twilio_api_base: "https://api.twilio.com".into(),
+            timeout_secs: 15,
+        }
     }
 }
 
@@ -141,6 +195,8 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub body_limit_bytes: usize,
+    /// Uploaded call audio may be larger than other bodies.
+    pub audio_limit_bytes: usize,
     pub request_timeout_secs: u64,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace_secs: u64,
@@ -150,6 +206,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             body_limit_bytes: 1024 * 1024,
+            audio_limit_bytes: 200 * 1024 * 1024,
             request_timeout_secs: 30,
             shutdown_grace_secs: 30,
         }

@@ -8,5 +8,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod http;
+pub mod ingest;
+pub mod objects;
 pub mod secrets;
 pub mod tenancy;

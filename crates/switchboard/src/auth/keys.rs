@@ -13,9 +13,16 @@ pub struct PlatformKeys {
     pub token_signing: Zeroizing<Vec<u8>>,
     pub credential_pepper: Zeroizing<Vec<u8>>,
     pub cursor_signing: Zeroizing<Vec<u8>>,
+    /// Signs the short-lived URLs of the local object store.
+    pub object_url_signing: Zeroizing<Vec<u8>>,
 }
 
-pub const NAMES: [&str; 3] = ["token_signing", "credential_pepper", "cursor_signing"];
+pub const NAMES: [&str; 4] = [
+    "token_signing",
+    "credential_pepper",
+    "cursor_signing",
+    "object_url_signing",
+];
 
 /// The associated data binding a platform secret to its name.
 pub fn aad(name: &str) -> String {
@@ -50,11 +57,12 @@ impl PlatformKeys {
             opened.push(plain);
         }
         let mut it = opened.into_iter();
-        let mut next = || Zeroizing::new(it.next().expect("three keys").to_vec());
+        let mut next = || Zeroizing::new(it.next().expect("one per name").to_vec());
         Ok(PlatformKeys {
             token_signing: next(),
             credential_pepper: next(),
             cursor_signing: next(),
+            object_url_signing: next(),
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod password;
 pub mod service;
 pub mod token;
+pub mod webhook;
 
 use serde::Serialize;
 use switchboard_core::{

@@ -8,8 +8,11 @@
 //! sets `app.tenant_id`, so forced row-level security filters every statement
 //! even if a query forgot its `tenant_id` predicate.
 
+pub mod agents;
 pub mod api_keys;
 pub mod audit;
+pub mod calls;
+pub mod credentials;
 pub mod memberships;
 pub mod platform_secrets;
 pub mod refresh_tokens;
@@ -290,16 +293,30 @@ impl Db {
 
 fn migrator(backend: Backend) -> Migrator {
     let sources: &[(i64, &str, &str)] = match backend {
-        Backend::Sqlite => &[(
-            1,
-            "foundation",
-            include_str!("../../../../migrations/sqlite/0001_foundation.sql"),
-        )],
-        Backend::Postgres => &[(
-            1,
-            "foundation",
-            include_str!("../../../../migrations/postgres/0001_foundation.sql"),
-        )],
+        Backend::Sqlite => &[
+            (
+                1,
+                "foundation",
+                include_str!("../../../../migrations/sqlite/0001_foundation.sql"),
+            ),
+            (
+                2,
+                "calls",
+                include_str!("../../../../migrations/sqlite/0002_calls.sql"),
+            ),
+        ],
+        Backend::Postgres => &[
+            (
+                1,
+                "foundation",
+                include_str!("../../../../migrations/postgres/0001_foundation.sql"),
+            ),
+            (
+                2,
+                "calls",
+                include_str!("../../../../migrations/postgres/0002_calls.sql"),
+            ),
+        ],
     };
     let migrations = sources
         .iter()

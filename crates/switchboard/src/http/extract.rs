@@ -95,7 +95,14 @@ pub mod perm {
             }
         )+};
     }
-    markers!(UsersManage, SettingsManage, AuditView);
+    markers!(
+        UsersManage,
+        SettingsManage,
+        AuditView,
+        CallsViewAll,
+        CallsIngest,
+        CallsDelete
+    );
 }
 
 /// A tenant principal holding permission `P`.
@@ -202,17 +209,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 }
                 _ => None,
             });
-        let limit = state.config.http.body_limit_bytes;
-        let bytes = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|_| {
-                Problem::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload-too-large",
-                    "The body is too large",
-                )
-                .detail(format!("the body may be at most {limit} bytes"))
-            })?;
+        let bytes = read_limited(req.into_body(), state.config.http.body_limit_bytes).await?;
         let mut value: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| {
                 Problem::bad_request("malformed-json", "The body is not valid JSON")
@@ -236,6 +233,18 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 Problem::field(&field, e.into_inner().to_string())
             })
     }
+}
+
+/// Reads a whole body, refusing one over `limit` bytes with a 413 problem.
+pub async fn read_limited(body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, Problem> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "The body is too large",
+        )
+        .detail(format!("the body may be at most {limit} bytes"))
+    })
 }
 
 pub fn tenant_mismatch(field: &str) -> Problem {

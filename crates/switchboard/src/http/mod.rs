@@ -40,6 +40,11 @@ pub struct AppState {
     pub db: Db,
     pub auth: Arc<AuthService>,
     pub config: Arc<Config>,
+    /// Seals and opens tenant secrets (provider credentials, webhook secrets).
+    pub keyring: Arc<crate::secrets::Keyring>,
+    pub objects: crate::objects::Objects,
+    /// Outgoing requests to providers.
+    pub http: reqwest::Client,
     pub limiter: Arc<RateLimiter>,
     pub metrics: PrometheusHandle,
 }
@@ -67,7 +72,11 @@ impl MakeRequestId for MakeUlidRequestId {
 pub fn router(state: AppState) -> Router {
     let (api, _) = openapi::api_router().split_for_parts();
     let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
-    api.fallback(|| async { Problem::not_found().detail("no route matches this path") })
+    api.route(
+        "/objects/{*key}",
+        axum::routing::get(routes::calls::serve_object),
+    )
+    .fallback(|| async { Problem::not_found().detail("no route matches this path") })
         .method_not_allowed_fallback(|| async {
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "This method is not allowed on this path")
         })

@@ -7,7 +7,10 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::routes::{api_keys, audit, auth, branding, health, me, members, platform};
+use super::routes::{
+    agents, api_keys, audit, auth, branding, calls, credentials, health, me, members, platform,
+    webhooks,
+};
 use super::AppState;
 
 #[derive(OpenApi)]
@@ -56,6 +59,20 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(platform::suspend))
         .routes(routes!(platform::reactivate))
         .routes(routes!(platform::impersonate))
+        .routes(routes!(agents::list, agents::create))
+        .routes(routes!(agents::get, agents::update, agents::delete))
+        .routes(routes!(agents::rotate_token))
+        .routes(routes!(
+            credentials::get,
+            credentials::put,
+            credentials::delete
+        ))
+        .routes(routes!(credentials::test))
+        .routes(routes!(calls::list, calls::create))
+        .routes(routes!(calls::get, calls::delete))
+        .routes(routes!(calls::recording))
+        .routes(routes!(calls::upload_audio))
+        .routes(routes!(webhooks::receive))
 }
 
 pub fn document() -> utoipa::openapi::OpenApi {

@@ -1,14 +1,18 @@
 //! One module per resource. Handlers parse, call the domain/storage layer
 //! inside one transaction, audit what a person changed, and answer.
 
+pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod branding;
+pub mod calls;
+pub mod credentials;
 pub mod health;
 pub mod me;
 pub mod members;
 pub mod platform;
+pub mod webhooks;
 
 use crate::auth::TenantContext;
 use crate::db::audit::AuditEvent;

@@ -1,0 +1,379 @@
+//! The one call model every provider's payload is read into.
+//!
+//! A provider describes a call in several events (started, ended, analysed),
+//! which may arrive in any order and more than once. Each event becomes a
+//! [`CallUpdate`]: only what that event states, every field optional. The
+//! call is the [`merge`] of its updates in a fixed order — by [`Stage`], then
+//! by when the event happened — so the same set of events always yields the
+//! same call, and a later event's value wins field by field without erasing
+//! what it does not mention.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a payload could not be read, naming the field as a JSON path.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ParseError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ParseError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Speaker {
+    Agent,
+    Customer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "inbound" => Some(Direction::Inbound),
+            "outbound" => Some(Direction::Outbound),
+            _ => None,
+        }
+    }
+}
+
+/// Where a call came from. Providers with webhooks are also agent providers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Retell,
+    Vapi,
+    Twilio,
+    /// Any other system, through Standard Webhooks.
+    Generic,
+    /// `POST /api/v1/calls`.
+    Api,
+    /// Bulk import (API or command line).
+    Import,
+}
+
+impl Source {
+    pub const AGENT_PROVIDERS: [Source; 4] = [
+        Source::Retell,
+        Source::Vapi,
+        Source::Twilio,
+        Source::Generic,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Retell => "retell",
+            Source::Vapi => "vapi",
+            Source::Twilio => "twilio",
+            Source::Generic => "generic",
+            Source::Api => "api",
+            Source::Import => "import",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Source::Retell,
+            Source::Vapi,
+            Source::Twilio,
+            Source::Generic,
+            Source::Api,
+            Source::Import,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+
+    /// Whether agents (and webhook URLs) exist for this source.
+    pub fn is_agent_provider(self) -> bool {
+        Self::AGENT_PROVIDERS.contains(&self)
+    }
+}
+
+impl std::str::FromStr for Source {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        Source::parse(s)
+            .ok_or_else(|| ParseError::new("provider", "expected retell, vapi, twilio or generic"))
+    }
+}
+
+impl std::str::FromStr for Stage {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        Stage::parse(s)
+            .ok_or_else(|| ParseError::new("stage", "expected started, ended or analyzed"))
+    }
+}
+
+/// How far along a call an event is. Events merge in this order, so a late
+/// `call_started` redelivery cannot undo what `call_ended` said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Started,
+    Ended,
+    Analyzed,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Started => "started",
+            Stage::Ended => "ended",
+            Stage::Analyzed => "analyzed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "started" => Some(Stage::Started),
+            "ended" => Some(Stage::Ended),
+            "analyzed" => Some(Stage::Analyzed),
+            _ => None,
+        }
+    }
+}
+
+/// One timed word. Seconds from the start of the call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Word {
+    pub word: String,
+    pub start: f64,
+    pub end: f64,
+}
+
+/// One turn of the conversation. Times are seconds from the start of the call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Turn {
+    pub speaker: Speaker,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<Word>,
+}
+
+/// What the provider's own analysis said.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProviderAnalysis {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_sentiment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_successful: Option<bool>,
+    /// Everything else the provider reported, as it sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub extra: Option<serde_json::Value>,
+}
+
+/// Money in integer minor units with its currency.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Cost {
+    pub amount_minor: i64,
+    /// ISO 4217, e.g. `USD`.
+    pub currency: String,
+}
+
+macro_rules! call_fields {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty),+ $(,)?) => {
+        /// What one event states about a call; `None` means "not mentioned".
+        #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+        pub struct CallFields {
+            $($(#[$doc])* #[serde(default, skip_serializing_if = "Option::is_none")] pub $field: Option<$ty>,)+
+        }
+
+        impl CallFields {
+            /// Takes every field `later` mentions.
+            pub fn absorb(&mut self, later: CallFields) {
+                $(if later.$field.is_some() { self.$field = later.$field; })+
+            }
+        }
+    };
+}
+
+call_fields! {
+    /// The provider's agent id (Retell `agent_id`, Vapi `assistantId`).
+    provider_agent_id: String,
+    direction: Direction,
+    /// E.164 where the provider's text allows, otherwise as sent.
+    from: String,
+    to: String,
+    /// Unix milliseconds.
+    started_at: i64,
+    ended_at: i64,
+    duration_ms: i64,
+    /// A test call (web call, dashboard test) is kept but never billed.
+    test: bool,
+    turns: Vec<Turn>,
+    /// Where the provider keeps the recording.
+    recording_url: String,
+    disconnection_reason: String,
+    analysis: ProviderAnalysis,
+    cost: Cost,
+    /// Free-form metadata the sender attached.
+    metadata: serde_json::Value,
+}
+
+/// One event about one call, read from a provider's payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallUpdate {
+    /// The provider's id of the call: with the source, what makes a call one call.
+    pub external_id: String,
+    pub stage: Stage,
+    /// When the event happened, Unix milliseconds, if the provider says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<i64>,
+    pub fields: CallFields,
+}
+
+/// An update as stored, with what orders it among its call's updates.
+#[derive(Clone, Debug)]
+pub struct StoredUpdate {
+    pub update: CallUpdate,
+    pub received_at: i64,
+    /// Unique per event of a call (a digest of the raw payload, or the
+    /// sender's message id): ties are broken by it so the order is total.
+    pub event_key: String,
+}
+
+/// The call as all its updates describe it, in a fixed order: by stage,
+/// then when the event happened (or was received), then by key.
+pub fn merge(updates: &mut [StoredUpdate]) -> (Stage, CallFields) {
+    updates.sort_by(|a, b| {
+        (
+            a.update.stage,
+            a.update.occurred_at.unwrap_or(a.received_at),
+            a.received_at,
+        )
+            .cmp(&(
+                b.update.stage,
+                b.update.occurred_at.unwrap_or(b.received_at),
+                b.received_at,
+            ))
+            .then_with(|| a.event_key.cmp(&b.event_key))
+    });
+    let mut fields = CallFields::default();
+    let mut stage = Stage::Started;
+    for u in updates.iter() {
+        fields.absorb(u.update.fields.clone());
+        stage = stage.max(u.update.stage);
+    }
+    if fields.duration_ms.is_none() {
+        if let (Some(s), Some(e)) = (fields.started_at, fields.ended_at) {
+            fields.duration_ms = Some((e - s).max(0));
+        }
+    }
+    (stage, fields)
+}
+
+/// The transcript as plain text, one `speaker: text` line per turn, for
+/// search and for the raw CCI-style outputs.
+pub fn transcript_text(turns: &[Turn]) -> String {
+    let mut out = String::new();
+    for t in turns {
+        out.push_str(match t.speaker {
+            Speaker::Agent => "agent: ",
+            Speaker::Customer => "customer: ",
+        });
+        out.push_str(&t.text);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn update(stage: Stage, at: i64, f: CallFields) -> StoredUpdate {
+        StoredUpdate {
+            update: CallUpdate {
+                external_id: "c1".into(),
+                stage,
+                occurred_at: Some(at),
+                fields: f,
+            },
+            received_at: at,
+            event_key: format!("{stage:?}{at}"),
+        }
+    }
+
+    #[test]
+    fn later_stages_win_field_by_field_without_erasing() {
+        let started = update(
+            Stage::Started,
+            1,
+            CallFields {
+                from: Some("+14155550100".into()),
+                started_at: Some(1_000),
+                ..Default::default()
+            },
+        );
+        let ended = update(
+            Stage::Ended,
+            2,
+            CallFields {
+                ended_at: Some(61_000),
+                disconnection_reason: Some("user_hangup".into()),
+                ..Default::default()
+            },
+        );
+        let analyzed = update(
+            Stage::Analyzed,
+            3,
+            CallFields {
+                disconnection_reason: Some("agent_hangup".into()),
+                ..Default::default()
+            },
+        );
+        let mut events = vec![analyzed, started, ended];
+        let (stage, call) = merge(&mut events);
+        assert_eq!(stage, Stage::Analyzed);
+        assert_eq!(call.from.as_deref(), Some("+14155550100"));
+        assert_eq!(call.duration_ms, Some(60_000));
+        assert_eq!(call.disconnection_reason.as_deref(), Some("agent_hangup"));
+    }
+
+    proptest! {
+        /// Any arrival order, with any redeliveries, gives the same call.
+        #[test]
+        fn merge_ignores_arrival_order(order in Just((0..6usize).collect::<Vec<_>>()).prop_shuffle(), dup in 0..6usize) {
+            let all: Vec<StoredUpdate> = (0..6i64).map(|i| update(
+                [Stage::Started, Stage::Ended, Stage::Analyzed][(i % 3) as usize],
+                i,
+                CallFields { duration_ms: Some(i), to: (i % 2 == 0).then(|| format!("+1415555010{i}")), ..Default::default() },
+            )).collect();
+            let mut shuffled: Vec<StoredUpdate> = order.iter().map(|&i| all[i].clone()).collect();
+            shuffled.push(all[dup].clone());
+            let mut sorted = all.clone();
+            prop_assert_eq!(merge(&mut shuffled), merge(&mut sorted));
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! One module per provider, each turning that provider's payload into
+//! [`CallUpdate`]s. Unknown extra fields are accepted (the raw payload keeps
+//! them); a field of the wrong type, or a missing call id, is a
+//! [`ParseError`] naming the field.
+
+pub mod retell;
+pub mod switchboard;
+pub mod twilio;
+pub mod vapi;
+
+use serde::de::DeserializeOwned;
+
+use crate::model::{Cost, ParseError, Turn, Word};
+
+/// Deserialises `body`, naming the field that did not fit.
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ParseError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let field = if path == "." { "body".to_owned() } else { path };
+        if inner.is_syntax() || inner.is_eof() {
+            ParseError::new("body", format!("not valid JSON: {inner}"))
+        } else {
+            ParseError::new(field, inner.to_string())
+        }
+    })
+}
+
+/// Longest accepted provider call id.
+pub const MAX_EXTERNAL_ID: usize = 200;
+
+pub(crate) fn external_id(field: &str, id: &str) -> Result<String, ParseError> {
+    let id = id.trim();
+    if id.is_empty() || id.len() > MAX_EXTERNAL_ID || id.chars().any(char::is_control) {
+        return Err(ParseError::new(
+            field,
+            format!("expected 1 to {MAX_EXTERNAL_ID} printable characters"),
+        ));
+    }
+    Ok(id.to_owned())
+}
+
+/// A time in seconds from the start of the call: finite and not negative.
+pub(crate) fn seconds(field: impl Fn() -> String, value: f64) -> Result<f64, ParseError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(ParseError::new(
+            field(),
+            "expected a non-negative number of seconds",
+        ))
+    }
+}
+
+/// Fills a turn's start and end from its words where the sender gave none.
+pub(crate) fn turn_bounds(mut turn: Turn) -> Turn {
+    if turn.start.is_none() {
+        turn.start = turn.words.first().map(|w: &Word| w.start);
+    }
+    if turn.end.is_none() {
+        turn.end = turn.words.last().map(|w| w.end);
+    }
+    turn
+}
+
+/// A provider's phone text as E.164 when possible, else as sent.
+pub(crate) fn phone(text: Option<String>) -> Option<String> {
+    let text = text?;
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    Some(
+        switchboard_core::E164::normalise(trimmed)
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| trimmed.to_owned()),
+    )
+}
+
+/// A provider's cost, in `units_per_cent` (1 for cents, 0.01 for dollars),
+/// as whole US cents.
+pub(crate) fn usd_cents(field: &str, amount: f64, units_per_cent: f64) -> Result<Cost, ParseError> {
+    let cents = amount / units_per_cent;
+    if cents.is_finite() && (0.0..1e11).contains(&cents) {
+        Ok(Cost {
+            amount_minor: cents.round() as i64,
+            currency: "USD".into(),
+        })
+    } else {
+        Err(ParseError::new(field, "expected a non-negative amount"))
+    }
+}

@@ -1,0 +1,273 @@
+//! Voice agents of a tenant. The webhook token itself is never stored: only
+//! the nonce it is derived from (with the platform pepper) and its keyed hash,
+//! which is how an incoming webhook finds its agent.
+
+use sqlx::any::AnyRow;
+use sqlx::Row as _;
+use switchboard_core::{AgentId, TenantId, TenantStatus};
+use switchboard_ingest::Source;
+
+use super::{now_ms, parse_col, CredentialTx, DbResult, TenantTx};
+use crate::secrets::Sealed;
+
+#[derive(Clone, Debug)]
+pub struct AgentRecord {
+    pub id: AgentId,
+    pub name: String,
+    pub provider: Source,
+    pub provider_agent_id: Option<String>,
+    /// `pending_validation`, `active`, `inactive` or `error`.
+    pub status: String,
+    pub error_message: Option<String>,
+    pub token_nonce: String,
+    /// Non-secret verification settings (Vapi's scheme and header names).
+    pub webhook_auth: serde_json::Value,
+    /// Sealed list of webhook secrets (Vapi, Standard Webhooks), newest first.
+    pub webhook_secrets: Option<Sealed>,
+    pub last_webhook_received_at: Option<i64>,
+    pub signature_failures: i64,
+    pub last_signature_failure_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub const STATUSES: [&str; 4] = ["pending_validation", "active", "inactive", "error"];
+
+pub struct NewAgent<'a> {
+    pub id: AgentId,
+    pub name: &'a str,
+    pub provider: Source,
+    pub provider_agent_id: Option<&'a str>,
+    pub token_nonce: &'a str,
+    pub token_hash: &'a str,
+    pub webhook_auth: &'a serde_json::Value,
+    pub webhook_secrets: Option<&'a Sealed>,
+}
+
+const COLUMNS: &str = "id, name, provider, provider_agent_id, status, error_message, token_nonce, webhook_auth, \
+    webhook_secrets, last_webhook_received_at, signature_failures, last_signature_failure_at, created_at, updated_at";
+
+fn from_row(row: &AnyRow) -> Result<AgentRecord, sqlx::Error> {
+    let provider: String = row.try_get("provider")?;
+    let auth: String = row.try_get("webhook_auth")?;
+    Ok(AgentRecord {
+        id: parse_col(&row.try_get::<String, _>("id")?, "id")?,
+        name: row.try_get("name")?,
+        provider: parse_col(&provider, "provider")?,
+        provider_agent_id: row.try_get("provider_agent_id")?,
+        status: row.try_get("status")?,
+        error_message: row.try_get("error_message")?,
+        token_nonce: row.try_get("token_nonce")?,
+        webhook_auth: serde_json::from_str(&auth).map_err(|e| sqlx::Error::ColumnDecode {
+            index: "webhook_auth".into(),
+            source: Box::new(e),
+        })?,
+        webhook_secrets: row
+            .try_get::<Option<String>, _>("webhook_secrets")?
+            .map(Sealed::from_stored),
+        last_webhook_received_at: row.try_get("last_webhook_received_at")?,
+        signature_failures: row.try_get("signature_failures")?,
+        last_signature_failure_at: row.try_get("last_signature_failure_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+pub async fn insert(tx: &mut TenantTx, new: NewAgent<'_>) -> DbResult<AgentRecord> {
+    let now = now_ms();
+    let row = sqlx::query(&format!(
+        "INSERT INTO agents (tenant_id, token_hash, id, name, provider, provider_agent_id, status, token_nonce, \
+         webhook_auth, webhook_secrets, signature_failures, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending_validation', $7, $8, $9, 0, $10, $10) RETURNING {COLUMNS}"
+    ))
+    .bind(tx.tenant_param())
+    .bind(new.token_hash)
+    .bind(new.id.to_string())
+    .bind(new.name)
+    .bind(new.provider.as_str())
+    .bind(new.provider_agent_id)
+    .bind(new.token_nonce)
+    .bind(new.webhook_auth.to_string())
+    .bind(new.webhook_secrets.map(Sealed::as_str))
+    .bind(now)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(from_row(&row)?)
+}
+
+/// Agents newest first, before `before`.
+pub async fn list(
+    tx: &mut TenantTx,
+    before: Option<AgentId>,
+    limit: i64,
+) -> DbResult<Vec<AgentRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM agents WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+    ))
+    .bind(tx.tenant_param())
+    .bind(before.map(|b| b.to_string()))
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
+pub async fn get(tx: &mut TenantTx, id: AgentId) -> DbResult<Option<AgentRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM agents WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(tx.tenant_param())
+    .bind(id.to_string())
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+/// What a person may change on an agent; `None` keeps the current value.
+#[derive(Default)]
+pub struct AgentChanges<'a> {
+    pub name: Option<&'a str>,
+    pub provider_agent_id: Option<Option<&'a str>>,
+    pub status: Option<&'a str>,
+}
+
+pub async fn update(
+    tx: &mut TenantTx,
+    id: AgentId,
+    c: AgentChanges<'_>,
+) -> DbResult<Option<AgentRecord>> {
+    let row = sqlx::query(&format!(
+        "UPDATE agents SET name = COALESCE($3, name), \
+            provider_agent_id = CASE WHEN $4 = 1 THEN $5 ELSE provider_agent_id END, \
+            status = COALESCE($6, status), \
+            error_message = CASE WHEN $6 IS NULL THEN error_message ELSE NULL END, updated_at = $7 \
+         WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
+    ))
+    .bind(tx.tenant_param())
+    .bind(id.to_string())
+    .bind(c.name)
+    .bind(i64::from(c.provider_agent_id.is_some()))
+    .bind(c.provider_agent_id.flatten())
+    .bind(c.status)
+    .bind(now_ms())
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+pub async fn rotate_token(
+    tx: &mut TenantTx,
+    id: AgentId,
+    nonce: &str,
+    hash: &str,
+) -> DbResult<Option<AgentRecord>> {
+    let row = sqlx::query(&format!(
+        "UPDATE agents SET token_nonce = $3, token_hash = $4, updated_at = $5 \
+         WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
+    ))
+    .bind(tx.tenant_param())
+    .bind(id.to_string())
+    .bind(nonce)
+    .bind(hash)
+    .bind(now_ms())
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+pub async fn delete(tx: &mut TenantTx, id: AgentId) -> DbResult<bool> {
+    let done = sqlx::query("DELETE FROM agents WHERE tenant_id = $1 AND id = $2")
+        .bind(tx.tenant_param())
+        .bind(id.to_string())
+        .execute(tx.conn())
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Replaces the sealed secrets (master-key rotation).
+pub async fn replace_secrets(tx: &mut TenantTx, id: AgentId, sealed: &Sealed) -> DbResult<()> {
+    sqlx::query("UPDATE agents SET webhook_secrets = $3 WHERE tenant_id = $1 AND id = $2")
+        .bind(tx.tenant_param())
+        .bind(id.to_string())
+        .bind(sealed.as_str())
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// A correctly signed webhook arrived: a pending agent becomes active.
+pub async fn record_webhook(tx: &mut TenantTx, id: AgentId, at: i64) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE agents SET last_webhook_received_at = $3, \
+            status = CASE WHEN status IN ('pending_validation', 'error') THEN 'active' ELSE status END, \
+            error_message = CASE WHEN status = 'error' THEN NULL ELSE error_message END \
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tx.tenant_param())
+    .bind(id.to_string())
+    .bind(at)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// A webhook failed verification: counted for the operator, nothing else stored.
+pub async fn record_signature_failure(tx: &mut TenantTx, id: AgentId, at: i64) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE agents SET signature_failures = signature_failures + 1, last_signature_failure_at = $3 \
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tx.tenant_param())
+    .bind(id.to_string())
+    .bind(at)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// An agent whose webhook could not be processed for a reason the tenant
+/// must fix (e.g. no credentials to verify with).
+pub async fn record_error(tx: &mut TenantTx, id: AgentId, message: &str) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE agents SET status = 'error', error_message = $3, updated_at = $4 \
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tx.tenant_param())
+    .bind(id.to_string())
+    .bind(message)
+    .bind(now_ms())
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// The agent a webhook token belongs to, with its tenant's status.
+pub struct TokenOwner {
+    pub tenant_id: TenantId,
+    pub tenant_status: TenantStatus,
+    pub agent: AgentRecord,
+}
+
+pub(crate) async fn find_by_token_hash(
+    tx: &mut CredentialTx,
+    hash: &str,
+) -> DbResult<Option<TokenOwner>> {
+    let row = sqlx::query(&format!(
+        "SELECT a.tenant_id, t.status AS tenant_status, {} FROM agents a JOIN tenants t ON t.id = a.tenant_id \
+         WHERE a.token_hash = $1",
+        COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .bind(hash)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(TokenOwner {
+        tenant_id: parse_col(&row.try_get::<String, _>("tenant_id")?, "tenant_id")?,
+        tenant_status: parse_col(&row.try_get::<String, _>("tenant_status")?, "tenant_status")?,
+        agent: from_row(&row)?,
+    }))
+}

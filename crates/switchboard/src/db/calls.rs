@@ -1,0 +1,296 @@
+//! Calls and the events that describe them. A call row is a projection:
+//! [`switchboard_ingest::model::merge`] of its stored events, recomputed in
+//! the same transaction as each new event, so redeliveries and any arrival
+//! order give one call with the same fields.
+
+use sqlx::any::AnyRow;
+use sqlx::Row as _;
+use switchboard_core::{AgentId, CallId};
+use switchboard_ingest::model::{self, CallFields, CallUpdate, StoredUpdate};
+use switchboard_ingest::{Source, Stage};
+
+use super::{now_ms, parse_col, DbResult, TenantTx};
+
+#[derive(Clone, Debug)]
+pub struct CallRecord {
+    pub id: CallId,
+    pub source: Source,
+    pub external_id: String,
+    pub agent_id: Option<AgentId>,
+    pub stage: Stage,
+    pub is_test: bool,
+    pub fields: CallFields,
+    pub audio_key: Option<String>,
+    /// `none`, `pending`, `stored` or `failed`.
+    pub audio_status: String,
+    pub audio_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str =
+    "id, source, external_id, agent_id, stage, is_test, details, audio_key, audio_status, \
+    audio_error, created_at, updated_at";
+
+fn decode_err(column: &str, e: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: column.into(),
+        source: Box::new(e),
+    }
+}
+
+fn from_row(row: &AnyRow) -> Result<CallRecord, sqlx::Error> {
+    let source: String = row.try_get("source")?;
+    let stage: String = row.try_get("stage")?;
+    let details: String = row.try_get("details")?;
+    Ok(CallRecord {
+        id: parse_col(&row.try_get::<String, _>("id")?, "id")?,
+        source: parse_col(&source, "source")?,
+        external_id: row.try_get("external_id")?,
+        agent_id: row
+            .try_get::<Option<String>, _>("agent_id")?
+            .map(|a| parse_col(&a, "agent_id"))
+            .transpose()?,
+        stage: parse_col(&stage, "stage")?,
+        is_test: row.try_get::<i64, _>("is_test")? != 0,
+        fields: serde_json::from_str(&details).map_err(|e| decode_err("details", e))?,
+        audio_key: row.try_get("audio_key")?,
+        audio_status: row.try_get("audio_status")?,
+        audio_error: row.try_get("audio_error")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Finds or creates the call `(source, external_id)` and locks it for this
+/// transaction (on PostgreSQL the upsert takes the row lock, so concurrent
+/// events of one call merge one after the other).
+pub async fn upsert(
+    tx: &mut TenantTx,
+    source: Source,
+    external_id: &str,
+    agent_id: Option<AgentId>,
+) -> DbResult<CallId> {
+    let now = now_ms();
+    let row = sqlx::query(
+        "INSERT INTO calls (tenant_id, id, source, external_id, agent_id, stage, is_test, details, transcript_text, \
+            audio_status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 'started', 0, '{}', '', 'none', $6, $6) \
+         ON CONFLICT (tenant_id, source, external_id) DO UPDATE SET updated_at = excluded.updated_at, \
+            agent_id = COALESCE(excluded.agent_id, calls.agent_id) \
+         RETURNING id",
+    )
+    .bind(tx.tenant_param())
+    .bind(CallId::generate().to_string())
+    .bind(source.as_str())
+    .bind(external_id)
+    .bind(agent_id.map(|a| a.to_string()))
+    .bind(now)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(parse_col(&row.try_get::<String, _>("id")?, "id")?)
+}
+
+/// Stores an event; `false` when the same event was stored before.
+pub async fn insert_event(
+    tx: &mut TenantTx,
+    call: CallId,
+    event_key: &str,
+    update: &CallUpdate,
+    raw: &str,
+) -> DbResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO call_events (tenant_id, call_id, event_key, received_at, update_json, raw) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, call_id, event_key) DO NOTHING",
+    )
+    .bind(tx.tenant_param())
+    .bind(call.to_string())
+    .bind(event_key)
+    .bind(now_ms())
+    .bind(serde_json::to_string(update).expect("updates serialise"))
+    .bind(raw)
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// One stored event with its raw payload.
+pub struct StoredEvent {
+    pub stored: StoredUpdate,
+    pub raw: String,
+}
+
+pub async fn events(tx: &mut TenantTx, call: CallId) -> DbResult<Vec<StoredEvent>> {
+    let rows = sqlx::query(
+        "SELECT event_key, received_at, update_json, raw FROM call_events \
+         WHERE tenant_id = $1 AND call_id = $2 ORDER BY received_at, event_key",
+    )
+    .bind(tx.tenant_param())
+    .bind(call.to_string())
+    .fetch_all(tx.conn())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let json: String = r.try_get("update_json")?;
+        out.push(StoredEvent {
+            stored: StoredUpdate {
+                update: serde_json::from_str(&json).map_err(|e| decode_err("update_json", e))?,
+                received_at: r.try_get("received_at")?,
+                event_key: r.try_get("event_key")?,
+            },
+            raw: r.try_get("raw")?,
+        });
+    }
+    Ok(out)
+}
+
+/// Recomputes the call from all its events and stores the projection.
+pub async fn project(tx: &mut TenantTx, call: CallId, events: &[StoredEvent]) -> DbResult<()> {
+    let mut updates: Vec<StoredUpdate> = events.iter().map(|e| e.stored.clone()).collect();
+    let (stage, fields) = model::merge(&mut updates);
+    let transcript = fields
+        .turns
+        .as_deref()
+        .map(model::transcript_text)
+        .unwrap_or_default()
+        .to_lowercase();
+    sqlx::query(
+        "UPDATE calls SET stage = $3, direction = $4, from_number = $5, to_number = $6, started_at = $7, \
+            ended_at = $8, duration_ms = $9, is_test = $10, details = $11, transcript_text = $12, \
+            audio_status = CASE WHEN audio_status = 'none' AND $13 = 1 THEN 'available' ELSE audio_status END, \
+            updated_at = $14 \
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tx.tenant_param())
+    .bind(call.to_string())
+    .bind(stage.as_str())
+    .bind(fields.direction.map(|d| d.as_str()))
+    .bind(fields.from.as_deref())
+    .bind(fields.to.as_deref())
+    .bind(fields.started_at)
+    .bind(fields.ended_at)
+    .bind(fields.duration_ms)
+    .bind(i64::from(fields.test.unwrap_or(false)))
+    .bind(serde_json::to_string(&fields).expect("fields serialise"))
+    .bind(transcript)
+    .bind(i64::from(fields.recording_url.is_some()))
+    .bind(now_ms())
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Filters of the call list; every one optional.
+#[derive(Default)]
+pub struct CallFilter {
+    pub agent: Option<AgentId>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub direction: Option<&'static str>,
+    pub test: Option<bool>,
+    pub stage: Option<Stage>,
+    pub phone: Option<String>,
+    /// A lower-case phrase that must appear in the transcript.
+    pub text: Option<String>,
+}
+
+/// `%`, `_` and `\` taken literally in a LIKE pattern.
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// Calls newest first, before `before`.
+pub async fn list(
+    tx: &mut TenantTx,
+    filter: &CallFilter,
+    before: Option<CallId>,
+    limit: i64,
+) -> DbResult<Vec<CallRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM calls WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) \
+           AND ($3 IS NULL OR agent_id = $3) \
+           AND ($4 IS NULL OR COALESCE(started_at, created_at) >= $4) \
+           AND ($5 IS NULL OR COALESCE(started_at, created_at) < $5) \
+           AND ($6 IS NULL OR direction = $6) \
+           AND ($7 IS NULL OR is_test = $7) \
+           AND ($8 IS NULL OR stage = $8) \
+           AND ($9 IS NULL OR from_number = $9 OR to_number = $9) \
+           AND ($10 IS NULL OR transcript_text LIKE $10 ESCAPE '\\') \
+         ORDER BY id DESC LIMIT $11"
+    ))
+    .bind(tx.tenant_param())
+    .bind(before.map(|b| b.to_string()))
+    .bind(filter.agent.map(|a| a.to_string()))
+    .bind(filter.since)
+    .bind(filter.until)
+    .bind(filter.direction)
+    .bind(filter.test.map(i64::from))
+    .bind(filter.stage.map(|s| s.as_str()))
+    .bind(filter.phone.as_deref())
+    .bind(filter.text.as_deref().map(like_escape))
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
+pub async fn get(tx: &mut TenantTx, id: CallId) -> DbResult<Option<CallRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM calls WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(tx.tenant_param())
+    .bind(id.to_string())
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+/// Deletes the call and its events; returns what was deleted.
+pub async fn delete(tx: &mut TenantTx, id: CallId) -> DbResult<Option<CallRecord>> {
+    let Some(call) = get(tx, id).await? else {
+        return Ok(None);
+    };
+    for table in [
+        "call_events WHERE tenant_id = $1 AND call_id = $2",
+        "calls WHERE tenant_id = $1 AND id = $2",
+    ] {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .bind(tx.tenant_param())
+            .bind(id.to_string())
+            .execute(tx.conn())
+            .await?;
+    }
+    Ok(Some(call))
+}
+
+/// Records where the call's audio is, or why it is not there.
+pub async fn set_audio(
+    tx: &mut TenantTx,
+    id: CallId,
+    status: &str,
+    key: Option<&str>,
+    error: Option<&str>,
+) -> DbResult<bool> {
+    let done = sqlx::query(
+        "UPDATE calls SET audio_status = $3, audio_key = COALESCE($4, audio_key), audio_error = $5, updated_at = $6 \
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tx.tenant_param())
+    .bind(id.to_string())
+    .bind(status)
+    .bind(key)
+    .bind(error)
+    .bind(now_ms())
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

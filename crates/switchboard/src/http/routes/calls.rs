@@ -1,0 +1,355 @@
+//! `/api/v1/calls`: calls sent directly in Switchboard's call JSON, the call
+//! list and detail, recordings and deletion.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use serde::Deserialize;
+use switchboard_core::{AgentId, CallId, E164};
+use switchboard_ingest::providers::switchboard::{self as call_json, CallDocument};
+use switchboard_ingest::{Direction, Source, Stage};
+
+use super::members::parse_id;
+use super::webhooks::payload_problem;
+use crate::db::calls::{self, CallFilter};
+use crate::db::{agents, audit, Mode};
+use crate::http::extract::{parse_param, perm, read_limited, Authorized, RequestIdText};
+use crate::http::pagination::{self, Page, PageQuery, PageRequest};
+use crate::http::problem::{ApiResult, Problem};
+use crate::http::routes::{audit_event, parse_rfc3339};
+use crate::http::AppState;
+use crate::ingest::{self, Accepted, CallView};
+use crate::objects::{AudioFormat, ObjectKey};
+
+/// How long a recording URL works.
+const RECORDING_URL_TTL: Duration = Duration::from_secs(300);
+
+/// Creates or updates a call from Switchboard's call JSON. The same
+/// `external_id` again is the same call; a byte-identical resend changes nothing.
+#[utoipa::path(post, path = "/api/v1/calls", tag = "calls", security(("bearer" = [])), request_body = CallDocument,
+    responses((status = 201, body = Accepted, description = "a new call or a change to one"),
+              (status = 200, body = Accepted, description = "a byte-identical resend"),
+              (status = 400, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Authorized<perm::CallsIngest>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Send JSON",
+        )
+        .detail("the body must be sent with Content-Type: application/json"));
+    }
+    let body = read_limited(body, state.config.http.body_limit_bytes).await?;
+    let valid = call_json::parse(&body).map_err(|errors| {
+        // A body that is not JSON at all is malformed (400); a document of
+        // the wrong shape is a validation problem (422).
+        if errors.iter().any(|e| e.field == "body") {
+            payload_problem(errors)
+        } else {
+            let mut p = payload_problem(errors);
+            p.status = StatusCode::UNPROCESSABLE_ENTITY;
+            p.kind = "/problems/validation-failed".into();
+            p.title = "The request has invalid fields".into();
+            p
+        }
+    })?;
+    if let Some(agent) = valid.agent_id {
+        let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Read).await?;
+        let exists = agents::get(&mut tx, agent).await?.is_some();
+        tx.commit().await?;
+        if !exists {
+            return Err(Problem::field("agent_id", "no such agent"));
+        }
+    }
+    let accepted = ingest::accept(
+        &state,
+        auth.ctx.scope(),
+        Source::Api,
+        valid.agent_id,
+        &valid.update,
+        &ingest::event_key_of(&body),
+        &String::from_utf8_lossy(&body),
+    )
+    .await?;
+    let status = if accepted.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(accepted)))
+}
+
+/// Filters of the call list.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallQuery {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+    /// An agent id.
+    pub agent_id: Option<String>,
+    /// RFC 3339; calls started at or after.
+    pub since: Option<String>,
+    /// RFC 3339; calls started before.
+    pub until: Option<String>,
+    /// `inbound` or `outbound`.
+    pub direction: Option<String>,
+    /// `true` for billable calls only, `false` for test calls only.
+    pub billable: Option<String>,
+    /// `started`, `ended` or `analyzed`.
+    pub status: Option<String>,
+    /// An E.164 number, as caller or callee.
+    pub phone: Option<String>,
+    /// Text that must appear in the transcript (case-insensitive).
+    pub q: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/calls", tag = "calls", security(("bearer" = [])), params(CallQuery),
+    responses((status = 200, body = Page<CallView>), (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authorized<perm::CallsViewAll>,
+    Query(q): Query<CallQuery>,
+) -> ApiResult<Json<Page<CallView>>> {
+    let scope = auth.ctx.tenant_id().to_string();
+    let page = PageRequest::parse(
+        &PageQuery {
+            limit: q.limit.clone(),
+            cursor: q.cursor.clone(),
+        },
+        state.cursor_key(),
+        "calls",
+        &scope,
+    )?;
+    let before = page.after.as_deref().map(parse_id::<CallId>).transpose()?;
+    let filter = CallFilter {
+        agent: parse_param::<AgentId>("agent_id", q.agent_id.as_deref())?,
+        since: q
+            .since
+            .as_deref()
+            .map(|t| parse_rfc3339("since", t))
+            .transpose()?,
+        until: q
+            .until
+            .as_deref()
+            .map(|t| parse_rfc3339("until", t))
+            .transpose()?,
+        direction: q
+            .direction
+            .as_deref()
+            .map(|d| {
+                Direction::parse(d)
+                    .map(Direction::as_str)
+                    .ok_or_else(|| Problem::field("direction", "expected inbound or outbound"))
+            })
+            .transpose()?,
+        test: parse_param::<bool>("billable", q.billable.as_deref())?.map(|b| !b),
+        stage: parse_param::<Stage>("status", q.status.as_deref())
+            .map_err(|_| Problem::field("status", "expected started, ended or analyzed"))?,
+        phone: parse_param::<E164>("phone", q.phone.as_deref())?.map(|p| p.to_string()),
+        text: q
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                if t.chars().count() > 200 {
+                    Err(Problem::field("q", "at most 200 characters"))
+                } else {
+                    Ok(t.to_lowercase())
+                }
+            })
+            .transpose()?,
+    };
+    let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Read).await?;
+    let rows = calls::list(&mut tx, &filter, before, page.fetch()).await?;
+    tx.commit().await?;
+    let key = state.cursor_key();
+    Ok(Json(Page::from_rows(
+        rows.into_iter().map(|c| CallView::new(c, false)).collect(),
+        &page,
+        |c| pagination::encode(key, "calls", &scope, &c.id.to_string()),
+    )))
+}
+
+#[utoipa::path(get, path = "/api/v1/calls/{id}", tag = "calls", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = CallView), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn get(
+    State(state): State<AppState>,
+    auth: Authorized<perm::CallsViewAll>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CallView>> {
+    let id = parse_id::<CallId>(&id)?;
+    let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Read).await?;
+    let call = calls::get(&mut tx, id)
+        .await?
+        .ok_or_else(Problem::not_found)?;
+    tx.commit().await?;
+    Ok(Json(CallView::new(call, true)))
+}
+
+/// Deletes the call, its events and its objects (raw, meta, audio).
+#[utoipa::path(delete, path = "/api/v1/calls/{id}", tag = "calls", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: Authorized<perm::CallsDelete>,
+    RequestIdText(request_id): RequestIdText,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = parse_id::<CallId>(&id)?;
+    let scope = auth.ctx.scope();
+    let mut tx = state.db.tenant(scope, Mode::Write).await?;
+    let call = calls::delete(&mut tx, id)
+        .await?
+        .ok_or_else(Problem::not_found)?;
+    audit::append(
+        &mut tx,
+        audit_event(
+            &auth.ctx,
+            request_id,
+            "call.deleted",
+            "call",
+            id.to_string(),
+            serde_json::json!({"source": call.source.as_str(), "external_id": call.external_id}),
+        ),
+    )
+    .await?;
+    let mut keys = vec![ObjectKey::raw(scope, id), ObjectKey::meta(scope, id)];
+    keys.extend(
+        call.audio_key
+            .as_deref()
+            .and_then(|k| ObjectKey::stored(scope, k)),
+    );
+    // Objects go first: if one cannot be deleted the row stays, and the
+    // request can be repeated.
+    for key in &keys {
+        state
+            .objects
+            .delete(key)
+            .await
+            .map_err(crate::ingest::IngestError::from)?;
+    }
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Redirects to a short-lived signed URL of the stored recording.
+#[utoipa::path(get, path = "/api/v1/calls/{id}/recording", tag = "calls", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 302, description = "to a signed URL valid for 5 minutes"),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn recording(
+    State(state): State<AppState>,
+    auth: Authorized<perm::CallsViewAll>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = parse_id::<CallId>(&id)?;
+    let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Read).await?;
+    let call = calls::get(&mut tx, id)
+        .await?
+        .ok_or_else(Problem::not_found)?;
+    tx.commit().await?;
+    let key = call
+        .audio_key
+        .as_deref()
+        .and_then(|k| ObjectKey::stored(auth.ctx.scope(), k))
+        .ok_or_else(|| Problem::not_found().detail("this call has no stored recording"))?;
+    let url = state
+        .objects
+        .signed_url(&key, RECORDING_URL_TTL)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "signing a recording URL failed");
+            Problem::internal()
+        })?;
+    Ok(Redirect::to(&url).into_response())
+}
+
+/// Stores audio as the call's recording. `Content-Type` names the format
+/// (audio/wav, audio/mpeg, audio/ogg, audio/webm, audio/mp4, audio/flac).
+#[utoipa::path(post, path = "/api/v1/calls/{id}/audio", tag = "calls", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body(content = Vec<u8>, content_type = "audio/wav"),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 413, body = Problem, content_type = "application/problem+json"),
+              (status = 415, body = Problem, content_type = "application/problem+json")))]
+pub async fn upload_audio(
+    State(state): State<AppState>,
+    auth: Authorized<perm::CallsIngest>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let id = parse_id::<CallId>(&id)?;
+    let format = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(AudioFormat::from_content_type)
+        .ok_or_else(|| {
+            Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Send audio")
+                .detail("Content-Type must be one of audio/wav, audio/mpeg, audio/ogg, audio/webm, audio/mp4, audio/flac")
+        })?;
+    let scope = auth.ctx.scope();
+    let mut tx = state.db.tenant(scope, Mode::Write).await?;
+    let call = calls::get(&mut tx, id)
+        .await?
+        .ok_or_else(Problem::not_found)?;
+    let bytes = read_limited(body, state.config.http.audio_limit_bytes).await?;
+    if bytes.is_empty() {
+        return Err(Problem::field("body", "the audio is empty"));
+    }
+    let key = ObjectKey::audio(scope, call.id, format);
+    state
+        .objects
+        .put(&key, bytes)
+        .await
+        .map_err(crate::ingest::IngestError::from)?;
+    calls::set_audio(&mut tx, call.id, "stored", Some(key.as_str()), None).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct SignedQuery {
+    expires: Option<i64>,
+    sig: Option<String>,
+}
+
+/// Serves an object of the local store to the holder of a signed URL.
+/// Not in the API document: these URLs are only ever handed out by the API.
+pub async fn serve_object(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Query(q): Query<SignedQuery>,
+) -> ApiResult<Response> {
+    let (Some(expires), Some(sig)) = (q.expires, q.sig.as_deref()) else {
+        return Err(Problem::not_found());
+    };
+    let key = state
+        .objects
+        .verify_local_url(&key, expires, sig)
+        .ok_or_else(Problem::not_found)?;
+    let bytes = state
+        .objects
+        .get(&key)
+        .await
+        .map_err(|_| Problem::not_found())?;
+    let content_type = key
+        .as_str()
+        .rsplit_once('.')
+        .and_then(|(_, ext)| AudioFormat::from_extension(ext))
+        .map_or("application/octet-stream", AudioFormat::content_type);
+    Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
+}

@@ -1,0 +1,268 @@
+//! `/api/v1/settings/credentials/{provider}`: the tenant's provider
+//! credentials. Write-only: sealed at rest, never returned or logged; reads
+//! show presence, a hint (the last 4 characters) and the update time.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use switchboard_ingest::Source;
+
+use crate::auth::TenantScope;
+use crate::db::credentials::{self, aad};
+use crate::db::{audit, Mode};
+use crate::http::extract::{perm, Authorized, JsonBody, RequestIdText};
+use crate::http::problem::{ApiResult, Problem};
+use crate::http::routes::{audit_event, rfc3339, Validator};
+use crate::http::AppState;
+
+/// What each provider's credential holds: `(field, is the secret shown by its hint)`.
+fn fields_of(provider: Source) -> &'static [(&'static str, bool)] {
+    match provider {
+        Source::Retell | Source::Vapi => &[("api_key", true)],
+        Source::Twilio => &[("account_sid", false), ("auth_token", true)],
+        _ => &[],
+    }
+}
+
+fn parse_provider(text: &str) -> Result<Source, Problem> {
+    Source::parse(text)
+        .filter(|p| !fields_of(*p).is_empty())
+        .ok_or_else(Problem::not_found)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CredentialStatus {
+    pub provider: String,
+    pub configured: bool,
+    /// The last 4 characters of the secret.
+    pub hint: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+/// `retell` and `vapi`: `{"api_key": "…"}`; `twilio`: `{"account_sid": "AC…", "auth_token": "…"}`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(value_type = Object)]
+pub struct CredentialInput(pub serde_json::Map<String, Value>);
+
+/// Opens the tenant's credential for `provider`, if configured.
+pub async fn open_credential(
+    state: &AppState,
+    scope: &TenantScope,
+    provider: Source,
+) -> Result<Option<Value>, Problem> {
+    let mut tx = state.db.tenant(scope, Mode::Read).await?;
+    let stored = credentials::get(&mut tx, provider).await?;
+    tx.commit().await?;
+    let Some(stored) = stored else {
+        return Ok(None);
+    };
+    let plain = state
+        .keyring
+        .open(&stored.sealed, &aad(&scope.tenant_id().to_string(), provider))
+        .map_err(|e| {
+            tracing::error!(error = %e, provider = provider.as_str(), "cannot open a provider credential");
+            Problem::internal()
+        })?;
+    Ok(serde_json::from_slice(&plain).ok())
+}
+
+#[utoipa::path(get, path = "/api/v1/settings/credentials/{provider}", tag = "settings", security(("bearer" = [])),
+    params(("provider" = String, Path, description = "retell, vapi or twilio")),
+    responses((status = 200, body = CredentialStatus), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn get(
+    State(state): State<AppState>,
+    auth: Authorized<perm::SettingsManage>,
+    Path(provider): Path<String>,
+) -> ApiResult<Json<CredentialStatus>> {
+    let provider = parse_provider(&provider)?;
+    let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Read).await?;
+    let stored = credentials::get(&mut tx, provider).await?;
+    tx.commit().await?;
+    Ok(Json(CredentialStatus {
+        provider: provider.as_str().into(),
+        configured: stored.is_some(),
+        hint: stored.as_ref().map(|s| s.hint.clone()),
+        updated_at: stored.map(|s| rfc3339(s.updated_at)),
+    }))
+}
+
+#[utoipa::path(put, path = "/api/v1/settings/credentials/{provider}", tag = "settings", security(("bearer" = [])),
+    params(("provider" = String, Path, description = "retell, vapi or twilio")), request_body = CredentialInput,
+    responses((status = 200, body = CredentialStatus), (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn put(
+    State(state): State<AppState>,
+    auth: Authorized<perm::SettingsManage>,
+    RequestIdText(request_id): RequestIdText,
+    Path(provider): Path<String>,
+    JsonBody(CredentialInput(body)): JsonBody<CredentialInput>,
+) -> ApiResult<Json<CredentialStatus>> {
+    let provider = parse_provider(&provider)?;
+    let mut v = Validator::default();
+    let mut clean = serde_json::Map::new();
+    let mut hint = String::new();
+    for (field, hinted) in fields_of(provider) {
+        let value = body.get(*field).and_then(Value::as_str).map(str::trim);
+        let ok = v.check(
+            field,
+            match value {
+                Some(s) if (8..=512).contains(&s.len()) && !s.chars().any(char::is_whitespace) => {
+                    Ok(s)
+                }
+                _ => Err("expected 8 to 512 characters without spaces"),
+            },
+        );
+        if let Some(s) = ok {
+            if *hinted {
+                hint = s
+                    .chars()
+                    .rev()
+                    .take(4)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+            }
+            clean.insert((*field).into(), Value::String(s.to_owned()));
+        }
+    }
+    for extra in body
+        .keys()
+        .filter(|k| !fields_of(provider).iter().any(|(f, _)| f == k))
+    {
+        v.check::<(), _>(extra, Err("unknown field"));
+    }
+    v.finish()?;
+    let tenant = auth.ctx.tenant_id().to_string();
+    let sealed = state.keyring.seal(
+        &serde_json::to_vec(&clean).expect("serialises"),
+        &aad(&tenant, provider),
+    );
+    let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Write).await?;
+    credentials::put(&mut tx, provider, &sealed, &hint).await?;
+    audit::append(
+        &mut tx,
+        audit_event(
+            &auth.ctx,
+            request_id,
+            "credential.updated",
+            "credential",
+            provider.as_str().into(),
+            serde_json::json!({"hint": hint}),
+        ),
+    )
+    .await?;
+    let stored = credentials::get(&mut tx, provider).await?;
+    tx.commit().await?;
+    Ok(Json(CredentialStatus {
+        provider: provider.as_str().into(),
+        configured: true,
+        hint: Some(hint),
+        updated_at: stored.map(|s| rfc3339(s.updated_at)),
+    }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/settings/credentials/{provider}", tag = "settings", security(("bearer" = [])),
+    params(("provider" = String, Path, description = "retell, vapi or twilio")),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: Authorized<perm::SettingsManage>,
+    RequestIdText(request_id): RequestIdText,
+    Path(provider): Path<String>,
+) -> ApiResult<StatusCode> {
+    let provider = parse_provider(&provider)?;
+    let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Write).await?;
+    if !credentials::delete(&mut tx, provider).await? {
+        return Err(Problem::not_found());
+    }
+    audit::append(
+        &mut tx,
+        audit_event(
+            &auth.ctx,
+            request_id,
+            "credential.deleted",
+            "credential",
+            provider.as_str().into(),
+            serde_json::json!({}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CredentialCheck {
+    /// Whether the provider accepted the credentials.
+    pub ok: bool,
+    /// The provider's HTTP status, when it answered.
+    pub provider_status: Option<u16>,
+    pub message: String,
+}
+
+/// Asks the provider whether it accepts the stored credentials (a read-only
+/// request to its API).
+#[utoipa::path(post, path = "/api/v1/settings/credentials/{provider}/test", tag = "settings", security(("bearer" = [])),
+    params(("provider" = String, Path, description = "retell, vapi or twilio")),
+    responses((status = 200, body = CredentialCheck), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn test(
+    State(state): State<AppState>,
+    auth: Authorized<perm::SettingsManage>,
+    Path(provider): Path<String>,
+) -> ApiResult<Json<CredentialCheck>> {
+    let provider = parse_provider(&provider)?;
+    let cred = open_credential(&state, auth.ctx.scope(), provider)
+        .await?
+        .ok_or_else(|| {
+            Problem::not_found().detail("no credentials are configured for this provider")
+        })?;
+    let text = |k: &str| cred[k].as_str().unwrap_or_default().to_owned();
+    let p = &state.config.providers;
+    let request = match provider {
+        Source::Retell => state
+            .http
+            .get(format!("{}/list-agents", p.retell_api_base))
+            .bearer_auth(text("api_key")),
+        Source::Vapi => state
+            .http
+            .get(format!("{}/assistant?limit=1", p.vapi_api_base))
+            .bearer_auth(text("api_key")),
+        _ => {
+            let sid = text("account_sid");
+            state
+                .http
+                .get(format!(
+                    "{}/2010-04-01/Accounts/{}.json",
+                    p.twilio_api_base,
+                    url::form_urlencoded::byte_serialize(sid.as_bytes()).collect::<String>()
+                ))
+                .basic_auth(sid, Some(text("auth_token")))
+        }
+    };
+    Ok(Json(match request.send().await {
+        Ok(res) if res.status().is_success() => CredentialCheck {
+            ok: true,
+            provider_status: Some(res.status().as_u16()),
+            message: "the provider accepted the credentials".into(),
+        },
+        Ok(res) => CredentialCheck {
+            ok: false,
+            provider_status: Some(res.status().as_u16()),
+            message: match res.status().as_u16() {
+                401 | 403 => "the provider refused the credentials".into(),
+                s => format!("the provider answered HTTP {s}"),
+            },
+        },
+        Err(e) => CredentialCheck {
+            ok: false,
+            provider_status: None,
+            message: if e.is_timeout() {
+                "the provider did not answer in time".into()
+            } else {
+                "the provider could not be reached".into()
+            },
+        },
+    }))
+}

@@ -1,0 +1,222 @@
+//! `POST /webhooks/{provider}/{token}`: provider events, one URL per agent.
+//! The token finds the agent and so the tenant; the signature is checked on
+//! the raw body before anything is read; a bad one is counted on the agent
+//! and nothing else is stored.
+
+use axum::body::Body;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use switchboard_ingest::providers::{retell, switchboard, twilio, vapi};
+use switchboard_ingest::signature::{self, SignatureError};
+use switchboard_ingest::{CallUpdate, ParseError, Source};
+
+use super::agents::{open_secrets, vapi_auth_from_json};
+use super::credentials::open_credential;
+use crate::auth::webhook::{self, WebhookAgent};
+use crate::db::{agents, now_ms, Mode};
+use crate::http::extract::read_limited;
+use crate::http::problem::{ApiResult, FieldError, Problem};
+use crate::http::AppState;
+use crate::ingest::{self, Accepted};
+
+/// A payload that could not be read: 400, naming every bad field.
+pub fn payload_problem(errors: Vec<ParseError>) -> Problem {
+    let mut p = Problem::validation(
+        errors
+            .into_iter()
+            .map(|e| FieldError {
+                field: e.field,
+                message: e.message,
+            })
+            .collect(),
+    );
+    p.status = StatusCode::BAD_REQUEST;
+    p.kind = "/problems/malformed-payload".into();
+    p.title = "The payload could not be read".into();
+    p
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Why a webhook cannot be verified at all: the tenant must configure something.
+fn unverifiable(what: &str) -> Problem {
+    Problem::unauthorized()
+        .detail(format!("this webhook cannot be verified: {what}"))
+        .extension("reason", "not-configured".into())
+}
+
+#[utoipa::path(post, path = "/webhooks/{provider}/{token}", tag = "webhooks",
+    params(("provider" = String, Path, description = "retell, vapi, twilio or generic"), ("token" = String, Path, description = "the agent's webhook token")),
+    request_body(content = String, description = "The provider's payload, signed as the provider signs it"),
+    responses((status = 200, body = Accepted), (status = 204, description = "a correctly signed event Switchboard does not keep"),
+              (status = 400, body = Problem, content_type = "application/problem+json"),
+              (status = 401, body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 413, body = Problem, content_type = "application/problem+json")))]
+pub async fn receive(
+    State(state): State<AppState>,
+    Path((provider, token)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let provider = Source::parse(&provider)
+        .filter(|p| p.is_agent_provider())
+        .ok_or_else(Problem::not_found)?;
+    let WebhookAgent { scope, agent } = webhook::resolve(
+        &state.db,
+        &state.auth.keys().credential_pepper,
+        provider,
+        &token,
+    )
+    .await?
+    .ok_or_else(Problem::not_found)?;
+    if agent.status == "inactive" {
+        return Err(
+            Problem::forbidden("agent-inactive", "This agent is switched off")
+                .detail("reactivate the agent to receive its webhooks"),
+        );
+    }
+    let body = read_limited(body, state.config.http.body_limit_bytes).await?;
+    let tenant = scope.tenant_id().to_string();
+    let now = now_ms();
+    let is_form = header_text(&headers, header::CONTENT_TYPE.as_str())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+
+    let verdict = match provider {
+        Source::Retell => {
+            let key = open_credential(&state, &scope, Source::Retell)
+                .await?
+                .and_then(|c| c["api_key"].as_str().map(str::to_owned));
+            match key {
+                None => Err(unverifiable(
+                    "no Retell API key is configured for this tenant",
+                )),
+                Some(key) => Ok(signature::verify_retell(
+                    &key,
+                    &body,
+                    header_text(&headers, "x-retell-signature"),
+                    now,
+                )),
+            }
+        }
+        Source::Twilio => {
+            let auth_token = open_credential(&state, &scope, Source::Twilio)
+                .await?
+                .and_then(|c| c["auth_token"].as_str().map(str::to_owned));
+            match auth_token {
+                None => Err(unverifiable(
+                    "no Twilio credentials are configured for this tenant",
+                )),
+                Some(auth_token) => {
+                    let url = format!("{}{}", state.config.public_base(), uri);
+                    let form: Vec<(String, String)> = if is_form {
+                        url::form_urlencoded::parse(&body).into_owned().collect()
+                    } else {
+                        Vec::new()
+                    };
+                    Ok(signature::verify_twilio(
+                        &auth_token,
+                        &url,
+                        &form,
+                        (!is_form).then_some(&body[..]),
+                        header_text(&headers, "x-twilio-signature"),
+                    ))
+                }
+            }
+        }
+        Source::Vapi | Source::Generic => match open_secrets(&state, &tenant, &agent) {
+            None => Err(unverifiable("the agent has no signing secret")),
+            Some(secrets) if provider == Source::Vapi => {
+                let pairs: Vec<(&str, &str)> = headers
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+                    .collect();
+                Ok(signature::verify_vapi(
+                    &vapi_auth_from_json(&agent.webhook_auth),
+                    secrets.first().map(String::as_str).unwrap_or(""),
+                    &pairs[..],
+                    &body,
+                    now,
+                ))
+            }
+            Some(secrets) => {
+                let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+                Ok(signature::verify_standard(
+                    &secrets,
+                    header_text(&headers, "webhook-id"),
+                    header_text(&headers, "webhook-timestamp"),
+                    header_text(&headers, "webhook-signature"),
+                    &body,
+                    now,
+                ))
+            }
+        },
+        Source::Api | Source::Import => return Err(Problem::not_found()),
+    };
+    match verdict {
+        Err(problem) => {
+            let mut tx = state.db.tenant(&scope, Mode::Write).await?;
+            agents::record_error(&mut tx, agent.id, problem.detail.as_deref().unwrap_or(""))
+                .await?;
+            tx.commit().await?;
+            return Err(problem);
+        }
+        Ok(Err(e)) => {
+            tracing::info!(agent = %agent.id, reason = %e, "webhook signature refused");
+            let mut tx = state.db.tenant(&scope, Mode::Write).await?;
+            agents::record_signature_failure(&mut tx, agent.id, now).await?;
+            tx.commit().await?;
+            return Err(Problem::unauthorized().detail(match e {
+                SignatureError::Stale => "the signature's timestamp is outside the 5-minute window",
+                _ => "the signature is missing or does not match",
+            }));
+        }
+        Ok(Ok(())) => {}
+    }
+
+    let event_key = match provider {
+        Source::Generic => header_text(&headers, "webhook-id")
+            .map(|id| format!("webhook-id:{id}"))
+            .unwrap_or_else(|| ingest::event_key_of(&body)),
+        _ => ingest::event_key_of(&body),
+    };
+    let parsed: Result<Option<CallUpdate>, Vec<ParseError>> = match provider {
+        Source::Retell => retell::parse(&body).map_err(|e| vec![e]),
+        Source::Vapi => vapi::parse(&body).map_err(|e| vec![e]),
+        Source::Twilio => if is_form {
+            Ok(url::form_urlencoded::parse(&body).into_owned().collect())
+        } else {
+            twilio::params_from_json(&body)
+        }
+        .and_then(|params| twilio::parse(&params))
+        .map_err(|e| vec![e]),
+        _ => switchboard::parse(&body).map(|v| Some(v.update)),
+    };
+    let update = match parsed.map_err(payload_problem)? {
+        Some(update) => update,
+        None => {
+            let mut tx = state.db.tenant(&scope, Mode::Write).await?;
+            agents::record_webhook(&mut tx, agent.id, now).await?;
+            tx.commit().await?;
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+    };
+    // Form bodies are ASCII; JSON bodies parsed, so UTF-8.
+    let raw = String::from_utf8_lossy(&body);
+    let accepted = ingest::accept(
+        &state,
+        &scope,
+        provider,
+        Some(agent.id),
+        &update,
+        &event_key,
+        &raw,
+    )
+    .await?;
+    Ok(Json(accepted).into_response())
+}

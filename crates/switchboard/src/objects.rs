@@ -1,0 +1,289 @@
+//! The object store: local files under the data directory by default, any
+//! S3-compatible store when `object_store_url` is set. Keys can only be made
+//! from a [`TenantScope`] and parsed ids, so every object lives under its
+//! tenant's prefix and no caller-supplied text reaches a path (invariant 3).
+//! Objects are served only through short-lived signed URLs, after the
+//! caller has checked ownership.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use hmac::{Hmac, Mac as _};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::signer::Signer as _;
+use object_store::{ObjectStore, PutPayload};
+use sha2::Sha256;
+use subtle::ConstantTimeEq as _;
+use switchboard_core::CallId;
+
+use crate::auth::TenantScope;
+use crate::config::Config;
+use crate::secrets::hex;
+
+/// The audio formats accepted and stored, by file extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AudioFormat {
+    Wav,
+    Mp3,
+    Ogg,
+    Webm,
+    M4a,
+    Flac,
+}
+
+impl AudioFormat {
+    pub const ALL: [AudioFormat; 6] = [
+        AudioFormat::Wav,
+        AudioFormat::Mp3,
+        AudioFormat::Ogg,
+        AudioFormat::Webm,
+        AudioFormat::M4a,
+        AudioFormat::Flac,
+    ];
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            AudioFormat::Wav => "wav",
+            AudioFormat::Mp3 => "mp3",
+            AudioFormat::Ogg => "ogg",
+            AudioFormat::Webm => "webm",
+            AudioFormat::M4a => "m4a",
+            AudioFormat::Flac => "flac",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            AudioFormat::Wav => "audio/wav",
+            AudioFormat::Mp3 => "audio/mpeg",
+            AudioFormat::Ogg => "audio/ogg",
+            AudioFormat::Webm => "audio/webm",
+            AudioFormat::M4a => "audio/mp4",
+            AudioFormat::Flac => "audio/flac",
+        }
+    }
+
+    /// From a `Content-Type` (parameters ignored).
+    pub fn from_content_type(ct: &str) -> Option<Self> {
+        let ct = ct.split(';').next()?.trim().to_ascii_lowercase();
+        let alias = match ct.as_str() {
+            "audio/x-wav" | "audio/wave" | "audio/vnd.wave" => "audio/wav",
+            "audio/mp3" => "audio/mpeg",
+            "audio/x-m4a" | "audio/m4a" => "audio/mp4",
+            "audio/x-flac" => "audio/flac",
+            other => other,
+        };
+        Self::ALL.into_iter().find(|f| f.content_type() == alias)
+    }
+
+    pub fn from_extension(ext: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.extension().eq_ignore_ascii_case(ext))
+    }
+}
+
+/// Where an object lives: always `<tenant>/<kind>/<call id>.<ext>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectKey(String);
+
+impl ObjectKey {
+    fn call_object(scope: &TenantScope, kind: &str, call: CallId, ext: &str) -> Self {
+        Self(format!("{}/{kind}/{call}.{ext}", scope.tenant_id()))
+    }
+
+    /// Every provider event of the call, as received.
+    pub fn raw(scope: &TenantScope, call: CallId) -> Self {
+        Self::call_object(scope, "raw", call, "json")
+    }
+
+    /// The call's metadata as the API shows it.
+    pub fn meta(scope: &TenantScope, call: CallId) -> Self {
+        Self::call_object(scope, "meta", call, "json")
+    }
+
+    pub fn audio(scope: &TenantScope, call: CallId, format: AudioFormat) -> Self {
+        Self::call_object(scope, "audio", call, format.extension())
+    }
+
+    /// A stored key read back from the database, accepted only under the
+    /// scope's own prefix and without path tricks.
+    pub fn stored(scope: &TenantScope, key: &str) -> Option<Self> {
+        let prefix = format!("{}/", scope.tenant_id());
+        let ok = key.starts_with(&prefix)
+            && !key.contains("..")
+            && !key.contains("//")
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b));
+        ok.then(|| Self(key.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn path(&self) -> Path {
+        Path::from(self.0.as_str())
+    }
+}
+
+#[derive(Clone)]
+enum Backend {
+    Local(Arc<LocalFileSystem>),
+    S3(Arc<AmazonS3>),
+}
+
+#[derive(Clone)]
+pub struct Objects {
+    backend: Backend,
+    url_key: Arc<[u8]>,
+    public_base: String,
+}
+
+impl Objects {
+    pub fn open(config: &Config, url_key: &[u8]) -> anyhow::Result<Objects> {
+        let backend = match &config.object_store_url {
+            None => {
+                let dir = config.data_dir.join("objects");
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                Backend::Local(Arc::new(LocalFileSystem::new_with_prefix(&dir)?))
+            }
+            Some(url) if url.starts_with("s3://") => {
+                let mut b = AmazonS3Builder::from_env()
+                    .with_url(url)
+                    .with_allow_http(config.s3.allow_http);
+                if let Some(e) = &config.s3.endpoint {
+                    b = b.with_endpoint(e).with_virtual_hosted_style_request(false);
+                }
+                if let Some(r) = &config.s3.region {
+                    b = b.with_region(r);
+                }
+                if let Some(k) = &config.s3.access_key_id {
+                    b = b.with_access_key_id(k.expose());
+                }
+                if let Some(k) = &config.s3.secret_access_key {
+                    b = b.with_secret_access_key(k.expose());
+                }
+                Backend::S3(Arc::new(
+                    b.build().context("configuring the S3 object store")?,
+                ))
+            }
+            Some(_) => anyhow::bail!("object_store_url must start with s3://"),
+        };
+        Ok(Objects {
+            backend,
+            url_key: Arc::from(url_key),
+            public_base: config.public_base(),
+        })
+    }
+
+    fn store(&self) -> &dyn ObjectStore {
+        match &self.backend {
+            Backend::Local(s) => s.as_ref(),
+            Backend::S3(s) => s.as_ref(),
+        }
+    }
+
+    pub async fn put(&self, key: &ObjectKey, bytes: impl Into<Bytes>) -> object_store::Result<()> {
+        self.store()
+            .put(&key.path(), PutPayload::from(bytes.into()))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn get(&self, key: &ObjectKey) -> object_store::Result<Bytes> {
+        self.store().get(&key.path()).await?.bytes().await
+    }
+
+    /// Deletes; an object that is already gone is not an error.
+    pub async fn delete(&self, key: &ObjectKey) -> object_store::Result<()> {
+        match self.store().delete(&key.path()).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A URL that fetches the object for `ttl`. S3 signs it itself; the
+    /// local store's URLs point at `/objects/…` on this server, MAC'd with
+    /// a platform key.
+    pub async fn signed_url(&self, key: &ObjectKey, ttl: Duration) -> anyhow::Result<String> {
+        match &self.backend {
+            Backend::S3(s3) => Ok(s3
+                .signed_url(http::Method::GET, &key.path(), ttl)
+                .await?
+                .to_string()),
+            Backend::Local(_) => {
+                let expires =
+                    time::OffsetDateTime::now_utc().unix_timestamp() + ttl.as_secs() as i64;
+                Ok(format!(
+                    "{}/objects/{}?expires={expires}&sig={}",
+                    self.public_base,
+                    key.as_str(),
+                    self.url_mac(key.as_str(), expires)
+                ))
+            }
+        }
+    }
+
+    fn url_mac(&self, key: &str, expires: i64) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.url_key).expect("any key length");
+        mac.update(b"object-url\0");
+        mac.update(key.as_bytes());
+        mac.update(b"\0");
+        mac.update(expires.to_string().as_bytes());
+        hex(&mac.finalize().into_bytes())
+    }
+
+    /// Checks a local signed URL; the key it names, if the URL is genuine
+    /// and unexpired.
+    pub fn verify_local_url(&self, key: &str, expires: i64, sig: &str) -> Option<ObjectKey> {
+        if !matches!(self.backend, Backend::Local(_)) {
+            return None;
+        }
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let genuine = bool::from(self.url_mac(key, expires).as_bytes().ct_eq(sig.as_bytes()));
+        (genuine && expires >= now).then(|| ObjectKey(key.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_keys_must_stay_under_the_tenant() {
+        let scope =
+            crate::auth::Operator::command_line().scope_for(switchboard_core::TenantId::generate());
+        let own = ObjectKey::audio(&scope, CallId::generate(), AudioFormat::Wav);
+        assert_eq!(ObjectKey::stored(&scope, own.as_str()), Some(own.clone()));
+        let other = format!("{}/audio/x.wav", switchboard_core::TenantId::generate());
+        for bad in [
+            other.as_str(),
+            &format!("{}/../x", scope.tenant_id()),
+            &format!("{}//x", scope.tenant_id()),
+            &format!("{}/a b", scope.tenant_id()),
+            "",
+        ] {
+            assert!(ObjectKey::stored(&scope, bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn audio_formats_from_content_types() {
+        assert_eq!(
+            AudioFormat::from_content_type("audio/x-wav"),
+            Some(AudioFormat::Wav)
+        );
+        assert_eq!(
+            AudioFormat::from_content_type("audio/mpeg; q=1"),
+            Some(AudioFormat::Mp3)
+        );
+        assert_eq!(AudioFormat::from_content_type("text/html"), None);
+    }
+}
