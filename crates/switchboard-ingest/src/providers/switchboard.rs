@@ -83,7 +83,18 @@ pub fn parse(body: &[u8]) -> Result<ValidCall, Vec<ParseError>> {
     validate(doc)
 }
 
-pub fn validate(doc: CallDocument) -> Result<ValidCall, Vec<ParseError>> {
+/// Validates a document already read as JSON (the API's body extractor
+/// has checked its syntax), naming the path of a field of the wrong type.
+pub fn parse_value(value: Value) -> Result<ValidCall, Vec<ParseError>> {
+    let doc: CallDocument = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        vec![ParseError::new(field, e.into_inner().to_string())]
+    })?;
+    validate(doc)
+}
+
+fn validate(doc: CallDocument) -> Result<ValidCall, Vec<ParseError>> {
     let mut errors = Errors::default();
     let external = errors.check(external_id("external_id", &doc.external_id));
     let agent_id = doc.agent_id.as_deref().and_then(|a| {

@@ -84,6 +84,19 @@ impl Problem {
         p
     }
 
+    /// 422 for a document whose fields the ingest layer refused.
+    pub fn validation_of(errors: Vec<switchboard_ingest::ParseError>) -> Self {
+        Self::validation(
+            errors
+                .into_iter()
+                .map(|e| FieldError {
+                    field: e.field,
+                    message: e.message,
+                })
+                .collect(),
+        )
+    }
+
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         Self::validation(vec![FieldError {
             field: field.to_owned(),

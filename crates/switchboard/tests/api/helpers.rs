@@ -153,13 +153,14 @@ impl TestApp {
             },
         };
         config.database_url = database_url.clone().map(Secret::new);
-        tweak(&mut config);
-        let app = App::build(config).await.expect("app builds");
-        let state = app.state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
+        config.public_url = Some(base.parse().expect("base URL"));
+        tweak(&mut config);
+        let app = App::build(config).await.expect("app builds");
+        let state = app.state.clone();
         tokio::spawn(app.serve(listener, std::future::pending()));
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -53,6 +53,9 @@ fn probe(
 struct TenantB {
     seeded: Seeded,
     api_key_id: String,
+    agent_id: String,
+    webhook_url: String,
+    call_id: String,
     cursors: Vec<(&'static str, String)>,
     secrets: Vec<String>,
 }
@@ -195,6 +198,75 @@ fn probes_for(method: &Method, path: &str, b: &TenantB) -> Option<Vec<Probe>> {
             None,
             HIDDEN_OR_REFUSED,
         )],
+        ("GET", "/api/v1/agents") => vec![
+            probe(
+                m.clone(),
+                format!("{path}?cursor={}", cursor("agents")),
+                None,
+                HIDDEN,
+            ),
+            probe(m, format!("{path}?tenant_id={bid}"), None, REFUSED),
+        ],
+        ("POST", "/api/v1/agents") => vec![probe(
+            m,
+            path,
+            Some(json!({"tenant_id": bid, "name": "intruder", "provider": "retell"})),
+            REFUSED,
+        )],
+        ("GET" | "PATCH" | "DELETE", "/api/v1/agents/{id}") => vec![probe(
+            m,
+            path.replace("{id}", &b.agent_id),
+            Some(json!({"status": "inactive"})).filter(|_| method == Method::PATCH),
+            HIDDEN,
+        )],
+        ("POST", "/api/v1/agents/{id}/rotate-token") => {
+            vec![probe(m, path.replace("{id}", &b.agent_id), None, HIDDEN)]
+        }
+        ("GET" | "DELETE", "/api/v1/settings/credentials/{provider}")
+        | ("POST", "/api/v1/settings/credentials/{provider}/test") => vec![probe(
+            m,
+            format!("{}?tenant_id={bid}", path.replace("{provider}", "retell")),
+            None,
+            REFUSED,
+        )],
+        ("PUT", "/api/v1/settings/credentials/{provider}") => vec![probe(
+            m,
+            path.replace("{provider}", "retell"),
+            Some(json!({"tenant_id": bid, "api_key": "intruder-key-123"})),
+            REFUSED,
+        )],
+        ("GET", "/api/v1/calls") => vec![
+            probe(
+                m.clone(),
+                format!("{path}?cursor={}", cursor("calls")),
+                None,
+                HIDDEN,
+            ),
+            probe(m.clone(), format!("{path}?tenant_id={bid}"), None, REFUSED),
+            probe(m, format!("{path}?agent_id={}", b.agent_id), None, FILTERED),
+        ],
+        ("POST", "/api/v1/calls") => vec![probe(
+            m,
+            path,
+            Some(
+                json!({"customer_id": slug, "external_id": "intruder", "direction": "inbound",
+                "from": "+14155550123", "to": "+14155550100", "started_at": "2026-03-01T10:00:00Z"}),
+            ),
+            REFUSED,
+        )],
+        ("GET" | "DELETE", "/api/v1/calls/{id}")
+        | ("GET", "/api/v1/calls/{id}/recording")
+        | ("POST", "/api/v1/calls/{id}/audio") => {
+            vec![probe(m, path.replace("{id}", &b.call_id), None, HIDDEN)]
+        }
+        // B's webhook URL is a capability of B's provider, not of A's
+        // credentials: without B's signing key nothing is accepted.
+        ("POST", "/webhooks/{provider}/{token}") => vec![probe(
+            m,
+            b.webhook_url.clone(),
+            Some(json!({"event": "call_ended", "call": {"call_id": "intruder"}})),
+            &[StatusCode::UNAUTHORIZED],
+        )],
         _ => return None,
     })
 }
@@ -215,11 +287,43 @@ async fn tenant_b(app: &TestApp) -> TenantB {
     }
     let key_list = app.get("/api/v1/api-keys?limit=1", &owner).await;
     let api_key_id = key_list.body["items"][0]["id"].as_str().unwrap().to_owned();
+    app.call(
+        Method::PUT,
+        "/api/v1/settings/credentials/retell",
+        Some(&owner),
+        Some(json!({"api_key": "bravo-retell-key-1"})),
+    )
+    .await;
+    let mut agents = Vec::new();
+    for name in ["bravo desk", "bravo sales"] {
+        let a = app
+            .post(
+                "/api/v1/agents",
+                &owner,
+                json!({"name": name, "provider": "retell"}),
+            )
+            .await;
+        agents.push(a.body["agent"].clone());
+    }
+    let mut calls = Vec::new();
+    for i in 0..2 {
+        let c = app
+            .post(
+                "/api/v1/calls",
+                &owner,
+                json!({"external_id": format!("bravo-{i}"), "agent_id": agents[0]["id"], "direction": "inbound",
+                    "from": "+14155550123", "to": "+14155550100", "started_at": "2026-03-01T10:00:00Z"}),
+            )
+            .await;
+        calls.push(c.body["call_id"].as_str().expect("B's call").to_owned());
+    }
     let mut cursors = Vec::new();
     for (name, list) in [
         ("members", "/api/v1/members?limit=1"),
         ("api-keys", "/api/v1/api-keys?limit=1"),
         ("audit", "/api/v1/audit?limit=1"),
+        ("agents", "/api/v1/agents?limit=1"),
+        ("calls", "/api/v1/calls?limit=1"),
     ] {
         let page = app.get(list, &owner).await;
         cursors.push((
@@ -233,6 +337,13 @@ async fn tenant_b(app: &TestApp) -> TenantB {
     TenantB {
         seeded,
         api_key_id,
+        agent_id: agents[0]["id"].as_str().unwrap().to_owned(),
+        webhook_url: agents[0]["webhook_url"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(&app.base)
+            .to_owned(),
+        call_id: calls[0].clone(),
         cursors,
         secrets,
     }
@@ -245,19 +356,39 @@ fn b_markers(b: &TenantB) -> Vec<String> {
         b.seeded.slug.clone(),
         "bravo.example".into(),
         b.api_key_id.clone(),
+        b.agent_id.clone(),
+        b.call_id.clone(),
+        b.webhook_url.rsplit('/').next().unwrap().to_owned(),
+        "bravo-retell".into(),
     ];
     m.extend(b.seeded.users.iter().map(|u| u.1.to_string()));
     m.extend(b.secrets.iter().map(|s| s[..12].to_owned()));
     m
 }
 
-async fn snapshot(app: &TestApp, b: &TenantB) -> (Value, Value, Value) {
+async fn snapshot(app: &TestApp, b: &TenantB) -> Vec<Value> {
     let owner = app.token(b.seeded.email(Role::Owner)).await;
-    (
-        app.get("/api/v1/members?limit=200", &owner).await.body["items"].clone(),
-        app.get("/api/v1/api-keys?limit=200", &owner).await.body["items"].clone(),
-        app.get("/api/v1/settings/branding", &owner).await.body,
-    )
+    let mut out = Vec::new();
+    for path in [
+        "/api/v1/members?limit=200",
+        "/api/v1/api-keys?limit=200",
+        "/api/v1/settings/branding",
+        "/api/v1/agents?limit=200",
+        "/api/v1/calls?limit=200",
+        "/api/v1/settings/credentials/retell",
+    ] {
+        let mut body = app.get(path, &owner).await.body;
+        // Unsigned requests to B's webhook URL are counted on B's agent for
+        // B's operator to see: that is the one change A may cause.
+        for agent in body["items"].as_array_mut().into_iter().flatten() {
+            if let Some(a) = agent.as_object_mut() {
+                a.remove("signature_failures");
+                a.remove("last_signature_failure_at");
+            }
+        }
+        out.push(body);
+    }
+    out
 }
 
 async fn tenant_a_can_never_reach_tenant_b(app: TestApp) {

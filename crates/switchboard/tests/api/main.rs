@@ -6,6 +6,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod bad_input;
+mod calls_in;
 mod external_idp;
 mod isolation;
 mod members;

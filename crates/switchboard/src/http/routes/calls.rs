@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use switchboard_core::{AgentId, CallId, E164};
@@ -14,10 +14,9 @@ use switchboard_ingest::providers::switchboard::{self as call_json, CallDocument
 use switchboard_ingest::{Direction, Source, Stage};
 
 use super::members::parse_id;
-use super::webhooks::payload_problem;
 use crate::db::calls::{self, CallFilter};
 use crate::db::{agents, audit, Mode};
-use crate::http::extract::{parse_param, perm, read_limited, Authorized, RequestIdText};
+use crate::http::extract::{parse_param, perm, read_limited, Authorized, JsonBody, RequestIdText};
 use crate::http::pagination::{self, Page, PageQuery, PageRequest};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::routes::{audit_event, parse_rfc3339};
@@ -38,35 +37,11 @@ const RECORDING_URL_TTL: Duration = Duration::from_secs(300);
 pub async fn create(
     State(state): State<AppState>,
     auth: Authorized<perm::CallsIngest>,
-    headers: HeaderMap,
-    body: Body,
+    JsonBody(body): JsonBody<serde_json::Value>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !is_json {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Send JSON",
-        )
-        .detail("the body must be sent with Content-Type: application/json"));
-    }
-    let body = read_limited(body, state.config.http.body_limit_bytes).await?;
-    let valid = call_json::parse(&body).map_err(|errors| {
-        // A body that is not JSON at all is malformed (400); a document of
-        // the wrong shape is a validation problem (422).
-        if errors.iter().any(|e| e.field == "body") {
-            payload_problem(errors)
-        } else {
-            let mut p = payload_problem(errors);
-            p.status = StatusCode::UNPROCESSABLE_ENTITY;
-            p.kind = "/problems/validation-failed".into();
-            p.title = "The request has invalid fields".into();
-            p
-        }
-    })?;
+    // Keys are sorted, so the canonical text identifies a resend.
+    let raw = body.to_string();
+    let valid = call_json::parse_value(body).map_err(Problem::validation_of)?;
     if let Some(agent) = valid.agent_id {
         let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Read).await?;
         let exists = agents::get(&mut tx, agent).await?.is_some();
@@ -81,8 +56,8 @@ pub async fn create(
         Source::Api,
         valid.agent_id,
         &valid.update,
-        &ingest::event_key_of(&body),
-        &String::from_utf8_lossy(&body),
+        &ingest::event_key_of(raw.as_bytes()),
+        &raw,
     )
     .await?;
     let status = if accepted.duplicate {
@@ -275,7 +250,7 @@ pub async fn recording(
             tracing::error!(error = %e, "signing a recording URL failed");
             Problem::internal()
         })?;
-    Ok(Redirect::to(&url).into_response())
+    Ok((StatusCode::FOUND, [(header::LOCATION, url)]).into_response())
 }
 
 /// Stores audio as the call's recording. `Content-Type` names the format
@@ -293,6 +268,11 @@ pub async fn upload_audio(
     body: Body,
 ) -> ApiResult<StatusCode> {
     let id = parse_id::<CallId>(&id)?;
+    let scope = auth.ctx.scope();
+    let mut tx = state.db.tenant(scope, Mode::Write).await?;
+    let call = calls::get(&mut tx, id)
+        .await?
+        .ok_or_else(Problem::not_found)?;
     let format = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -301,11 +281,6 @@ pub async fn upload_audio(
             Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Send audio")
                 .detail("Content-Type must be one of audio/wav, audio/mpeg, audio/ogg, audio/webm, audio/mp4, audio/flac")
         })?;
-    let scope = auth.ctx.scope();
-    let mut tx = state.db.tenant(scope, Mode::Write).await?;
-    let call = calls::get(&mut tx, id)
-        .await?
-        .ok_or_else(Problem::not_found)?;
     let bytes = read_limited(body, state.config.http.audio_limit_bytes).await?;
     if bytes.is_empty() {
         return Err(Problem::field("body", "the audio is empty"));

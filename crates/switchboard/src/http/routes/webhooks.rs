@@ -17,21 +17,13 @@ use super::credentials::open_credential;
 use crate::auth::webhook::{self, WebhookAgent};
 use crate::db::{agents, now_ms, Mode};
 use crate::http::extract::read_limited;
-use crate::http::problem::{ApiResult, FieldError, Problem};
+use crate::http::problem::{ApiResult, Problem};
 use crate::http::AppState;
 use crate::ingest::{self, Accepted};
 
 /// A payload that could not be read: 400, naming every bad field.
-pub fn payload_problem(errors: Vec<ParseError>) -> Problem {
-    let mut p = Problem::validation(
-        errors
-            .into_iter()
-            .map(|e| FieldError {
-                field: e.field,
-                message: e.message,
-            })
-            .collect(),
-    );
+fn payload_problem(errors: Vec<ParseError>) -> Problem {
+    let mut p = Problem::validation_of(errors);
     p.status = StatusCode::BAD_REQUEST;
     p.kind = "/problems/malformed-payload".into();
     p.title = "The payload could not be read".into();
@@ -197,13 +189,18 @@ pub async fn receive(
         .map_err(|e| vec![e]),
         _ => switchboard::parse(&body).map(|v| Some(v.update)),
     };
-    let update = match parsed.map_err(payload_problem)? {
-        Some(update) => update,
-        None => {
+    // A correctly signed event proves the agent's set-up, whether or not
+    // Switchboard keeps (or can read) what it says.
+    let update = match parsed {
+        Ok(Some(update)) => update,
+        unkept => {
             let mut tx = state.db.tenant(&scope, Mode::Write).await?;
             agents::record_webhook(&mut tx, agent.id, now).await?;
             tx.commit().await?;
-            return Ok(StatusCode::NO_CONTENT.into_response());
+            return match unkept {
+                Err(errors) => Err(payload_problem(errors)),
+                _ => Ok(StatusCode::NO_CONTENT.into_response()),
+            };
         }
     };
     // Form bodies are ASCII; JSON bodies parsed, so UTF-8.

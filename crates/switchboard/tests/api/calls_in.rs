@@ -1,0 +1,773 @@
+//! Calls in, black-box: agents and their webhook URLs, signed provider
+//! webhooks merging into one call, the calls API, recordings and deletion.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use switchboard_core::Role;
+use switchboard_ingest::signature::{sign_retell, sign_standard, sign_twilio};
+
+use crate::helpers::{Reply, TestApp};
+
+crate::on_both_backends!(
+    retell_events_merge_into_one_call_exactly_once,
+    bad_webhooks_store_nothing,
+    standard_vapi_and_twilio_webhooks,
+    calls_api_creates_lists_filters_and_deletes,
+    audio_upload_and_signed_recording_urls,
+    credentials_are_write_only,
+);
+
+const RETELL_KEY: &str = "key_retell_test_0123456789";
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Posts a raw body with headers to a webhook URL.
+async fn post_raw(
+    app: &TestApp,
+    url: &str,
+    body: &str,
+    headers: &[(&str, String)],
+    content_type: &str,
+) -> Reply {
+    let mut req = app
+        .client
+        .post(url)
+        .header("content-type", content_type)
+        .body(body.to_owned());
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    Reply::from(req.send().await.expect("sent")).await
+}
+
+async fn send_retell(app: &TestApp, url: &str, body: &str) -> Reply {
+    let sig = sign_retell(RETELL_KEY, body.as_bytes(), now_ms());
+    post_raw(
+        app,
+        url,
+        body,
+        &[("x-retell-signature", sig)],
+        "application/json",
+    )
+    .await
+}
+
+fn retell_event(event: &str, call_id: &str, extra: Value) -> String {
+    let mut call = json!({
+        "call_id": call_id,
+        "agent_id": "retell-agent-1",
+        "call_type": "phone_call",
+        "direction": "inbound",
+        "from_number": "+14155550123",
+        "to_number": "+14155550100",
+        "start_timestamp": 1_770_000_000_000i64,
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        call[k] = v.clone();
+    }
+    json!({"event": event, "call": call}).to_string()
+}
+
+/// An owner token and a Retell agent with the tenant's Retell key configured.
+async fn retell_agent(app: &TestApp, slug: &str) -> (String, Value, String) {
+    let t = app.seed_tenant(slug).await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    let put = app
+        .call(
+            Method::PUT,
+            "/api/v1/settings/credentials/retell",
+            Some(&owner),
+            Some(json!({"api_key": RETELL_KEY})),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    let agent = app
+        .post("/api/v1/agents", &owner, json!({"name": "Front desk", "provider": "retell", "provider_agent_id": "retell-agent-1"}))
+        .await;
+    assert_eq!(agent.status, StatusCode::CREATED, "{}", agent.text);
+    (owner, agent.body["agent"].clone(), t.id.to_string())
+}
+
+async fn calls_of(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
+    let r = app.get(&format!("/api/v1/calls{query}"), token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["items"].as_array().unwrap().clone()
+}
+
+async fn retell_events_merge_into_one_call_exactly_once(app: TestApp) {
+    let (owner, agent, tenant) = retell_agent(&app, "acme").await;
+    assert_eq!(agent["status"], "pending_validation");
+    let url = agent["webhook_url"].as_str().unwrap().to_owned();
+    assert!(
+        url.starts_with(&app.base) && url.contains("/webhooks/retell/wh_"),
+        "{url}"
+    );
+
+    let started = retell_event("call_started", "call-a", json!({}));
+    let ended = retell_event(
+        "call_ended",
+        "call-a",
+        json!({
+            "end_timestamp": 1_770_000_090_000i64,
+            "duration_ms": 90_000,
+            "disconnection_reason": "user_hangup",
+            "recording_url": "https://recordings.example/a.wav",
+            "transcript_object": [
+                {"role": "agent", "content": "Thanks for calling, how can I help?", "words": [{"word": "Thanks", "start": 0.4, "end": 0.8}]},
+                {"role": "user", "content": "I need to move my appointment.", "words": [{"word": "I", "start": 2.0, "end": 2.1}]}
+            ],
+            "call_cost": {"combined_cost": 42}
+        }),
+    );
+    let analyzed = retell_event(
+        "call_analyzed",
+        "call-a",
+        json!({"call_analysis": {"call_summary": "Moved an appointment.", "user_sentiment": "Positive", "call_successful": true}}),
+    );
+    // Out of order, with redeliveries.
+    let mut call_ids = Vec::new();
+    for body in [&analyzed, &ended, &started, &ended, &analyzed, &started] {
+        let r = send_retell(&app, &url, body).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        call_ids.push(r.body["call_id"].as_str().unwrap().to_owned());
+    }
+    assert!(call_ids.iter().all(|c| c == &call_ids[0]), "{call_ids:?}");
+    let calls = calls_of(&app, &owner, "").await;
+    assert_eq!(calls.len(), 1);
+    let detail = app
+        .get(&format!("/api/v1/calls/{}", call_ids[0]), &owner)
+        .await;
+    let c = &detail.body;
+    assert_eq!(c["source"], "retell");
+    assert_eq!(c["agent_id"], agent["id"]);
+    assert_eq!(c["stages"]["provider"], "analyzed");
+    assert_eq!(c["stages"]["recording"], "available");
+    assert_eq!(c["duration_ms"], 90_000);
+    assert_eq!(c["from"], "+14155550123");
+    assert_eq!(c["disconnection_reason"], "user_hangup");
+    assert_eq!(c["provider_analysis"]["summary"], "Moved an appointment.");
+    assert_eq!(c["cost"], json!({"amount_minor": 42, "currency": "USD"}));
+    assert_eq!(c["billable"], true);
+    assert_eq!(c["turns"].as_array().unwrap().len(), 2);
+    assert_eq!(c["turns"][1]["speaker"], "customer");
+
+    // The raw payloads and the metadata are in the object store, under the tenant.
+    let raw = std::fs::read_to_string(
+        app.state
+            .config
+            .data_dir
+            .join(format!("objects/{tenant}/raw/{}.json", call_ids[0])),
+    )
+    .expect("raw object");
+    let raw: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        raw.as_array().unwrap().len(),
+        3,
+        "one entry per distinct event"
+    );
+    assert!(app
+        .state
+        .config
+        .data_dir
+        .join(format!("objects/{tenant}/meta/{}.json", call_ids[0]))
+        .exists());
+
+    let agent_now = app
+        .get(
+            &format!("/api/v1/agents/{}", agent["id"].as_str().unwrap()),
+            &owner,
+        )
+        .await;
+    assert_eq!(agent_now.body["status"], "active");
+    assert!(agent_now.body["last_webhook_received_at"].is_string());
+
+    // Ignored events are acknowledged and change nothing.
+    let other = send_retell(
+        &app,
+        &url,
+        &json!({"event": "transcript_updated", "call": {"call_id": "x"}}).to_string(),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::NO_CONTENT);
+    // A web call is a test call, not billable.
+    let web = retell_event("call_ended", "call-web", json!({"call_type": "web_call"}));
+    assert_eq!(send_retell(&app, &url, &web).await.status, StatusCode::OK);
+    assert_eq!(calls_of(&app, &owner, "?billable=false").await.len(), 1);
+    assert_eq!(calls_of(&app, &owner, "?billable=true").await.len(), 1);
+}
+
+async fn bad_webhooks_store_nothing(app: TestApp) {
+    let (owner, agent, _) = retell_agent(&app, "acme").await;
+    let url = agent["webhook_url"].as_str().unwrap().to_owned();
+    let body = retell_event("call_ended", "call-b", json!({}));
+
+    let wrong = sign_retell("not-the-key-at-all", body.as_bytes(), now_ms());
+    let r = post_raw(
+        &app,
+        &url,
+        &body,
+        &[("x-retell-signature", wrong)],
+        "application/json",
+    )
+    .await;
+    r.problem(StatusCode::UNAUTHORIZED);
+    let stale = sign_retell(RETELL_KEY, body.as_bytes(), now_ms() - 6 * 60 * 1000);
+    let r = post_raw(
+        &app,
+        &url,
+        &body,
+        &[("x-retell-signature", stale)],
+        "application/json",
+    )
+    .await;
+    assert!(r.problem(StatusCode::UNAUTHORIZED)["detail"]
+        .as_str()
+        .unwrap()
+        .contains("window"));
+    let r = post_raw(&app, &url, &body, &[], "application/json").await;
+    r.problem(StatusCode::UNAUTHORIZED);
+
+    // Correctly signed but malformed or truncated: 400 naming the field.
+    let r = send_retell(
+        &app,
+        &url,
+        &retell_event("call_ended", "c", json!({"start_timestamp": "soon"})),
+    )
+    .await;
+    assert_eq!(
+        r.problem(StatusCode::BAD_REQUEST)["errors"][0]["field"],
+        "call.start_timestamp"
+    );
+    let r = send_retell(&app, &url, &body[..body.len() / 2]).await;
+    assert_eq!(
+        r.problem(StatusCode::BAD_REQUEST)["errors"][0]["field"],
+        "body"
+    );
+
+    // Unknown tokens, another provider's path, a token of the wrong shape: 404 revealing nothing.
+    let unknown = url.replace("/wh_", "/wh_0");
+    let r = send_retell(&app, &format!("{}", &unknown[..unknown.len() - 1]), &body).await;
+    let not_found = r.problem(StatusCode::NOT_FOUND).clone();
+    let r = send_retell(&app, &url.replace("/retell/", "/vapi/"), &body).await;
+    assert_eq!(r.problem(StatusCode::NOT_FOUND), &not_found);
+    let r = send_retell(
+        &app,
+        &format!("{}/webhooks/retell/..%2F..%2Fetc", app.base),
+        &body,
+    )
+    .await;
+    assert_eq!(r.problem(StatusCode::NOT_FOUND), &not_found);
+
+    // Oversized: 413.
+    let huge = "x".repeat(app.state.config.http.body_limit_bytes + 1);
+    send_retell(&app, &url, &huge)
+        .await
+        .problem(StatusCode::PAYLOAD_TOO_LARGE);
+
+    assert!(
+        calls_of(&app, &owner, "").await.is_empty(),
+        "nothing was stored"
+    );
+    let a = app
+        .get(
+            &format!("/api/v1/agents/{}", agent["id"].as_str().unwrap()),
+            &owner,
+        )
+        .await;
+    assert_eq!(a.body["signature_failures"], 3, "{}", a.text);
+    assert_eq!(
+        a.body["status"], "active",
+        "the correctly signed (if malformed) events validated it"
+    );
+
+    // A rotated token kills the old URL.
+    let rotated = app
+        .post(
+            &format!(
+                "/api/v1/agents/{}/rotate-token",
+                agent["id"].as_str().unwrap()
+            ),
+            &owner,
+            json!({}),
+        )
+        .await;
+    let new_url = rotated.body["webhook_url"].as_str().unwrap();
+    assert_ne!(new_url, url);
+    send_retell(&app, &url, &body)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    assert_eq!(
+        send_retell(&app, new_url, &body).await.status,
+        StatusCode::OK
+    );
+}
+
+async fn standard_vapi_and_twilio_webhooks(app: TestApp) {
+    let t = app.seed_tenant("acme").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+
+    // Standard Webhooks: a whsec_ secret shown once; the webhook-id deduplicates.
+    let generic = app
+        .post(
+            "/api/v1/agents",
+            &owner,
+            json!({"name": "CRM", "provider": "generic"}),
+        )
+        .await;
+    assert_eq!(generic.status, StatusCode::CREATED, "{}", generic.text);
+    let secret = generic.body["signing_secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    let url = generic.body["agent"]["webhook_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({"external_id": "crm-1", "direction": "outbound", "from": "+14155550100", "to": "+14155550199",
+        "started_at": "2026-03-01T10:00:00Z", "ended_at": "2026-03-01T10:03:00Z",
+        "turns": [{"speaker": "agent", "text": "Hello from the CRM"}], "unknown_extra": {"kept": true}})
+    .to_string();
+    let ts = now_ms() / 1000;
+    let sig = sign_standard(&secret, "msg_1", ts, body.as_bytes()).unwrap();
+    let headers = [
+        ("webhook-id", "msg_1".to_owned()),
+        ("webhook-timestamp", ts.to_string()),
+        ("webhook-signature", sig),
+    ];
+    for _ in 0..2 {
+        let r = post_raw(&app, &url, &body, &headers, "application/json").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let mut bad = headers.clone();
+    bad[2].1 = "v1,AAAA".into();
+    post_raw(&app, &url, &body, &bad, "application/json")
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    assert_eq!(calls_of(&app, &owner, "?direction=outbound").await.len(), 1);
+
+    // Vapi with a bearer secret chosen by the tenant.
+    let vapi = app
+        .post("/api/v1/agents", &owner, json!({"name": "Sales", "provider": "vapi", "vapi_auth": {"scheme": "bearer", "secret": "a-long-vapi-shared-secret"}}))
+        .await;
+    assert_eq!(vapi.status, StatusCode::CREATED, "{}", vapi.text);
+    let vurl = vapi.body["agent"]["webhook_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let report = json!({"message": {"type": "end-of-call-report", "endedReason": "customer-ended-call",
+        "call": {"id": "vapi-1", "type": "webCall"},
+        "artifact": {"messages": [{"role": "bot", "message": "Hi", "secondsFromStart": 0.2, "duration": 500}]},
+        "cost": 0.25, "startedAt": "2026-03-01T11:00:00Z", "endedAt": "2026-03-01T11:01:00Z"}})
+    .to_string();
+    let ok = post_raw(
+        &app,
+        &vurl,
+        &report,
+        &[("authorization", "Bearer a-long-vapi-shared-secret".into())],
+        "application/json",
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    post_raw(
+        &app,
+        &vurl,
+        &report,
+        &[("authorization", "Bearer wrong".into())],
+        "application/json",
+    )
+    .await
+    .problem(StatusCode::UNAUTHORIZED);
+    let call = app
+        .get(
+            &format!("/api/v1/calls/{}", ok.body["call_id"].as_str().unwrap()),
+            &owner,
+        )
+        .await;
+    assert_eq!(
+        call.body["billable"], false,
+        "a Vapi web call is a test call"
+    );
+    assert_eq!(call.body["cost"]["amount_minor"], 25);
+
+    // Twilio: without credentials the agent cannot verify, and says so.
+    let twilio = app
+        .post(
+            "/api/v1/agents",
+            &owner,
+            json!({"name": "Line 1", "provider": "twilio"}),
+        )
+        .await;
+    let turl = twilio.body["agent"]["webhook_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let params = vec![
+        ("CallSid".to_owned(), "CA0001".to_owned()),
+        ("CallStatus".to_owned(), "completed".to_owned()),
+        ("Direction".to_owned(), "inbound".to_owned()),
+        ("From".to_owned(), "+14155550123".to_owned()),
+        ("To".to_owned(), "+14155550100".to_owned()),
+        ("CallDuration".to_owned(), "42".to_owned()),
+    ];
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&params)
+        .finish();
+    let sig = sign_twilio("twilio-auth-token-1", &turl, &params);
+    let form_ct = "application/x-www-form-urlencoded";
+    post_raw(
+        &app,
+        &turl,
+        &form,
+        &[("x-twilio-signature", sig.clone())],
+        form_ct,
+    )
+    .await
+    .problem(StatusCode::UNAUTHORIZED);
+    let agent = app
+        .get(
+            &format!(
+                "/api/v1/agents/{}",
+                twilio.body["agent"]["id"].as_str().unwrap()
+            ),
+            &owner,
+        )
+        .await;
+    assert_eq!(agent.body["status"], "error");
+    let put = app
+        .call(Method::PUT, "/api/v1/settings/credentials/twilio", Some(&owner),
+            Some(json!({"account_sid": "AC00000000000000000000000000000001", "auth_token": "twilio-auth-token-1"})))
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    let r = post_raw(&app, &turl, &form, &[("x-twilio-signature", sig)], form_ct).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let call = app
+        .get(
+            &format!("/api/v1/calls/{}", r.body["call_id"].as_str().unwrap()),
+            &owner,
+        )
+        .await;
+    assert_eq!(call.body["duration_ms"], 42_000);
+    let agent = app
+        .get(
+            &format!(
+                "/api/v1/agents/{}",
+                twilio.body["agent"]["id"].as_str().unwrap()
+            ),
+            &owner,
+        )
+        .await;
+    assert_eq!(agent.body["status"], "active");
+}
+
+fn doc(external_id: &str, direction: &str, text: &str) -> Value {
+    json!({"external_id": external_id, "direction": direction, "from": "+14155550123", "to": "+14155550100",
+        "started_at": "2026-03-01T10:00:00Z", "ended_at": "2026-03-01T10:02:00Z",
+        "turns": [{"speaker": "agent", "text": text, "start": 0.0, "end": 2.0},
+                  {"speaker": "customer", "text": "Thanks", "start": 2.5, "end": 3.0}]})
+}
+
+async fn calls_api_creates_lists_filters_and_deletes(app: TestApp) {
+    let t = app.seed_tenant("acme").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    let viewer = app.token(t.email(Role::Viewer)).await;
+
+    let first = app
+        .post(
+            "/api/v1/calls",
+            &owner,
+            doc("ext-1", "inbound", "Your policy renews in March"),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let again = app
+        .post(
+            "/api/v1/calls",
+            &owner,
+            doc("ext-1", "inbound", "Your policy renews in March"),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(
+        again.body,
+        json!({"call_id": first.body["call_id"], "duplicate": true})
+    );
+    // The same external id with new content updates the same call.
+    let changed = app
+        .post(
+            "/api/v1/calls",
+            &owner,
+            doc("ext-1", "inbound", "Your POLICY renews in April"),
+        )
+        .await;
+    assert_eq!(changed.body["call_id"], first.body["call_id"]);
+    for i in 0..3 {
+        let r = app
+            .post(
+                "/api/v1/calls",
+                &owner,
+                doc(
+                    &format!("ext-out-{i}"),
+                    "outbound",
+                    "Calling about your quote",
+                ),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    // Viewers read, but cannot write.
+    app.post("/api/v1/calls", &viewer, doc("ext-v", "inbound", "x"))
+        .await
+        .problem(StatusCode::FORBIDDEN);
+
+    assert_eq!(calls_of(&app, &viewer, "").await.len(), 4);
+    assert_eq!(
+        calls_of(&app, &viewer, "?direction=outbound").await.len(),
+        3
+    );
+    let found = calls_of(&app, &viewer, "?q=policy%20renews%20in%20april").await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["id"], first.body["call_id"]);
+    assert!(
+        calls_of(&app, &viewer, "?q=100%25").await.is_empty(),
+        "% is literal"
+    );
+    assert_eq!(
+        calls_of(&app, &viewer, "?phone=%2B14155550123").await.len(),
+        4
+    );
+    assert_eq!(
+        calls_of(
+            &app,
+            &viewer,
+            "?since=2026-03-01T10:00:00Z&until=2026-03-01T10:00:01Z"
+        )
+        .await
+        .len(),
+        4
+    );
+    assert!(calls_of(&app, &viewer, "?since=2026-03-02T00:00:00Z")
+        .await
+        .is_empty());
+    let page = app.get("/api/v1/calls?limit=2", &viewer).await;
+    let next = page.body["next_cursor"].as_str().unwrap();
+    let rest = app
+        .get(&format!("/api/v1/calls?limit=2&cursor={next}"), &viewer)
+        .await;
+    assert_eq!(rest.body["items"].as_array().unwrap().len(), 2);
+
+    // Bad input names the field; nothing is written.
+    let mut bad = doc("ext-bad", "sideways", "x");
+    bad["from"] = json!("0800 FLOWERS");
+    let r = app.post("/api/v1/calls", &owner, bad).await;
+    r.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.fields(), ["direction", "from"]);
+    let r = app.post("/api/v1/calls", &owner, json!({"external_id": "x", "agent_id": "agt_01jc5s9x3m4q2a7vbn8k6w0yzd",
+        "direction": "inbound", "from": "+14155550123", "to": "+14155550100", "started_at": "2026-03-01T10:00:00Z"})).await;
+    assert_eq!(r.fields(), ["agent_id"]);
+    for q in [
+        "?direction=up",
+        "?billable=maybe",
+        "?since=yesterday",
+        "?phone=12",
+        "?status=done",
+        "?agent_id=usr_1",
+    ] {
+        let r = app.get(&format!("/api/v1/calls{q}"), &viewer).await;
+        r.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let raw = app
+        .client
+        .post(app.url("/api/v1/calls"))
+        .bearer_auth(&owner)
+        .header("content-type", "application/json")
+        .body("{\"external_id\": ")
+        .send()
+        .await
+        .unwrap();
+    Reply::from(raw).await.problem(StatusCode::BAD_REQUEST);
+    assert_eq!(calls_of(&app, &viewer, "").await.len(), 4);
+
+    // Deleting needs calls:delete, is audited, and removes the objects.
+    let id = first.body["call_id"].as_str().unwrap();
+    app.call(
+        Method::DELETE,
+        &format!("/api/v1/calls/{id}"),
+        Some(&viewer),
+        None,
+    )
+    .await
+    .problem(StatusCode::FORBIDDEN);
+    let d = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/calls/{id}"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT);
+    app.get(&format!("/api/v1/calls/{id}"), &owner)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    assert!(!app
+        .state
+        .config
+        .data_dir
+        .join(format!("objects/{}/raw/{id}.json", t.id))
+        .exists());
+    let audit = app.get("/api/v1/audit?action=call.deleted", &owner).await;
+    assert_eq!(audit.body["items"][0]["target_id"], id);
+}
+
+async fn audio_upload_and_signed_recording_urls(app: TestApp) {
+    let t = app.seed_tenant("acme").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    let created = app
+        .post(
+            "/api/v1/calls",
+            &owner,
+            doc("ext-audio", "inbound", "Hello"),
+        )
+        .await;
+    let id = created.body["call_id"].as_str().unwrap();
+    app.get(&format!("/api/v1/calls/{id}/recording"), &owner)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+
+    let audio = b"RIFF\x24\x00\x00\x00WAVEfmt fake audio bytes".to_vec();
+    let upload = |ct: &'static str, body: Vec<u8>| {
+        app.client
+            .post(app.url(&format!("/api/v1/calls/{id}/audio")))
+            .bearer_auth(&owner)
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+    Reply::from(upload("text/plain", audio.clone()).await.unwrap())
+        .await
+        .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        upload("audio/wav", audio.clone()).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+
+    let r = app
+        .get(&format!("/api/v1/calls/{id}/recording"), &owner)
+        .await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    let location = r.headers["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.contains(&format!("/objects/{}/audio/{id}.wav", t.id)),
+        "{location}"
+    );
+    let fetched = app.client.get(&location).send().await.unwrap();
+    assert_eq!(fetched.headers()["content-type"], "audio/wav");
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), audio);
+    // A tampered or re-pointed URL is refused.
+    for bad in [
+        location.replace("sig=", "sig=0"),
+        location.replace(
+            &t.id.to_string(),
+            &switchboard_core::TenantId::generate().to_string(),
+        ),
+        location.replace("expires=", "expires=1"),
+    ] {
+        assert_eq!(
+            app.client.get(&bad).send().await.unwrap().status(),
+            StatusCode::NOT_FOUND,
+            "{bad}"
+        );
+    }
+    let detail = app.get(&format!("/api/v1/calls/{id}"), &owner).await;
+    assert_eq!(detail.body["stages"]["recording"], "stored");
+}
+
+async fn credentials_are_write_only(app: TestApp) {
+    let t = app.seed_tenant("acme").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    let manager = app.token(t.email(Role::Manager)).await;
+    let path = "/api/v1/settings/credentials/retell";
+    let empty = app.get(path, &owner).await;
+    assert_eq!(empty.body["configured"], false);
+    let put = app
+        .call(
+            Method::PUT,
+            path,
+            Some(&owner),
+            Some(json!({"api_key": "key_supersecret_7f3a"})),
+        )
+        .await;
+    assert_eq!(put.body["hint"], "7f3a");
+    let got = app.get(path, &owner).await;
+    assert_eq!(got.body["configured"], true);
+    assert!(!got.text.contains("supersecret") && !put.text.contains("supersecret"));
+    let audit = app.get("/api/v1/audit", &owner).await;
+    assert!(!audit.text.contains("supersecret"));
+    app.get(path, &manager).await.problem(StatusCode::FORBIDDEN);
+
+    let bad = app
+        .call(
+            Method::PUT,
+            "/api/v1/settings/credentials/twilio",
+            Some(&owner),
+            Some(json!({"account_sid": "AC1", "extra": 1})),
+        )
+        .await;
+    bad.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.fields(), ["account_sid", "auth_token", "extra"]);
+    app.get("/api/v1/settings/credentials/nobody", &owner)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+
+    // The check asks the provider: a stand-in that accepts one key.
+    let fake = axum::Router::new().route(
+        "/list-agents",
+        axum::routing::get(|h: axum::http::HeaderMap| async move {
+            let ok = h
+                .get("authorization")
+                .is_some_and(|v| v == "Bearer key_supersecret_7f3a");
+            if ok {
+                StatusCode::OK
+            } else {
+                StatusCode::UNAUTHORIZED
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fake_base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, fake).await });
+    let app = TestApp::spawn_with(app.backend, "credentials check", |c| {
+        c.providers.retell_api_base = fake_base.clone()
+    })
+    .await
+    .unwrap();
+    let t = app.seed_tenant("beta").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    let check = "/api/v1/settings/credentials/retell/test";
+    app.post(check, &owner, json!({}))
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    app.call(
+        Method::PUT,
+        path,
+        Some(&owner),
+        Some(json!({"api_key": "key_supersecret_7f3a"})),
+    )
+    .await;
+    assert_eq!(app.post(check, &owner, json!({})).await.body["ok"], true);
+    app.call(
+        Method::PUT,
+        path,
+        Some(&owner),
+        Some(json!({"api_key": "key_wrong_but_long"})),
+    )
+    .await;
+    let refused = app.post(check, &owner, json!({})).await;
+    assert_eq!(refused.body["ok"], false);
+    assert_eq!(refused.body["provider_status"], 401);
+    let d = app.call(Method::DELETE, path, Some(&owner), None).await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT);
+    app.call(Method::DELETE, path, Some(&owner), None)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+}
