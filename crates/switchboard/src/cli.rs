@@ -390,13 +390,14 @@ async fn rotate_master_key(config: &Config) -> anyhow::Result<String> {
         platform_secrets::replace(tx.conn(), name, &rewrapped).await?;
     }
     tx.commit().await?;
+    let tenant_secrets = rewrap_tenant_secrets(&db, &keyring).await?;
     if file_mode {
         let mut file = KeyFile::read(&path)?;
         file.previous.clear();
         file.write(&path)?;
     }
     eprintln!(
-        "re-wrapped {} secrets under master key {}",
+        "re-wrapped {} platform and {tenant_secrets} tenant secrets under master key {}",
         sealed.len(),
         keyring.active_id()
     );
@@ -404,4 +405,48 @@ async fn rotate_master_key(config: &Config) -> anyhow::Result<String> {
         eprintln!("SWITCHBOARD_MASTER_KEY_PREVIOUS can now be removed");
     }
     Ok(keyring.active_id().to_owned())
+}
+
+/// Re-wraps every tenant's sealed secrets (provider credentials, agent
+/// webhook secrets), one transaction per tenant; returns how many.
+async fn rewrap_tenant_secrets(db: &Db, keyring: &secrets::Keyring) -> anyhow::Result<usize> {
+    use crate::db::{agents, credentials};
+    let mut count = 0;
+    let mut after = None;
+    loop {
+        let mut ptx = db.platform(Mode::Read).await?;
+        let page = tenants::list(ptx.conn(), after, 100).await?;
+        ptx.commit().await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        for tenant in &page {
+            let name = tenant.id.to_string();
+            let scope = Operator::command_line().scope_for(tenant.id);
+            let mut tx = db.tenant(&scope, Mode::Write).await?;
+            for (provider, sealed) in credentials::all(&mut tx).await? {
+                let fresh = keyring
+                    .rewrap(&sealed, &credentials::aad(&name, provider))
+                    .map_err(|e| anyhow::anyhow!("cannot re-wrap a credential of {name}: {e}"))?;
+                credentials::replace_sealed(&mut tx, provider, &fresh).await?;
+                count += 1;
+            }
+            let mut before = None;
+            loop {
+                let agents_page = agents::list(&mut tx, before, 200).await?;
+                let Some(last) = agents_page.last() else {
+                    break;
+                };
+                before = Some(last.id);
+                for agent in &agents_page {
+                    if let Some(fresh) = crate::http::routes::agents::rewrap(keyring, &name, agent)?
+                    {
+                        agents::replace_secrets(&mut tx, agent.id, &fresh).await?;
+                        count += 1;
+                    }
+                }
+            }
+            tx.commit().await?;
+        }
+    }
+    Ok(count)
 }

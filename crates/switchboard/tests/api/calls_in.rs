@@ -15,6 +15,7 @@ crate::on_both_backends!(
     calls_api_creates_lists_filters_and_deletes,
     audio_upload_and_signed_recording_urls,
     credentials_are_write_only,
+    master_key_rotation_rewraps_tenant_secrets,
 );
 
 const RETELL_KEY: &str = "key_retell_test_0123456789";
@@ -770,4 +771,49 @@ async fn credentials_are_write_only(app: TestApp) {
     app.call(Method::DELETE, path, Some(&owner), None)
         .await
         .problem(StatusCode::NOT_FOUND);
+}
+
+async fn master_key_rotation_rewraps_tenant_secrets(app: TestApp) {
+    let (_, agent, _) = retell_agent(&app, "acme").await;
+    let path = agent["webhook_url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches(&app.base)
+        .to_owned();
+    let old_key = app.state.config.master_key.clone().unwrap();
+    let new_key = switchboard::secrets::generate_key_text().to_string();
+    let data_dir = app.state.config.data_dir.clone();
+    let database_url = app.database_url.clone();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    cmd.args(["master-key", "rotate", "--data"])
+        .arg(&data_dir)
+        .env("SWITCHBOARD_MASTER_KEY", &new_key)
+        .env("SWITCHBOARD_MASTER_KEY_PREVIOUS", old_key.expose())
+        .env_remove("DATABASE_URL");
+    if let Some(url) = &database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    let out = cmd.output().expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 tenant secrets"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A node holding only the new key still verifies the tenant's webhooks.
+    let rotated = TestApp::spawn_with(app.backend, "after rotation", |c| {
+        c.data_dir = data_dir.clone();
+        c.database_url = database_url.clone().map(switchboard::config::Secret::new);
+        c.master_key = Some(switchboard::config::Secret::new(new_key.clone()));
+    })
+    .await
+    .unwrap();
+    let body = retell_event("call_ended", "after-rotation", json!({}));
+    let r = send_retell(&rotated, &format!("{}{path}", rotated.base), &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }
