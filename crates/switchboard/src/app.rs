@@ -101,6 +101,7 @@ impl App {
             let _ = begun_tx.send(());
             let _ = stop_tx.send(());
         });
+        tokio::spawn(crate::recordings::resume_pending(self.state.clone()));
         let db = self.state.db.clone();
         let app = http::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let server = axum::serve(listener, app).with_graceful_shutdown(async {

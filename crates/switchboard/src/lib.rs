@@ -10,5 +10,6 @@ pub mod demo;
 pub mod http;
 pub mod ingest;
 pub mod objects;
+pub mod recordings;
 pub mod secrets;
 pub mod tenancy;

@@ -294,3 +294,16 @@ pub async fn set_audio(
     .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// Calls whose recording fetch was started and never finished.
+pub async fn pending_audio(tx: &mut TenantTx) -> DbResult<Vec<CallId>> {
+    let rows = sqlx::query(
+        "SELECT id FROM calls WHERE tenant_id = $1 AND audio_status = 'pending' ORDER BY id",
+    )
+    .bind(tx.tenant_param())
+    .fetch_all(tx.conn())
+    .await?;
+    rows.iter()
+        .map(|r| Ok(parse_col(&r.try_get::<String, _>("id")?, "id")?))
+        .collect()
+}

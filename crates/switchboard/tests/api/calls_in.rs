@@ -16,6 +16,7 @@ crate::on_both_backends!(
     audio_upload_and_signed_recording_urls,
     credentials_are_write_only,
     master_key_rotation_rewraps_tenant_secrets,
+    twilio_recordings_are_fetched_with_the_tenant_credentials,
 );
 
 const RETELL_KEY: &str = "key_retell_test_0123456789";
@@ -816,4 +817,136 @@ async fn master_key_rotation_rewraps_tenant_secrets(app: TestApp) {
     let body = retell_event("call_ended", "after-rotation", json!({}));
     let r = send_retell(&rotated, &format!("{}{path}", rotated.base), &body).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+/// A stand-in for Twilio's API: serves `RE1.wav` to the right credentials,
+/// fails `RE2.wav`.
+async fn fake_twilio() -> String {
+    use axum::http::HeaderMap;
+    let expected = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "AC00000000000000000000000000000001:twilio-auth-token-1"
+        )
+    );
+    let app = axum::Router::new().route(
+        "/2010-04-01/Accounts/{sid}/Recordings/{file}",
+        axum::routing::get(
+            move |axum::extract::Path((_, file)): axum::extract::Path<(String, String)>,
+                  h: HeaderMap| {
+                let ok = h
+                    .get("authorization")
+                    .is_some_and(|v| v == expected.as_str());
+                async move {
+                    match (ok, file.as_str()) {
+                        (false, _) => (StatusCode::UNAUTHORIZED, Vec::new()),
+                        (true, "RE1.wav") => (StatusCode::OK, b"RIFF-twilio-recording".to_vec()),
+                        _ => (StatusCode::INTERNAL_SERVER_ERROR, Vec::new()),
+                    }
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+async fn twilio_recordings_are_fetched_with_the_tenant_credentials(app: TestApp) {
+    let fake = fake_twilio().await;
+    let app = TestApp::spawn_with(app.backend, "twilio recordings", |c| {
+        c.providers.twilio_api_base = fake.clone()
+    })
+    .await
+    .unwrap();
+    let t = app.seed_tenant("acme").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    app.call(Method::PUT, "/api/v1/settings/credentials/twilio", Some(&owner),
+        Some(json!({"account_sid": "AC00000000000000000000000000000001", "auth_token": "twilio-auth-token-1"}))).await;
+    let agent = app
+        .post(
+            "/api/v1/agents",
+            &owner,
+            json!({"name": "Line 1", "provider": "twilio"}),
+        )
+        .await;
+    let url = agent.body["agent"]["webhook_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let send = |call: &'static str, recording: &'static str| {
+        let params = vec![
+            ("CallSid".to_owned(), call.to_owned()),
+            ("RecordingSid".to_owned(), recording.to_owned()),
+            ("RecordingStatus".to_owned(), "completed".to_owned()),
+            ("RecordingUrl".to_owned(), format!("{fake}/2010-04-01/Accounts/AC00000000000000000000000000000001/Recordings/{recording}")),
+        ];
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
+        let sig = sign_twilio("twilio-auth-token-1", &url, &params);
+        let (app, url) = (&app, url.clone());
+        async move {
+            post_raw(
+                app,
+                &url,
+                &form,
+                &[("x-twilio-signature", sig)],
+                "application/x-www-form-urlencoded",
+            )
+            .await
+        }
+    };
+    let stored = send("CA-rec-1", "RE1").await;
+    assert_eq!(stored.status, StatusCode::OK, "{}", stored.text);
+    let failing = send("CA-rec-2", "RE2").await;
+    let wait_for = |id: String, until: &'static str| {
+        let app = &app;
+        let owner = owner.clone();
+        async move {
+            for _ in 0..100 {
+                let c = app.get(&format!("/api/v1/calls/{id}"), &owner).await;
+                if c.body["stages"]["recording"] == until {
+                    return c.body;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("the recording of {id} never became {until}");
+        }
+    };
+    wait_for(
+        stored.body["call_id"].as_str().unwrap().to_owned(),
+        "stored",
+    )
+    .await;
+    let r = app
+        .get(
+            &format!(
+                "/api/v1/calls/{}/recording",
+                stored.body["call_id"].as_str().unwrap()
+            ),
+            &owner,
+        )
+        .await;
+    let audio = app
+        .client
+        .get(r.headers["location"].to_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        audio.bytes().await.unwrap().as_ref(),
+        b"RIFF-twilio-recording"
+    );
+    let failed = wait_for(
+        failing.body["call_id"].as_str().unwrap().to_owned(),
+        "failed",
+    )
+    .await;
+    assert_eq!(
+        failed["stages"]["recording_error"],
+        "Twilio answered HTTP 500"
+    );
 }

@@ -215,5 +215,8 @@ pub async fn receive(
         &raw,
     )
     .await?;
+    if provider == Source::Twilio && !accepted.duplicate && update.fields.recording_url.is_some() {
+        crate::recordings::fetch_later(&state, &scope, accepted.call_id).await?;
+    }
     Ok(Json(accepted).into_response())
 }

@@ -1,0 +1,157 @@
+//! Fetching recordings that providers keep behind their own credentials
+//! (Twilio) into the tenant's object store as the call's audio. The call is
+//! marked `pending` in the database before the fetch starts, so a fetch cut
+//! short by a crash is taken up again when the server next starts.
+
+use std::time::Duration;
+
+use switchboard_core::CallId;
+use switchboard_ingest::Source;
+
+use crate::auth::{Operator, TenantScope};
+use crate::db::{calls, tenants, Mode};
+use crate::http::routes::credentials::open_credential;
+use crate::http::AppState;
+use crate::objects::{AudioFormat, ObjectKey};
+
+/// Attempts per fetch, with a doubling pause between them.
+const ATTEMPTS: u32 = 3;
+
+/// Marks the call's recording as pending and fetches it in the background.
+pub async fn fetch_later(
+    state: &AppState,
+    scope: &TenantScope,
+    call: CallId,
+) -> Result<(), crate::db::DbError> {
+    let mut tx = state.db.tenant(scope, Mode::Write).await?;
+    calls::set_audio(&mut tx, call, "pending", None, None).await?;
+    tx.commit().await?;
+    let (state, scope) = (state.clone(), *scope);
+    tokio::spawn(async move { fetch(&state, &scope, call).await });
+    Ok(())
+}
+
+/// Fetches and stores one call's Twilio recording, recording the outcome on
+/// the call (`stored`, or `failed` with the reason).
+pub async fn fetch(state: &AppState, scope: &TenantScope, call: CallId) {
+    let mut pause = Duration::from_millis(500);
+    let mut outcome = Err("not attempted".to_owned());
+    for attempt in 1..=ATTEMPTS {
+        outcome = try_fetch(state, scope, call).await;
+        match &outcome {
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(%call, attempt, error = %e, "fetching a recording failed");
+                if attempt < ATTEMPTS {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+            }
+        }
+    }
+    let result = async {
+        let mut tx = state.db.tenant(scope, Mode::Write).await?;
+        match &outcome {
+            Ok(key) => calls::set_audio(&mut tx, call, "stored", Some(key.as_str()), None).await?,
+            Err(e) => calls::set_audio(&mut tx, call, "failed", None, Some(e)).await?,
+        };
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(%call, error = %e, "recording the outcome of a fetch failed");
+    }
+}
+
+async fn try_fetch(
+    state: &AppState,
+    scope: &TenantScope,
+    call: CallId,
+) -> Result<ObjectKey, String> {
+    let mut tx = state
+        .db
+        .tenant(scope, Mode::Read)
+        .await
+        .map_err(|e| e.to_string())?;
+    let record = calls::get(&mut tx, call)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the call was deleted")?;
+    tx.commit().await.map_err(|e| e.to_string())?;
+    let url = record
+        .fields
+        .recording_url
+        .ok_or("the call has no recording URL")?;
+    // The URL arrived in a signed callback, but only Twilio's own API is
+    // ever sent the tenant's credentials.
+    let base = format!(
+        "{}/",
+        state.config.providers.twilio_api_base.trim_end_matches('/')
+    );
+    if !url.starts_with(&base) {
+        return Err(format!("the recording URL is not under {base}"));
+    }
+    let cred = open_credential(state, scope, Source::Twilio)
+        .await
+        .map_err(|_| "the Twilio credentials cannot be opened".to_owned())?
+        .ok_or("no Twilio credentials are configured")?;
+    let text = |k: &str| cred[k].as_str().unwrap_or_default().to_owned();
+    let res = state
+        .http
+        .get(format!("{url}.wav"))
+        .basic_auth(text("account_sid"), Some(text("auth_token")))
+        .send()
+        .await
+        .map_err(|e| format!("Twilio could not be reached: {}", e.without_url()))?;
+    if !res.status().is_success() {
+        return Err(format!("Twilio answered HTTP {}", res.status().as_u16()));
+    }
+    let audio = res
+        .bytes()
+        .await
+        .map_err(|e| format!("reading the recording: {}", e.without_url()))?;
+    let key = ObjectKey::audio(scope, call, AudioFormat::Wav);
+    state
+        .objects
+        .put(&key, audio)
+        .await
+        .map_err(|e| format!("storing the recording: {e}"))?;
+    Ok(key)
+}
+
+/// Takes up every fetch a previous run left pending.
+pub async fn resume_pending(state: AppState) {
+    let mut after = None;
+    loop {
+        let page = async {
+            let mut tx = state.db.platform(Mode::Read).await?;
+            let page = tenants::list(tx.conn(), after, 100).await?;
+            tx.commit().await?;
+            Ok::<_, crate::db::DbError>(page)
+        }
+        .await;
+        let page = match page {
+            Ok(p) if !p.is_empty() => p,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "listing tenants to resume recording fetches failed");
+                return;
+            }
+        };
+        after = page.last().map(|t| t.id);
+        for tenant in page {
+            let scope = Operator::command_line().scope_for(tenant.id);
+            let pending = async {
+                let mut tx = state.db.tenant(&scope, Mode::Read).await?;
+                let ids = calls::pending_audio(&mut tx).await?;
+                tx.commit().await?;
+                Ok::<_, crate::db::DbError>(ids)
+            }
+            .await
+            .unwrap_or_default();
+            for call in pending {
+                fetch(&state, &scope, call).await;
+            }
+        }
+    }
+}
