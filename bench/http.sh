@@ -48,21 +48,26 @@ seed() { # data dir -> prints the API key (honours DATABASE_URL)
   $BIN apikey create --data "$data" --tenant bench --name bench --scope users:manage
 }
 
-start() { # name port -> prints the API key; DATABASE_URL picks the backend
+# Starts a server on a fresh data directory (DATABASE_URL picks the backend)
+# and sets KEY to an API key of its seeded tenant. Not run in a $(…)
+# subshell: the server must be a child of this shell, and must not hold a
+# command substitution's pipe open.
+start() { # name port
   local data; data=$(mktemp -d); DIRS+=("$data")
-  local key; key=$(seed "$data")
-  $BIN serve --data "$data" --bind "127.0.0.1:$2" 2>"$OUT/$1-server.log" &
+  KEY=$(seed "$data")
+  $BIN serve --data "$data" --bind "127.0.0.1:$2" >/dev/null 2>"$OUT/$1-server.log" &
   PIDS+=($!)
   for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$2/readyz" >/dev/null && break; sleep 0.2; done
-  local first_page; first_page=$(curl -sf -H "Authorization: Bearer $key" "http://127.0.0.1:$2/api/v1/members?limit=50")
+  local first_page; first_page=$(curl -sf -H "Authorization: Bearer $KEY" "http://127.0.0.1:$2/api/v1/members?limit=50")
   [[ "$first_page" == *next_cursor\":\"* ]] || { echo "$1: the list did not page: $first_page" >&2; exit 1; }
-  echo "$key"
 }
 
-SQLITE_KEY=$(start SQLite 18181)
+start SQLite 18181
+SQLITE_KEY=$KEY
 psql "$PG_ADMIN" -qc "CREATE DATABASE $PG_DB"
 PG_URL="${PG_ADMIN%/*}/$PG_DB"
-PG_KEY=$(DATABASE_URL="$PG_URL" start PostgreSQL 18182)
+DATABASE_URL="$PG_URL" start PostgreSQL 18182
+PG_KEY=$KEY
 # Planner statistics, as autovacuum would gather within a minute of seeding.
 psql "$PG_URL" -qc "ANALYZE"
 

@@ -10,6 +10,7 @@ mod calls_in;
 mod external_idp;
 mod isolation;
 mod members;
+mod object_store;
 mod operations;
 mod platform;
 mod rls;

@@ -1,0 +1,146 @@
+//! The S3 path of the object store, against a real S3-compatible server
+//! (moto's, started by scripts/test at TEST_S3_ENDPOINT): objects land under
+//! the tenant's prefix, recordings are served through S3's own presigned
+//! URLs, and deleting a call deletes its objects.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use switchboard::auth::Operator;
+use switchboard::config::Secret;
+use switchboard::objects::{AudioFormat, ObjectKey};
+use switchboard_core::CallId;
+use switchboard_core::Role;
+
+use crate::helpers::TestApp;
+
+crate::on_both_backends!(calls_live_in_s3_when_configured);
+
+fn endpoint() -> String {
+    std::env::var("TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5055".into())
+}
+
+/// A fresh bucket, or `None` (after printing SKIPPED) when no S3 server answers outside CI.
+async fn fresh_bucket() -> Option<String> {
+    let client = reqwest::Client::new();
+    if client.get(endpoint()).send().await.is_err() {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "the S3 test server is unreachable at {} and CI must test it",
+                endpoint()
+            );
+        }
+        println!(
+            "SKIPPED (S3 unreachable at {}): calls_live_in_s3_when_configured",
+            endpoint()
+        );
+        return None;
+    }
+    let bucket = format!("sbtest-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let made = client
+        .put(format!("{}/{bucket}", endpoint()))
+        .send()
+        .await
+        .expect("create bucket");
+    assert!(
+        made.status().is_success(),
+        "creating the bucket: {}",
+        made.status()
+    );
+    Some(bucket)
+}
+
+async fn calls_live_in_s3_when_configured(app: TestApp) {
+    let Some(bucket) = fresh_bucket().await else {
+        return;
+    };
+    let app = TestApp::spawn_with(app.backend, "s3", |c| {
+        c.object_store_url = Some(format!("s3://{bucket}"));
+        c.s3.endpoint = Some(endpoint());
+        c.s3.allow_http = true;
+        c.s3.region = Some("us-east-1".into());
+        c.s3.access_key_id = Some(Secret::new("test-access-key"));
+        c.s3.secret_access_key = Some(Secret::new("test-secret-key"));
+    })
+    .await
+    .unwrap();
+    let t = app.seed_tenant("acme").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    let created = app
+        .post(
+            "/api/v1/calls",
+            &owner,
+            json!({"external_id": "s3-1", "direction": "inbound", "from": "+14155550123",
+            "to": "+14155550100", "started_at": "2026-03-01T10:00:00Z"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.body["call_id"].as_str().unwrap();
+    // Objects are private: read them the way the server does.
+    let scope = Operator::command_line().scope_for(t.id);
+    let call: CallId = id.parse().unwrap();
+    let keys = [
+        ObjectKey::raw(&scope, call),
+        ObjectKey::meta(&scope, call),
+        ObjectKey::audio(&scope, call, AudioFormat::Mp3),
+    ];
+    let raw = app
+        .state
+        .objects
+        .get(&keys[0])
+        .await
+        .expect("raw object in S3");
+    assert!(String::from_utf8_lossy(&raw).contains("s3-1"));
+    let anonymous = app
+        .client
+        .get(format!("{}/{bucket}/{}", endpoint(), keys[0].as_str()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anonymous.status(),
+        StatusCode::FORBIDDEN,
+        "objects are not public"
+    );
+
+    let upload = app
+        .client
+        .post(app.url(&format!("/api/v1/calls/{id}/audio")))
+        .bearer_auth(&owner)
+        .header("content-type", "audio/mpeg")
+        .body(b"ID3-fake-mp3".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), StatusCode::NO_CONTENT);
+    let r = app
+        .get(&format!("/api/v1/calls/{id}/recording"), &owner)
+        .await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    let location = r.headers["location"].to_str().unwrap();
+    assert!(
+        location.starts_with(&endpoint()) && location.contains("X-Amz-Signature"),
+        "{location}"
+    );
+    let audio = app.client.get(location).send().await.unwrap();
+    assert_eq!(audio.bytes().await.unwrap().as_ref(), b"ID3-fake-mp3");
+
+    let d = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/calls/{id}"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT);
+    for key in &keys {
+        assert!(
+            matches!(
+                app.state.objects.get(key).await,
+                Err(object_store::Error::NotFound { .. })
+            ),
+            "{} was not deleted",
+            key.as_str()
+        );
+    }
+}
