@@ -8,5 +8,6 @@ pub mod import;
 pub mod model;
 pub mod providers;
 pub mod signature;
+pub mod synthetic;
 
 pub use model::{CallUpdate, Direction, ParseError, Source, Speaker, Stage, Turn, Word};

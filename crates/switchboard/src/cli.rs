@@ -65,6 +65,22 @@ pub enum Command {
     /// Manage the master key that seals secrets at rest.
     #[command(subcommand, name = "master-key")]
     MasterKey(MasterKeyCommand),
+    /// Import calls from a JSON Lines or CSV file (docs/call-json.md) into a
+    /// tenant, with a progress bar. Prints the report as JSON; exits 1 when
+    /// any line was refused.
+    Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The file: `.jsonl`/`.ndjson` (one call document per line) or `.csv`.
+    pub file: PathBuf,
+    /// Tenant slug or id.
+    #[arg(long)]
+    pub tenant: String,
+    /// `jsonl` or `csv`; by default from the file's extension.
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -357,6 +373,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             return Ok(if broken > 0 { 1 } else { 0 });
         }
+        Command::Import(args) => {
+            let report = import_file(config, &args).await?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+            if report.failed > 0 {
+                return Ok(1);
+            }
+        }
         Command::MasterKey(MasterKeyCommand::Rotate) => {
             let id = rotate_master_key(&config).await?;
             writeln!(out, "{id}")?;
@@ -449,4 +472,50 @@ async fn rewrap_tenant_secrets(db: &Db, keyring: &secrets::Keyring) -> anyhow::R
         }
     }
     Ok(count)
+}
+
+async fn import_file(
+    config: Config,
+    args: &ImportArgs,
+) -> anyhow::Result<crate::ingest::ImportReport> {
+    use switchboard_ingest::import;
+    let hint = args.format.clone().unwrap_or_else(|| {
+        args.file
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_owned()
+    });
+    let format = import::Format::detect(&hint).ok_or_else(|| {
+        anyhow::anyhow!(
+            "cannot tell the format of {}: pass --format jsonl or --format csv",
+            args.file.display()
+        )
+    })?;
+    let data =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let app = App::build(config).await?;
+    let tenant = tenant_arg(&app.state.db, &args.tenant).await?;
+    let lines = import::parse(format, &data);
+    let bar = indicatif::ProgressBar::new(lines.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {bar:40} {pos}/{len} calls  {per_sec}  eta {eta}",
+        )
+        .expect("a valid template"),
+    );
+    let scope = Operator::command_line().scope_for(tenant.id);
+    let report =
+        crate::ingest::import(&app.state, &scope, lines, |n| bar.set_position(n as u64)).await?;
+    bar.finish();
+    eprintln!(
+        "{} lines: {} imported, {} already present, {} refused",
+        report.total, report.accepted, report.duplicates, report.failed
+    );
+    for line in &report.errors {
+        for e in &line.errors {
+            eprintln!("line {}: {}: {}", line.line, e.field, e.message);
+        }
+    }
+    app.state.db.close().await;
+    Ok(report)
 }

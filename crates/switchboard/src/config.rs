@@ -197,6 +197,8 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     /// Uploaded call audio may be larger than other bodies.
     pub audio_limit_bytes: usize,
+    /// So may a bulk import.
+    pub import_limit_bytes: usize,
     pub request_timeout_secs: u64,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace_secs: u64,
@@ -207,6 +209,7 @@ impl Default for HttpConfig {
         Self {
             body_limit_bytes: 1024 * 1024,
             audio_limit_bytes: 200 * 1024 * 1024,
+            import_limit_bytes: 50 * 1024 * 1024,
             request_timeout_secs: 30,
             shutdown_grace_secs: 30,
         }

@@ -14,11 +14,16 @@ use switchboard_core::{Email, HexColor, IndustryTemplate, Plan, Role, Slug};
 
 use crate::app::{shutdown_signal, App};
 use crate::auth::password::{PasswordHash, PlaintextPassword};
-use crate::auth::Operator;
+use crate::auth::{Operator, TenantContext};
 use crate::config::Config;
+use crate::db::agents::{self, AgentRecord};
+use crate::db::calls;
 use crate::db::tenants::{self, Branding, NewTenant};
 use crate::db::{memberships, Mode};
+use crate::ingest;
 use crate::tenancy;
+use switchboard_ingest::providers::{retell, switchboard as call_json};
+use switchboard_ingest::{synthetic, Source};
 
 struct DemoTenant {
     slug: &'static str,
@@ -136,7 +141,11 @@ async fn ensure_user(
 }
 
 /// Creates whatever of the demo is missing. Returns the platform admin's email.
-pub async fn seed(app: &App, data_dir: &Path) -> anyhow::Result<(Logins, String)> {
+pub async fn seed(
+    app: &App,
+    data_dir: &Path,
+    calls_per_tenant: u64,
+) -> anyhow::Result<(Logins, String)> {
     let operator = Operator::command_line();
     let logins_path = data_dir.join("demo-logins.json");
     let mut logins = load_logins(&logins_path)?;
@@ -226,6 +235,7 @@ pub async fn seed(app: &App, data_dir: &Path) -> anyhow::Result<(Logins, String)
             .await?;
             tx.commit().await?;
         }
+        seed_calls(app, &ctx, demo, calls_per_tenant).await?;
         if !logins.api_keys.contains_key(demo.slug) {
             let created = crate::http::routes::api_keys::create_key(
                 &app.state,
@@ -244,11 +254,103 @@ pub async fn seed(app: &App, data_dir: &Path) -> anyhow::Result<(Logins, String)
     Ok((logins, admin_email))
 }
 
+/// Calls per demo tenant: enough for every dashboard number to mean something.
+pub const DEMO_CALLS: u64 = 1500;
+
+/// The demo tenant's agents (one per provider kind), created once.
+async fn ensure_agents(
+    app: &App,
+    ctx: &TenantContext,
+    demo: &DemoTenant,
+) -> anyhow::Result<Vec<AgentRecord>> {
+    let mut tx = app.state.db.tenant(ctx.scope(), Mode::Read).await?;
+    let existing = agents::list(&mut tx, None, 10).await?;
+    tx.commit().await?;
+    if !existing.is_empty() {
+        return Ok(existing);
+    }
+    let short = demo.name.split_whitespace().next().unwrap_or("Demo");
+    for (name, provider) in [
+        (format!("{short} front desk"), Source::Retell),
+        (format!("{short} outbound follow-ups"), Source::Vapi),
+        (format!("{short} CRM bridge"), Source::Generic),
+    ] {
+        crate::http::routes::agents::create_agent(
+            &app.state, ctx, None, &name, provider, None, None, None,
+        )
+        .await
+        .map_err(|p| anyhow::anyhow!("creating the demo agent {name}: {}", p.title))?;
+    }
+    let mut tx = app.state.db.tenant(ctx.scope(), Mode::Read).await?;
+    let created = agents::list(&mut tx, None, 10).await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// Generated calls over the last 30 days, through the same ingestion path
+/// as real ones: the Retell agent's as Retell `call_ended` payloads, the
+/// others as Switchboard call JSON. Idempotent: call ids are deterministic,
+/// and only the missing calls are generated.
+async fn seed_calls(
+    app: &App,
+    ctx: &TenantContext,
+    demo: &DemoTenant,
+    target: u64,
+) -> anyhow::Result<()> {
+    let agents = ensure_agents(app, ctx, demo).await?;
+    let mut tx = app.state.db.tenant(ctx.scope(), Mode::Read).await?;
+    let have = calls::count(&mut tx).await? as u64;
+    tx.commit().await?;
+    if have >= target {
+        return Ok(());
+    }
+    let now = crate::db::now_ms();
+    let window = (now - 30 * 24 * 3600 * 1000, now);
+    let seed = demo
+        .slug
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let bar = indicatif::ProgressBar::new(target - have).with_style(
+        indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} calls")
+            .expect("a valid template"),
+    );
+    bar.set_message(format!("seeding {}", demo.slug));
+    for index in have..target {
+        let mut call = synthetic::generate(demo.industry, seed, index, window.0, window.1);
+        call.external_id = format!("{}-{index:05}", demo.slug);
+        let agent = &agents[index as usize % agents.len()];
+        let (source, update, raw) = if agent.provider == Source::Retell {
+            let raw = synthetic::to_retell_call_ended(&call).to_string();
+            let update = retell::parse(raw.as_bytes())?.context("a call_ended event")?;
+            (Source::Retell, update, raw)
+        } else {
+            let doc = synthetic::to_call_json(&call, Some(&agent.id.to_string()));
+            let raw = doc.to_string();
+            let valid = call_json::parse_value(doc)
+                .map_err(|e| anyhow::anyhow!("a generated call does not validate: {e:?}"))?;
+            (Source::Generic, valid.update, raw)
+        };
+        ingest::accept(
+            &app.state,
+            ctx.scope(),
+            source,
+            Some(agent.id),
+            &update,
+            &ingest::event_key_of(raw.as_bytes()),
+            &raw,
+        )
+        .await?;
+        bar.inc(1);
+    }
+    bar.finish();
+    Ok(())
+}
+
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let bind = config.bind;
     let data_dir = config.data_dir.clone();
     let app = App::build(config).await?;
-    let (logins, admin_email) = seed(&app, &data_dir).await?;
+    let (logins, admin_email) = seed(&app, &data_dir, DEMO_CALLS).await?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;

@@ -119,6 +119,104 @@ fn raw_document(events: &[StoredEvent]) -> Vec<u8> {
     serde_json::to_vec_pretty(&items).expect("serialises")
 }
 
+/// One line of an import that was not taken, and why.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LineErrors {
+    /// 1-based, as an editor shows it (CSV: the line the row starts on).
+    pub line: usize,
+    pub errors: Vec<crate::http::problem::FieldError>,
+}
+
+/// What an import did, line by line.
+#[derive(Default, Serialize, utoipa::ToSchema)]
+pub struct ImportReport {
+    pub total: usize,
+    pub accepted: usize,
+    /// Lines identical to an event already stored: nothing changed.
+    pub duplicates: usize,
+    pub failed: usize,
+    /// Every failed line with its bad fields.
+    pub errors: Vec<LineErrors>,
+}
+
+/// Ingests parsed import lines one by one (each its own transaction, so
+/// one bad line costs only itself); `progress` is told after each line.
+pub async fn import(
+    state: &AppState,
+    scope: &TenantScope,
+    lines: Vec<switchboard_ingest::import::Line>,
+    mut progress: impl FnMut(usize),
+) -> Result<ImportReport, IngestError> {
+    let mut report = ImportReport {
+        total: lines.len(),
+        ..ImportReport::default()
+    };
+    let mut known_agents = std::collections::HashMap::new();
+    for (done, line) in lines.into_iter().enumerate() {
+        let outcome = match line.result {
+            Err(errors) => Err(errors),
+            Ok(valid) => {
+                let agent_ok = match valid.agent_id {
+                    None => true,
+                    Some(agent) => match known_agents.get(&agent) {
+                        Some(known) => *known,
+                        None => {
+                            let mut tx = state.db.tenant(scope, Mode::Read).await?;
+                            let known = agents::get(&mut tx, agent).await?.is_some();
+                            tx.commit().await?;
+                            known_agents.insert(agent, known);
+                            known
+                        }
+                    },
+                };
+                if agent_ok {
+                    Ok(valid)
+                } else {
+                    Err(vec![switchboard_ingest::ParseError::new(
+                        "agent_id",
+                        "no such agent",
+                    )])
+                }
+            }
+        };
+        match outcome {
+            Ok(valid) => {
+                let raw = String::from_utf8_lossy(&line.raw);
+                let accepted = accept(
+                    state,
+                    scope,
+                    Source::Import,
+                    valid.agent_id,
+                    &valid.update,
+                    &event_key_of(&line.raw),
+                    &raw,
+                )
+                .await?;
+                if accepted.duplicate {
+                    report.duplicates += 1;
+                } else {
+                    report.accepted += 1;
+                }
+            }
+            Err(errors) => {
+                report.failed += 1;
+                report.errors.push(LineErrors {
+                    line: line.line,
+                    errors: errors
+                        .into_iter()
+                        .map(|e| crate::http::problem::FieldError {
+                            field: e.field,
+                            message: e.message,
+                        })
+                        .collect(),
+                });
+            }
+        }
+        progress(done + 1);
+    }
+    Ok(report)
+}
+
 /// Where each processing stage of a call stands.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Stages {

@@ -18,13 +18,27 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ParseErr
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = if path == "." { "body".to_owned() } else { path };
         if inner.is_syntax() || inner.is_eof() {
             ParseError::new("body", format!("not valid JSON: {inner}"))
         } else {
-            ParseError::new(field, inner.to_string())
+            shape_error(&path, &inner.to_string())
         }
     })
+}
+
+/// A value of the wrong shape at `path` (`.` for the top level). A missing
+/// member is named itself, not its parent.
+pub(crate) fn shape_error(path: &str, message: &str) -> ParseError {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    let field = match (path, missing) {
+        (".", Some(member)) => member.to_owned(),
+        (_, Some(member)) => format!("{path}.{member}"),
+        (".", None) => "body".to_owned(),
+        (_, None) => path.to_owned(),
+    };
+    ParseError::new(field, message)
 }
 
 /// Longest accepted provider call id.

@@ -87,9 +87,10 @@ pub fn parse(body: &[u8]) -> Result<ValidCall, Vec<ParseError>> {
 /// has checked its syntax), naming the path of a field of the wrong type.
 pub fn parse_value(value: Value) -> Result<ValidCall, Vec<ParseError>> {
     let doc: CallDocument = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { "body".to_owned() } else { path };
-        vec![ParseError::new(field, e.into_inner().to_string())]
+        vec![super::shape_error(
+            &e.path().to_string(),
+            &e.into_inner().to_string(),
+        )]
     })?;
     validate(doc)
 }

@@ -284,7 +284,7 @@ mod tests {
                 r#"{"message":{"type":"end-of-call-report","call":{"id":"c"},"cost":-1}}"#,
                 "message.cost",
             ),
-            (r#"{"msg":{}}"#, "body"),
+            (r#"{"msg":{}}"#, "message"),
         ] {
             let e = parse(body.as_bytes()).unwrap_err();
             assert_eq!(e.field, field, "{body}: {e:?}");

@@ -307,3 +307,12 @@ pub async fn pending_audio(tx: &mut TenantTx) -> DbResult<Vec<CallId>> {
         .map(|r| Ok(parse_col(&r.try_get::<String, _>("id")?, "id")?))
         .collect()
 }
+
+/// How many calls the tenant has.
+pub async fn count(tx: &mut TenantTx) -> DbResult<i64> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM calls WHERE tenant_id = $1")
+        .bind(tx.tenant_param())
+        .fetch_one(tx.conn())
+        .await?;
+    Ok(row.try_get("n")?)
+}

@@ -17,6 +17,7 @@ crate::on_both_backends!(
     credentials_are_write_only,
     master_key_rotation_rewraps_tenant_secrets,
     twilio_recordings_are_fetched_with_the_tenant_credentials,
+    imports_report_every_bad_line,
 );
 
 const RETELL_KEY: &str = "key_retell_test_0123456789";
@@ -949,4 +950,89 @@ async fn twilio_recordings_are_fetched_with_the_tenant_credentials(app: TestApp)
         failed["stages"]["recording_error"],
         "Twilio answered HTTP 500"
     );
+}
+
+async fn imports_report_every_bad_line(app: TestApp) {
+    let t = app.seed_tenant("acme").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    let good = |id: &str| doc(id, "inbound", "Imported hello").to_string();
+    let jsonl = format!(
+        "{}\n{}\n\n{}\n{{\"external_id\": \"cut\n{}\n",
+        good("imp-1"),
+        good("imp-2"),
+        json!({"external_id": "imp-bad", "direction": "inbound", "from": "12", "to": "+14155550100", "started_at": "2026-03-01T10:00:00Z"}),
+        good("imp-1"),
+    );
+    let post = |body: String, ct: &'static str| {
+        app.client
+            .post(app.url("/api/v1/calls/import"))
+            .bearer_auth(&owner)
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+    let r = Reply::from(post(jsonl, "application/x-ndjson").await.unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        (
+            &r.body["total"],
+            &r.body["accepted"],
+            &r.body["duplicates"],
+            &r.body["failed"]
+        ),
+        (&json!(5), &json!(2), &json!(1), &json!(2))
+    );
+    assert_eq!(r.body["errors"][0]["line"], 4);
+    assert_eq!(r.body["errors"][0]["errors"][0]["field"], "from");
+    assert_eq!(r.body["errors"][1]["line"], 5);
+    assert_eq!(r.body["errors"][1]["errors"][0]["field"], "body");
+
+    let csv = "external_id,direction,from,to,started_at,test,transcript\n\
+        csv-1,outbound,+14155550123,+14155550100,2026-03-02T10:00:00Z,true,\"agent: Hello\ncustomer: Hi\"\n\
+        csv-2,outbound,+14155550123,+14155550100,not-a-time,false,\n"
+        .to_owned();
+    let r = Reply::from(post(csv, "text/csv").await.unwrap()).await;
+    assert_eq!(
+        (&r.body["accepted"], &r.body["failed"]),
+        (&json!(1), &json!(1)),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["errors"][0]["errors"][0]["field"], "started_at");
+    Reply::from(post("x".into(), "text/plain").await.unwrap())
+        .await
+        .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let calls = calls_of(&app, &owner, "").await;
+    assert_eq!(calls.len(), 3);
+    assert!(calls.iter().all(|c| c["source"] == "import"));
+
+    // The command line does the same, with a report on stdout and exit code 1.
+    let file = app.state.config.data_dir.join("calls.jsonl");
+    std::fs::write(&file, format!("{}\n{{\"bad\": 1}}\n", good("cli-1"))).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    cmd.args(["import", "--tenant", "acme", "--data"])
+        .arg(&app.state.config.data_dir)
+        .arg(&file)
+        .env(
+            "SWITCHBOARD_MASTER_KEY",
+            app.state.config.master_key.as_ref().unwrap().expose(),
+        )
+        .env_remove("DATABASE_URL");
+    if let Some(url) = &app.database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report on stdout");
+    assert_eq!(
+        (&report["accepted"], &report["failed"]),
+        (&json!(1), &json!(1))
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: external_id"));
+    assert_eq!(calls_of(&app, &owner, "").await.len(), 4);
 }

@@ -254,6 +254,12 @@ fn probes_for(method: &Method, path: &str, b: &TenantB) -> Option<Vec<Probe>> {
             ),
             REFUSED,
         )],
+        ("POST", "/api/v1/calls/import") => vec![probe(
+            m,
+            format!("{path}?customer_id={slug}"),
+            None,
+            REFUSED,
+        )],
         ("GET" | "DELETE", "/api/v1/calls/{id}")
         | ("GET", "/api/v1/calls/{id}/recording")
         | ("POST", "/api/v1/calls/{id}/audio") => {

@@ -7,6 +7,8 @@ mod audit;
 mod auth;
 mod bad_input;
 mod calls_in;
+mod crash;
+mod demo;
 mod external_idp;
 mod isolation;
 mod members;

@@ -11,7 +11,7 @@ use axum::Json;
 use serde::Deserialize;
 use switchboard_core::{AgentId, CallId, E164};
 use switchboard_ingest::providers::switchboard::{self as call_json, CallDocument};
-use switchboard_ingest::{Direction, Source, Stage};
+use switchboard_ingest::{import, Direction, Source, Stage};
 
 use super::members::parse_id;
 use crate::db::calls::{self, CallFilter};
@@ -21,7 +21,7 @@ use crate::http::pagination::{self, Page, PageQuery, PageRequest};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::routes::{audit_event, parse_rfc3339};
 use crate::http::AppState;
-use crate::ingest::{self, Accepted, CallView};
+use crate::ingest::{self, Accepted, CallView, ImportReport};
 use crate::objects::{AudioFormat, ObjectKey};
 
 /// How long a recording URL works.
@@ -66,6 +66,46 @@ pub async fn create(
         StatusCode::CREATED
     };
     Ok((status, Json(accepted)))
+}
+
+/// Imports many calls at once: JSON Lines of call documents
+/// (`application/x-ndjson`) or CSV (`text/csv`; columns in docs/call-json.md).
+/// Every line is taken or refused on its own; the report names each refused
+/// line and its bad fields.
+#[utoipa::path(post, path = "/api/v1/calls/import", tag = "calls", security(("bearer" = [])),
+    request_body(content = String, content_type = "application/x-ndjson"),
+    responses((status = 200, body = ImportReport),
+              (status = 413, body = Problem, content_type = "application/problem+json"),
+              (status = 415, body = Problem, content_type = "application/problem+json")))]
+pub async fn import(
+    State(state): State<AppState>,
+    auth: Authorized<perm::CallsIngest>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<ImportReport>> {
+    let format = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| match ct.split(';').next().unwrap_or("").trim() {
+            "text/csv" => Some(import::Format::Csv),
+            "application/x-ndjson" | "application/jsonl" | "application/json-lines" => {
+                Some(import::Format::Jsonl)
+            }
+            _ => None,
+        })
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Send JSON Lines or CSV",
+            )
+            .detail("Content-Type must be application/x-ndjson or text/csv")
+        })?;
+    let bytes = read_limited(body, state.config.http.import_limit_bytes).await?;
+    let lines = import::parse(format, &bytes);
+    Ok(Json(
+        ingest::import(&state, auth.ctx.scope(), lines, |_| {}).await?,
+    ))
 }
 
 /// Filters of the call list.

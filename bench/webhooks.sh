@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Webhook ingestion benchmark: correctly signed Retell call_ended webhooks,
+# each a new call with a five-minute transcript (~800 words with word
+# timings), accepted and durably committed (database row, raw and meta
+# objects) before the answer. On SQLite (synchronous=FULL, the default) and
+# on PostgreSQL, with the load generator (examples/webhook_load.rs) on the
+# same machine.
+#
+# Two scenarios per backend, interleaved over ROUNDS rounds so a noisy
+# neighbour hurts all alike: closed loop with CONNECTIONS connections
+# (throughput), and open loop at 1,000 requests/s (latency at a fixed load).
+#
+#   bench/webhooks.sh [seconds per run (default 10)] [connections (default 32)] [rounds (default 3)]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${1:-10}"
+CONNECTIONS="${2:-32}"
+ROUNDS="${3:-3}"
+PG_ADMIN="${TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
+OUT="bench/results/webhooks-$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$OUT"
+
+cargo build --release --locked -q --bin switchboard --example webhook_load
+BIN=target/release/switchboard
+LOAD=target/release/examples/webhook_load
+RETELL_KEY="bench-retell-signing-key-0001"
+
+export SWITCHBOARD_RATE_LIMITS__PER_IP_PER_SECOND=10000000
+export SWITCHBOARD_RATE_LIMITS__TENANT_PER_SECOND__ENTERPRISE=10000000
+export SWITCHBOARD_LOG__FILTER=warn
+export SWITCHBOARD_MASTER_KEY; SWITCHBOARD_MASTER_KEY=$(head -c 32 /dev/urandom | base64)
+unset DATABASE_URL
+
+PIDS=()
+DIRS=()
+PG_DB="sbwebhooks_$(date +%s)"
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  for dir in "${DIRS[@]}"; do rm -rf "$dir"; done
+  psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+# Starts a server (DATABASE_URL picks the backend) with a tenant, its Retell
+# key and one Retell agent; sets URL to the agent's webhook URL.
+start() { # name port
+  local data; data=$(mktemp -d); DIRS+=("$data")
+  $BIN tenant create --data "$data" --slug bench --name "Bench Tenant" --plan enterprise >/dev/null
+  local key; key=$($BIN apikey create --data "$data" --tenant bench --name bench --scope settings:manage)
+  $BIN serve --data "$data" --bind "127.0.0.1:$2" >/dev/null 2>"$OUT/$1-server.log" &
+  PIDS+=($!)
+  for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$2/readyz" >/dev/null && break; sleep 0.2; done
+  curl -sf -X PUT -H "Authorization: Bearer $key" -H 'content-type: application/json' \
+    -d "{\"api_key\": \"$RETELL_KEY\"}" "http://127.0.0.1:$2/api/v1/settings/credentials/retell" >/dev/null
+  URL=$(curl -sf -H "Authorization: Bearer $key" -H 'content-type: application/json' \
+    -d '{"name": "Bench agent", "provider": "retell"}' "http://127.0.0.1:$2/api/v1/agents" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["agent"]["webhook_url"])')
+}
+
+start SQLite 18281
+SQLITE_URL=$URL
+psql "$PG_ADMIN" -qc "CREATE DATABASE $PG_DB"
+DATABASE_URL="${PG_ADMIN%/*}/$PG_DB" start PostgreSQL 18282
+PG_URL=$URL
+
+SCENARIOS=(
+  "SQLite|throughput, $CONNECTIONS connections|$SQLITE_URL|--connections $CONNECTIONS"
+  "SQLite|open loop, 1000/s|$SQLITE_URL|--rate 1000"
+  "PostgreSQL|throughput, $CONNECTIONS connections|$PG_URL|--connections $CONNECTIONS"
+  "PostgreSQL|open loop, 1000/s|$PG_URL|--rate 1000"
+)
+
+for round in $(seq 1 "$ROUNDS"); do
+  for i in "${!SCENARIOS[@]}"; do
+    IFS='|' read -r backend label url mode <<<"${SCENARIOS[$i]}"
+    file="$OUT/s$i-r$round.txt"
+    # shellcheck disable=SC2086
+    $LOAD --url "$url" --key "$RETELL_KEY" --duration "$DURATION" --label "s$i-r$round" $mode >"$file" 2>"$file.err"
+    grep -q "failed=0 " "$file" || { echo "$backend $label: failed requests, see $file" >&2; cat "$file" >&2; exit 1; }
+    echo "round $round: $backend $label: $(cat "$file")" >&2
+  done
+done
+
+field() { sed -E "s/.*$1=([0-9.]+).*/\1/" "$2"; }
+{
+  echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), ${DURATION}s runs, median of $ROUNDS interleaved rounds, payload $(head -c 200 "$OUT/s0-r1.txt.err")"
+  echo
+  echo "| backend | scenario | accepted/s (median) | p50 | p99 | every round, accepted/s |"
+  echo "|---|---|---|---|---|---|"
+  for i in "${!SCENARIOS[@]}"; do
+    IFS='|' read -r backend label _ _ <<<"${SCENARIOS[$i]}"
+    rows=$(for round in $(seq 1 "$ROUNDS"); do
+      f="$OUT/s$i-r$round.txt"
+      echo "$(field ok_per_sec "$f") $(field p50_ms "$f") $(field p99_ms "$f")"
+    done | sort -n)
+    read -r rps p50 p99 <<<"$(echo "$rows" | sed -n "$(( (ROUNDS + 1) / 2 ))p")"
+    all=$(echo "$rows" | awk '{printf "%s%s", sep, $1; sep=", "}')
+    printf '| %s | %s | %s | %s ms | %s ms | %s |\n' "$backend" "$label" "$rps" "$p50" "$p99" "$all"
+  done
+} | tee "$OUT/summary.md"

@@ -1,0 +1,83 @@
+//! `switchboard demo` seeds through the same paths as real traffic, and
+//! seeding again changes nothing.
+
+use serde_json::Value;
+use switchboard::app::App;
+
+use crate::helpers::TestApp;
+
+crate::on_both_backends!(demo_seed_is_realistic_and_idempotent);
+
+async fn demo_seed_is_realistic_and_idempotent(app: TestApp) {
+    let wrapped = App {
+        state: app.state.clone(),
+    };
+    let dir = app.state.config.data_dir.clone();
+    let (logins, admin) = switchboard::demo::seed(&wrapped, &dir, 40)
+        .await
+        .expect("seeded");
+    let key = logins
+        .api_keys
+        .get("demo-larkspur")
+        .expect("an API key")
+        .clone();
+    let me = app.get("/api/v1/me", &key).await;
+    assert_eq!(me.status, reqwest::StatusCode::OK, "{}", me.text);
+
+    let owner_password = logins.passwords["owner@larkspur.example"].clone();
+    let owner = app
+        .login("owner@larkspur.example", &owner_password, None)
+        .await
+        .body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let agents = app.get("/api/v1/agents", &owner).await.body["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let providers: Vec<&str> = agents
+        .iter()
+        .map(|a| a["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(providers.len(), 3, "{providers:?}");
+    let calls: Vec<Value> = app.get("/api/v1/calls?limit=200", &owner).await.body["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(calls.len(), 40);
+    assert!(calls.iter().any(|c| c["source"] == "retell"));
+    assert!(calls.iter().any(|c| c["source"] == "generic"));
+    assert!(calls.iter().all(|c| c["agent_id"].is_string()));
+    let first = app
+        .get(
+            &format!("/api/v1/calls/{}", calls[0]["id"].as_str().unwrap()),
+            &owner,
+        )
+        .await;
+    assert!(
+        first.body["turns"].as_array().unwrap().len() > 2,
+        "{}",
+        first.text
+    );
+
+    let (again, admin_again) = switchboard::demo::seed(&wrapped, &dir, 40)
+        .await
+        .expect("seeded again");
+    assert_eq!(admin, admin_again);
+    assert_eq!(again.api_keys, logins.api_keys);
+    assert_eq!(
+        app.get("/api/v1/calls?limit=200", &owner).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        40
+    );
+    assert_eq!(
+        app.get("/api/v1/agents", &owner).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
