@@ -78,8 +78,12 @@ async fn main() {
     match args.rate {
         None => {
             for _ in 0..args.connections {
-                let (client, args, template, counter) =
-                    (client.clone(), args.clone(), template.clone(), counter.clone());
+                let (client, args, template, counter) = (
+                    client.clone(),
+                    args.clone(),
+                    template.clone(),
+                    counter.clone(),
+                );
                 tasks.push(tokio::spawn(async move {
                     let mut samples = Vec::new();
                     while Instant::now() < until {
