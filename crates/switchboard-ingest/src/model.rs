@@ -71,6 +71,8 @@ pub enum Source {
     Api,
     /// Bulk import (API or command line).
     Import,
+    /// A call-recording provider's REST API, pulled on a schedule.
+    RecordingProvider,
 }
 
 impl Source {
@@ -89,6 +91,7 @@ impl Source {
             Source::Generic => "generic",
             Source::Api => "api",
             Source::Import => "import",
+            Source::RecordingProvider => "recording_provider",
         }
     }
 
@@ -100,6 +103,7 @@ impl Source {
             Source::Generic,
             Source::Api,
             Source::Import,
+            Source::RecordingProvider,
         ]
         .into_iter()
         .find(|p| p.as_str() == s)

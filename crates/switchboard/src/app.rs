@@ -102,6 +102,7 @@ impl App {
             let _ = stop_tx.send(());
         });
         tokio::spawn(crate::recordings::resume_pending(self.state.clone()));
+        let pull = tokio::spawn(crate::pull::scheduler(self.state.clone()));
         let db = self.state.db.clone();
         let app = http::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let server = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -119,6 +120,7 @@ impl App {
             }
         };
         sweeper.abort();
+        pull.abort();
         db.close().await;
         result
     }

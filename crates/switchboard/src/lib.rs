@@ -10,6 +10,7 @@ pub mod demo;
 pub mod http;
 pub mod ingest;
 pub mod objects;
+pub mod pull;
 pub mod recordings;
 pub mod secrets;
 pub mod tenancy;

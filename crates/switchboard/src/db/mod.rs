@@ -15,6 +15,7 @@ pub mod calls;
 pub mod credentials;
 pub mod memberships;
 pub mod platform_secrets;
+pub mod recording_pull;
 pub mod refresh_tokens;
 pub mod tenants;
 pub mod users;
@@ -304,6 +305,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "calls",
                 include_str!("../../../../migrations/sqlite/0002_calls.sql"),
             ),
+            (
+                3,
+                "recording_pull",
+                include_str!("../../../../migrations/sqlite/0003_recording_pull.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -315,6 +321,11 @@ fn migrator(backend: Backend) -> Migrator {
                 2,
                 "calls",
                 include_str!("../../../../migrations/postgres/0002_calls.sql"),
+            ),
+            (
+                3,
+                "recording_pull",
+                include_str!("../../../../migrations/postgres/0003_recording_pull.sql"),
             ),
         ],
     };

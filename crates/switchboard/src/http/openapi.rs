@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::routes::{
     agents, api_keys, audit, auth, branding, calls, credentials, health, me, members, platform,
-    webhooks,
+    recording_pull, webhooks,
 };
 use super::AppState;
 
@@ -73,6 +73,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(calls::recording))
         .routes(routes!(calls::upload_audio))
         .routes(routes!(calls::import))
+        .routes(routes!(recording_pull::status))
+        .routes(routes!(recording_pull::run))
         .routes(routes!(webhooks::receive))
 }
 

@@ -260,6 +260,10 @@ fn probes_for(method: &Method, path: &str, b: &TenantB) -> Option<Vec<Probe>> {
             None,
             REFUSED,
         )],
+        ("GET", "/api/v1/settings/recording-pull")
+        | ("POST", "/api/v1/settings/recording-pull/run") => {
+            vec![probe(m, format!("{path}?tenant_id={bid}"), None, REFUSED)]
+        }
         ("GET" | "DELETE", "/api/v1/calls/{id}")
         | ("GET", "/api/v1/calls/{id}/recording")
         | ("POST", "/api/v1/calls/{id}/audio") => {

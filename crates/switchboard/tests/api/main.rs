@@ -15,4 +15,5 @@ mod members;
 mod object_store;
 mod operations;
 mod platform;
+mod recording_pull;
 mod rls;

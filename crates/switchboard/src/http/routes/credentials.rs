@@ -17,12 +17,55 @@ use crate::http::problem::{ApiResult, Problem};
 use crate::http::routes::{audit_event, rfc3339, Validator};
 use crate::http::AppState;
 
-/// What each provider's credential holds: `(field, is the secret shown by its hint)`.
-fn fields_of(provider: Source) -> &'static [(&'static str, bool)] {
+/// What a credential field may hold.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A key or token: its last 4 characters are the credential's hint.
+    Secret,
+    /// Another opaque value without spaces (an account id, a password).
+    Opaque,
+    /// An http(s) base URL.
+    Url,
+    /// A path on that URL, starting with `/`.
+    Path,
+}
+
+/// What each provider's credential holds.
+fn fields_of(provider: Source) -> &'static [(&'static str, Kind)] {
     match provider {
-        Source::Retell | Source::Vapi => &[("api_key", true)],
-        Source::Twilio => &[("account_sid", false), ("auth_token", true)],
+        Source::Retell | Source::Vapi => &[("api_key", Kind::Secret)],
+        Source::Twilio => &[("account_sid", Kind::Opaque), ("auth_token", Kind::Secret)],
+        Source::RecordingProvider => &[
+            ("base_url", Kind::Url),
+            ("client_id", Kind::Opaque),
+            ("client_secret", Kind::Secret),
+            ("username", Kind::Opaque),
+            ("password", Kind::Opaque),
+            ("token_path", Kind::Path),
+            ("recordings_path", Kind::Path),
+            ("recording_download_path", Kind::Path),
+        ],
         _ => &[],
+    }
+}
+
+fn check_field(kind: Kind, value: Option<&str>) -> Result<&str, &'static str> {
+    let value = value.ok_or("expected a string")?;
+    let plain = !value.is_empty() && value.len() <= 512 && !value.chars().any(char::is_whitespace);
+    match kind {
+        Kind::Secret if plain && value.len() >= 8 => Ok(value),
+        Kind::Secret => Err("expected 8 to 512 characters without spaces"),
+        Kind::Opaque if plain => Ok(value),
+        Kind::Opaque => Err("expected 1 to 512 characters without spaces"),
+        Kind::Url
+            if plain
+                && url::Url::parse(value).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) =>
+        {
+            Ok(value.trim_end_matches('/'))
+        }
+        Kind::Url => Err("expected an http(s) URL"),
+        Kind::Path if plain && value.starts_with('/') => Ok(value),
+        Kind::Path => Err("expected a path starting with /"),
     }
 }
 
@@ -41,7 +84,9 @@ pub struct CredentialStatus {
     pub updated_at: Option<String>,
 }
 
-/// `retell` and `vapi`: `{"api_key": "…"}`; `twilio`: `{"account_sid": "AC…", "auth_token": "…"}`.
+/// `retell` and `vapi`: `{"api_key": "…"}`; `twilio`: `{"account_sid": "AC…", "auth_token": "…"}`;
+/// `recording_provider`: `base_url, client_id, client_secret, username, password, token_path,
+/// recordings_path, recording_download_path` (docs/recording-pull.md).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(value_type = Object)]
 pub struct CredentialInput(pub serde_json::Map<String, Value>);
@@ -69,7 +114,7 @@ pub async fn open_credential(
 }
 
 #[utoipa::path(get, path = "/api/v1/settings/credentials/{provider}", tag = "settings", security(("bearer" = [])),
-    params(("provider" = String, Path, description = "retell, vapi or twilio")),
+    params(("provider" = String, Path, description = "retell, vapi, twilio or recording_provider")),
     responses((status = 200, body = CredentialStatus), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<AppState>,
@@ -89,7 +134,7 @@ pub async fn get(
 }
 
 #[utoipa::path(put, path = "/api/v1/settings/credentials/{provider}", tag = "settings", security(("bearer" = [])),
-    params(("provider" = String, Path, description = "retell, vapi or twilio")), request_body = CredentialInput,
+    params(("provider" = String, Path, description = "retell, vapi, twilio or recording_provider")), request_body = CredentialInput,
     responses((status = 200, body = CredentialStatus), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn put(
     State(state): State<AppState>,
@@ -102,27 +147,12 @@ pub async fn put(
     let mut v = Validator::default();
     let mut clean = serde_json::Map::new();
     let mut hint = String::new();
-    for (field, hinted) in fields_of(provider) {
+    for (field, kind) in fields_of(provider) {
         let value = body.get(*field).and_then(Value::as_str).map(str::trim);
-        let ok = v.check(
-            field,
-            match value {
-                Some(s) if (8..=512).contains(&s.len()) && !s.chars().any(char::is_whitespace) => {
-                    Ok(s)
-                }
-                _ => Err("expected 8 to 512 characters without spaces"),
-            },
-        );
-        if let Some(s) = ok {
-            if *hinted {
-                hint = s
-                    .chars()
-                    .rev()
-                    .take(4)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
+        if let Some(s) = v.check(field, check_field(*kind, value)) {
+            if *kind == Kind::Secret {
+                let chars: Vec<char> = s.chars().collect();
+                hint = chars[chars.len().saturating_sub(4)..].iter().collect();
             }
             clean.insert((*field).into(), Value::String(s.to_owned()));
         }
@@ -164,7 +194,7 @@ pub async fn put(
 }
 
 #[utoipa::path(delete, path = "/api/v1/settings/credentials/{provider}", tag = "settings", security(("bearer" = [])),
-    params(("provider" = String, Path, description = "retell, vapi or twilio")),
+    params(("provider" = String, Path, description = "retell, vapi, twilio or recording_provider")),
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -205,7 +235,7 @@ pub struct CredentialCheck {
 /// Asks the provider whether it accepts the stored credentials (a read-only
 /// request to its API).
 #[utoipa::path(post, path = "/api/v1/settings/credentials/{provider}/test", tag = "settings", security(("bearer" = [])),
-    params(("provider" = String, Path, description = "retell, vapi or twilio")),
+    params(("provider" = String, Path, description = "retell, vapi, twilio or recording_provider")),
     responses((status = 200, body = CredentialCheck), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn test(
     State(state): State<AppState>,
@@ -218,6 +248,22 @@ pub async fn test(
         .ok_or_else(|| {
             Problem::not_found().detail("no credentials are configured for this provider")
         })?;
+    if provider == Source::RecordingProvider {
+        return Ok(Json(
+            match crate::pull::check_credential(&state.http, &cred).await {
+                Ok(()) => CredentialCheck {
+                    ok: true,
+                    provider_status: Some(200),
+                    message: "the provider issued a token".into(),
+                },
+                Err(message) => CredentialCheck {
+                    ok: false,
+                    provider_status: None,
+                    message,
+                },
+            },
+        ));
+    }
     let text = |k: &str| cred[k].as_str().unwrap_or_default().to_owned();
     let p = &state.config.providers;
     let request = match provider {
@@ -229,7 +275,7 @@ pub async fn test(
             .http
             .get(format!("{}/assistant?limit=1", p.vapi_api_base))
             .bearer_auth(text("api_key")),
-        _ => {
+        Source::Twilio => {
             let sid = text("account_sid");
             state
                 .http
@@ -240,6 +286,7 @@ pub async fn test(
                 ))
                 .basic_auth(sid, Some(text("auth_token")))
         }
+        _ => return Err(Problem::not_found()),
     };
     Ok(Json(match request.send().await {
         Ok(res) if res.status().is_success() => CredentialCheck {

@@ -12,6 +12,7 @@ pub mod health;
 pub mod me;
 pub mod members;
 pub mod platform;
+pub mod recording_pull;
 pub mod webhooks;
 
 use crate::auth::TenantContext;

@@ -1,0 +1,111 @@
+//! The recording-provider pull of one tenant: its high-water mark, its lease
+//! and the outcome of its last run.
+
+use sqlx::any::AnyRow;
+use sqlx::Row as _;
+
+use super::{DbResult, TenantTx};
+
+#[derive(Clone, Debug, Default)]
+pub struct PullState {
+    pub high_water_mark: Option<i64>,
+    pub lease_until: Option<i64>,
+    pub next_run_at: i64,
+    pub last_run_at: Option<i64>,
+    /// `ok` or `failed`.
+    pub last_status: Option<String>,
+    pub last_error: Option<String>,
+    pub last_listed: i64,
+    pub last_created: i64,
+    pub total_created: i64,
+}
+
+const COLUMNS: &str =
+    "high_water_mark, lease_until, next_run_at, last_run_at, last_status, last_error, \
+    last_listed, last_created, total_created";
+
+fn from_row(r: &AnyRow) -> Result<PullState, sqlx::Error> {
+    Ok(PullState {
+        high_water_mark: r.try_get("high_water_mark")?,
+        lease_until: r.try_get("lease_until")?,
+        next_run_at: r.try_get("next_run_at")?,
+        last_run_at: r.try_get("last_run_at")?,
+        last_status: r.try_get("last_status")?,
+        last_error: r.try_get("last_error")?,
+        last_listed: r.try_get("last_listed")?,
+        last_created: r.try_get("last_created")?,
+        total_created: r.try_get("total_created")?,
+    })
+}
+
+pub async fn get(tx: &mut TenantTx) -> DbResult<Option<PullState>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM recording_pull WHERE tenant_id = $1"
+    ))
+    .bind(tx.tenant_param())
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+/// Takes the tenant's lease until `until` unless another run holds it; the
+/// update is atomic, so of two nodes racing only one wins.
+pub async fn try_lease(tx: &mut TenantTx, now: i64, until: i64) -> DbResult<bool> {
+    sqlx::query(
+        "INSERT INTO recording_pull (tenant_id, next_run_at) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING",
+    )
+    .bind(tx.tenant_param())
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    let done = sqlx::query(
+        "UPDATE recording_pull SET lease_until = $2 WHERE tenant_id = $1 AND (lease_until IS NULL OR lease_until < $3)",
+    )
+    .bind(tx.tenant_param())
+    .bind(until)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Moves the high-water mark forward (never back).
+pub async fn advance(tx: &mut TenantTx, mark: i64) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE recording_pull SET high_water_mark = $2 \
+         WHERE tenant_id = $1 AND (high_water_mark IS NULL OR high_water_mark < $2)",
+    )
+    .bind(tx.tenant_param())
+    .bind(mark)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// What a run did.
+pub struct RunOutcome<'a> {
+    pub at: i64,
+    pub error: Option<&'a str>,
+    pub listed: i64,
+    pub created: i64,
+    pub next_run_at: i64,
+}
+
+/// Records a finished run and releases the lease.
+pub async fn finish(tx: &mut TenantTx, o: RunOutcome<'_>) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE recording_pull SET lease_until = NULL, last_run_at = $2, last_status = $3, last_error = $4, \
+            last_listed = $5, last_created = $6, total_created = total_created + $6, next_run_at = $7 \
+         WHERE tenant_id = $1",
+    )
+    .bind(tx.tenant_param())
+    .bind(o.at)
+    .bind(if o.error.is_some() { "failed" } else { "ok" })
+    .bind(o.error)
+    .bind(o.listed)
+    .bind(o.created)
+    .bind(o.next_run_at)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}

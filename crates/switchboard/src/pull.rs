@@ -1,0 +1,430 @@
+//! Recording-provider pull: for tenants that connected a REST call-recording
+//! provider (docs/recording-pull.md), obtain an OAuth2 token (password
+//! grant), list recordings from the high-water mark on, download each one's
+//! audio and create its call through the normal ingestion path.
+//!
+//! Recordings are taken in the order listed (oldest first); the mark moves
+//! past a recording only once its call and audio are stored, and a run stops
+//! at the first failure, so the next run retries it without skipping any.
+//! A lease in `recording_pull` keeps runs of one tenant exclusive, across
+//! nodes too.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use switchboard_core::E164;
+use switchboard_ingest::model::{CallFields, CallUpdate};
+use switchboard_ingest::{Direction, Source, Stage};
+
+use crate::auth::{Operator, TenantScope};
+use crate::db::recording_pull::{self, PullState, RunOutcome};
+use crate::db::{calls, now_ms, tenants, Mode};
+use crate::http::routes::credentials::open_credential;
+use crate::http::AppState;
+use crate::ingest;
+use crate::objects::{AudioFormat, ObjectKey};
+
+/// How long a run may hold the lease before another node may take over.
+const LEASE_MS: i64 = 10 * 60 * 1000;
+/// The schedule: every 15 minutes, give or take 90 seconds so tenants spread out.
+const EVERY_MS: i64 = 15 * 60 * 1000;
+const JITTER_MS: i64 = 90 * 1000;
+/// How often the scheduler looks for tenants that are due.
+const TICK: Duration = Duration::from_secs(30);
+/// Pages per run, so one run cannot go on for ever.
+const MAX_PAGES: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error("no recording provider is connected")]
+    NotConfigured,
+    #[error("another run holds the lease")]
+    Busy,
+    #[error("{0}")]
+    Provider(String),
+    #[error(transparent)]
+    Ingest(#[from] ingest::IngestError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+}
+
+/// The provider's connection settings, as stored (sealed) in the credential.
+struct Connection {
+    base_url: String,
+    form: Vec<(&'static str, String)>,
+    token_path: String,
+    recordings_path: String,
+    download_path: String,
+}
+
+impl Connection {
+    fn from_credential(c: &Value) -> Self {
+        let text = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+        Connection {
+            base_url: text("base_url"),
+            form: vec![
+                ("grant_type", "password".into()),
+                ("client_id", text("client_id")),
+                ("client_secret", text("client_secret")),
+                ("username", text("username")),
+                ("password", text("password")),
+            ],
+            token_path: text("token_path"),
+            recordings_path: text("recordings_path"),
+            download_path: text("recording_download_path"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+}
+
+#[derive(Deserialize)]
+struct ListAnswer {
+    items: Vec<Value>,
+    next_page_token: Option<String>,
+}
+
+/// Asks the provider for a token.
+async fn token(http: &reqwest::Client, conn: &Connection) -> Result<String, PullError> {
+    let res = http
+        .post(format!("{}{}", conn.base_url, conn.token_path))
+        .form(&conn.form)
+        .send()
+        .await
+        .map_err(|e| {
+            PullError::Provider(format!("the token request failed: {}", e.without_url()))
+        })?;
+    if !res.status().is_success() {
+        return Err(PullError::Provider(format!(
+            "the provider refused the token request (HTTP {})",
+            res.status().as_u16()
+        )));
+    }
+    let answer: TokenAnswer = res
+        .json()
+        .await
+        .map_err(|_| PullError::Provider("the token answer has no access_token".into()))?;
+    Ok(answer.access_token)
+}
+
+/// Checks the stored credential by obtaining a token (for the credential test).
+pub async fn check_credential(http: &reqwest::Client, cred: &Value) -> Result<(), String> {
+    token(http, &Connection::from_credential(cred))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// An authorised GET that refreshes the token once when the provider says it expired.
+async fn get_authorised(
+    http: &reqwest::Client,
+    conn: &Connection,
+    bearer: &mut String,
+    url: &str,
+    query: &[(&str, String)],
+) -> Result<reqwest::Response, PullError> {
+    let send = |bearer: String| async move {
+        http.get(url)
+            .query(query)
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .map_err(|e| {
+                PullError::Provider(format!(
+                    "the provider could not be reached: {}",
+                    e.without_url()
+                ))
+            })
+    };
+    let res = send(bearer.clone()).await?;
+    if res.status() != reqwest::StatusCode::UNAUTHORIZED {
+        return Ok(res);
+    }
+    *bearer = token(http, conn).await?;
+    send(bearer.clone()).await
+}
+
+/// A recording's metadata as a call update; `None` when it lacks an id or a start.
+fn read_recording(item: &Value) -> Option<(CallUpdate, i64)> {
+    let id = item["id"]
+        .as_str()
+        .map(str::to_owned)
+        .or_else(|| item["id"].as_i64().map(|n| n.to_string()))?;
+    let time = |k: &str| {
+        item[k].as_str().and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .ok()
+                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        })
+    };
+    let started_at = time("started_at")?;
+    let phone = |k: &str| {
+        item[k]
+            .as_str()
+            .map(|p| E164::normalise(p).map_or_else(|| p.to_owned(), |e| e.to_string()))
+    };
+    let update = CallUpdate {
+        external_id: id,
+        stage: Stage::Ended,
+        occurred_at: time("ended_at").or(Some(started_at)),
+        fields: CallFields {
+            direction: item["direction"].as_str().and_then(Direction::parse),
+            from: phone("from"),
+            to: phone("to"),
+            started_at: Some(started_at),
+            ended_at: time("ended_at"),
+            duration_ms: item["duration_seconds"]
+                .as_f64()
+                .map(|s| (s * 1000.0).round() as i64),
+            test: Some(false),
+            provider_agent_id: item["agent"].as_str().map(str::to_owned),
+            metadata: Some(item.clone()),
+            ..CallFields::default()
+        },
+    };
+    Some((update, started_at))
+}
+
+/// What one run did.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct RunSummary {
+    /// Recordings the provider listed.
+    pub listed: i64,
+    /// Calls created (recordings already taken are not counted again).
+    pub created: i64,
+    /// Why the run stopped early, if it did; the next run retries from there.
+    pub error: Option<String>,
+}
+
+/// Runs the pull for one tenant now, if no other run holds its lease.
+pub async fn run_once(state: &AppState, scope: &TenantScope) -> Result<RunSummary, PullError> {
+    let cred = open_credential(state, scope, Source::RecordingProvider)
+        .await
+        .map_err(|_| PullError::Provider("the credential cannot be opened".into()))?
+        .ok_or(PullError::NotConfigured)?;
+    let now = now_ms();
+    let mut tx = state.db.tenant(scope, Mode::Write).await?;
+    let leased = recording_pull::try_lease(&mut tx, now, now + LEASE_MS).await?;
+    let mark = recording_pull::get(&mut tx)
+        .await?
+        .and_then(|s| s.high_water_mark);
+    tx.commit().await?;
+    if !leased {
+        return Err(PullError::Busy);
+    }
+    let mut summary = RunSummary::default();
+    if let Err(e) = pull(state, scope, &cred, mark, &mut summary).await {
+        tracing::warn!(tenant = %scope.tenant_id(), error = %e, "recording pull stopped");
+        summary.error = Some(e.to_string());
+    }
+    let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), -JITTER_MS..=JITTER_MS);
+    let mut tx = state.db.tenant(scope, Mode::Write).await?;
+    recording_pull::finish(
+        &mut tx,
+        RunOutcome {
+            at: now_ms(),
+            error: summary.error.as_deref(),
+            listed: summary.listed,
+            created: summary.created,
+            next_run_at: now_ms() + EVERY_MS + jitter,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
+async fn pull(
+    state: &AppState,
+    scope: &TenantScope,
+    cred: &Value,
+    mark: Option<i64>,
+    summary: &mut RunSummary,
+) -> Result<(), PullError> {
+    let conn = Connection::from_credential(cred);
+    let http = &state.http;
+    let mut bearer = token(http, &conn).await?;
+    let mut page_token: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let mut query = Vec::new();
+        if let Some(m) = mark {
+            query.push(("since", crate::http::routes::rfc3339(m)));
+        }
+        if let Some(t) = &page_token {
+            query.push(("page_token", t.clone()));
+        }
+        let res = get_authorised(
+            http,
+            &conn,
+            &mut bearer,
+            &format!("{}{}", conn.base_url, conn.recordings_path),
+            &query,
+        )
+        .await?;
+        if !res.status().is_success() {
+            return Err(PullError::Provider(format!(
+                "listing recordings answered HTTP {}",
+                res.status().as_u16()
+            )));
+        }
+        let page: ListAnswer = res.json().await.map_err(|_| {
+            PullError::Provider("the recording list is not {items, next_page_token}".into())
+        })?;
+        for item in &page.items {
+            summary.listed += 1;
+            let (update, started_at) = read_recording(item).ok_or_else(|| {
+                PullError::Provider("a listed recording has no id or started_at".into())
+            })?;
+            if take(state, scope, &conn, &mut bearer, item, &update).await? {
+                summary.created += 1;
+            }
+            let mut tx = state.db.tenant(scope, Mode::Write).await?;
+            recording_pull::advance(&mut tx, started_at).await?;
+            tx.commit().await?;
+        }
+        match page.next_page_token {
+            Some(t) if !page.items.is_empty() => page_token = Some(t),
+            _ => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// Stores one recording's call and audio; `false` when both were there
+/// already (a call whose audio failed before counts when its audio lands).
+async fn take(
+    state: &AppState,
+    scope: &TenantScope,
+    conn: &Connection,
+    bearer: &mut String,
+    item: &Value,
+    update: &CallUpdate,
+) -> Result<bool, PullError> {
+    let raw = item.to_string();
+    let accepted = ingest::accept(
+        state,
+        scope,
+        Source::RecordingProvider,
+        None,
+        update,
+        &ingest::event_key_of(raw.as_bytes()),
+        &raw,
+    )
+    .await?;
+    let mut tx = state.db.tenant(scope, Mode::Read).await?;
+    let stored = calls::get(&mut tx, accepted.call_id)
+        .await?
+        .is_some_and(|c| c.audio_status == "stored");
+    tx.commit().await?;
+    if stored {
+        return Ok(false);
+    }
+    let path = conn
+        .download_path
+        .replace("{id}", &urlencode(&update.external_id));
+    let res = get_authorised(
+        &state.http,
+        conn,
+        bearer,
+        &format!("{}{path}", conn.base_url),
+        &[],
+    )
+    .await?;
+    if !res.status().is_success() {
+        return Err(PullError::Provider(format!(
+            "downloading recording {} answered HTTP {}",
+            update.external_id,
+            res.status().as_u16()
+        )));
+    }
+    let format = res
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(AudioFormat::from_content_type)
+        .unwrap_or(AudioFormat::Wav);
+    let audio = res.bytes().await.map_err(|e| {
+        PullError::Provider(format!(
+            "reading recording {}: {}",
+            update.external_id,
+            e.without_url()
+        ))
+    })?;
+    let key = ObjectKey::audio(scope, accepted.call_id, format);
+    state
+        .objects
+        .put(&key, audio)
+        .await
+        .map_err(ingest::IngestError::from)?;
+    let mut tx = state.db.tenant(scope, Mode::Write).await?;
+    calls::set_audio(
+        &mut tx,
+        accepted.call_id,
+        "stored",
+        Some(key.as_str()),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The pull's state for the API.
+pub async fn status(
+    state: &AppState,
+    scope: &TenantScope,
+) -> Result<Option<PullState>, crate::db::DbError> {
+    let mut tx = state.db.tenant(scope, Mode::Read).await?;
+    let s = recording_pull::get(&mut tx).await?;
+    tx.commit().await?;
+    Ok(s)
+}
+
+/// Runs due pulls until the server stops: every tick, each tenant with a
+/// connected provider whose next run is due gets one.
+pub async fn scheduler(state: AppState) {
+    let mut tick = tokio::time::interval(TICK);
+    loop {
+        tick.tick().await;
+        let mut after = None;
+        loop {
+            let page = async {
+                let mut tx = state.db.platform(Mode::Read).await?;
+                let page = tenants::list(tx.conn(), after, 200).await?;
+                tx.commit().await?;
+                Ok::<_, crate::db::DbError>(page)
+            }
+            .await;
+            let Ok(page) = page else { break };
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for tenant in page
+                .iter()
+                .filter(|t| t.status == switchboard_core::TenantStatus::Active)
+            {
+                let scope = Operator::command_line().scope_for(tenant.id);
+                let due = match status(&state, &scope).await {
+                    Ok(Some(s)) => s.next_run_at <= now_ms(),
+                    Ok(None) => true,
+                    Err(_) => false,
+                };
+                if due {
+                    match run_once(&state, &scope).await {
+                        Ok(_) | Err(PullError::NotConfigured | PullError::Busy) => {}
+                        Err(e) => {
+                            tracing::warn!(tenant = %tenant.id, error = %e, "scheduled recording pull failed")
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! The recording-provider pull against a stand-in provider started by the
+//! test: OAuth2 tokens that expire mid-run, a paginated list, and a download
+//! that fails once and must be retried by the next run without skipping.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use switchboard_core::Role;
+
+use crate::helpers::TestApp;
+
+crate::on_both_backends!(pulls_recordings_resuming_after_failures);
+
+#[derive(Default)]
+struct Fake {
+    tokens_issued: AtomicUsize,
+    /// The valid token and how many more requests it may serve.
+    current: Mutex<(String, usize)>,
+    /// Whether rec-3's download has failed once already.
+    failed_once: Mutex<bool>,
+}
+
+const RECORDINGS: [(&str, &str); 5] = [
+    ("rec-1", "2026-03-01T09:00:00Z"),
+    ("rec-2", "2026-03-01T10:00:00Z"),
+    ("rec-3", "2026-03-01T11:00:00Z"),
+    ("rec-4", "2026-03-01T12:00:00Z"),
+    ("rec-5", "2026-03-01T13:00:00Z"),
+];
+
+impl Fake {
+    /// Tokens serve three requests, then expire.
+    fn authorised(&self, h: &HeaderMap) -> bool {
+        let mut current = self.current.lock().unwrap();
+        let presented = h
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if presented != format!("Bearer {}", current.0) || current.1 == 0 {
+            return false;
+        }
+        current.1 -= 1;
+        true
+    }
+}
+
+async fn token(State(f): State<Arc<Fake>>, body: String) -> axum::response::Response {
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let has = |k: &str, v: &str| form.iter().any(|(a, b)| a == k && b == v);
+    if !(has("grant_type", "password")
+        && has("client_id", "switchboard")
+        && has("client_secret", "client-secret-1")
+        && has("username", "ops")
+        && has("password", "provider-password"))
+    {
+        return AxumStatus::UNAUTHORIZED.into_response();
+    }
+    let n = f.tokens_issued.fetch_add(1, Ordering::SeqCst) + 1;
+    *f.current.lock().unwrap() = (format!("tok-{n}"), 3);
+    axum::Json(
+        json!({"access_token": format!("tok-{n}"), "token_type": "bearer", "expires_in": 60}),
+    )
+    .into_response()
+}
+
+async fn list(
+    State(f): State<Arc<Fake>>,
+    h: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+) -> axum::response::Response {
+    if !f.authorised(&h) {
+        return AxumStatus::UNAUTHORIZED.into_response();
+    }
+    let param = |k: &str| q.iter().find(|(a, _)| a == k).map(|(_, b)| b.clone());
+    let since = param("since").unwrap_or_default();
+    let offset: usize = param("page_token")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    // Inclusive of `since`, oldest first, two per page.
+    let matching: Vec<_> = RECORDINGS
+        .iter()
+        .filter(|(_, at)| *at >= since.as_str())
+        .collect();
+    let items: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(2)
+        .map(|(id, at)| {
+            json!({"id": id, "started_at": at, "direction": "inbound", "from": "+14155550123",
+            "to": "+14155550100", "duration_seconds": 61.5, "agent": "desk-7"})
+        })
+        .collect();
+    let next = (offset + 2 < matching.len()).then(|| (offset + 2).to_string());
+    axum::Json(json!({"items": items, "next_page_token": next})).into_response()
+}
+
+async fn download(
+    State(f): State<Arc<Fake>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> axum::response::Response {
+    if !f.authorised(&h) {
+        return AxumStatus::UNAUTHORIZED.into_response();
+    }
+    if id == "rec-3" {
+        let mut failed = f.failed_once.lock().unwrap();
+        if !*failed {
+            *failed = true;
+            return AxumStatus::BAD_GATEWAY.into_response();
+        }
+    }
+    ([("content-type", "audio/mpeg")], format!("audio of {id}")).into_response()
+}
+
+async fn start_fake() -> (String, Arc<Fake>) {
+    let fake = Arc::new(Fake::default());
+    let app = axum::Router::new()
+        .route("/oauth/token", post(token))
+        .route("/v2/recordings", get(list))
+        .route("/v2/recordings/{id}/audio", get(download))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, fake)
+}
+
+async fn pulls_recordings_resuming_after_failures(app: TestApp) {
+    let (base, fake) = start_fake().await;
+    let t = app.seed_tenant("acme").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    let run = || app.post("/api/v1/settings/recording-pull/run", &owner, json!({}));
+
+    run().await.problem(StatusCode::NOT_FOUND);
+    let status = app.get("/api/v1/settings/recording-pull", &owner).await;
+    assert_eq!(status.body["started"], false);
+
+    let mut cred = json!({"base_url": base, "client_id": "switchboard", "client_secret": "client-secret-1",
+        "username": "ops", "password": "provider-password", "token_path": "/oauth/token",
+        "recordings_path": "/v2/recordings", "recording_download_path": "/v2/recordings/{id}/audio"});
+    let path = "/api/v1/settings/credentials/recording_provider";
+    let bad = app
+        .call(
+            Method::PUT,
+            path,
+            Some(&owner),
+            Some(json!({"base_url": "ftp://x", "token_path": "oauth"})),
+        )
+        .await;
+    bad.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad.fields()
+            .starts_with(&["base_url".to_owned(), "client_id".to_owned()]),
+        "{:?}",
+        bad.fields()
+    );
+    let put = app
+        .call(Method::PUT, path, Some(&owner), Some(cred.clone()))
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    assert!(!put.text.contains("client-secret-1") && !put.text.contains("provider-password"));
+    assert_eq!(
+        app.post(&format!("{path}/test"), &owner, json!({}))
+            .await
+            .body["ok"],
+        true
+    );
+
+    // First run: rec-1 and rec-2, then rec-3's download fails; the run stops there.
+    let first = run().await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert_eq!(first.body["created"], 2, "{}", first.text);
+    assert!(
+        first.body["error"].as_str().unwrap().contains("rec-3"),
+        "{}",
+        first.text
+    );
+    let status = app
+        .get("/api/v1/settings/recording-pull", &owner)
+        .await
+        .body;
+    assert_eq!(status["last_status"], "failed");
+    assert_eq!(status["high_water_mark"], "2026-03-01T10:00:00Z");
+    assert!(status["next_run_at"].is_string());
+
+    // Second run: from the mark on, nothing skipped; tokens expired on the way.
+    let second = run().await;
+    assert_eq!(second.body["error"], Value::Null, "{}", second.text);
+    assert_eq!(second.body["created"], 3, "{}", second.text);
+    assert!(
+        fake.tokens_issued.load(Ordering::SeqCst) >= 4,
+        "tokens were refreshed mid-run"
+    );
+    let status = app
+        .get("/api/v1/settings/recording-pull", &owner)
+        .await
+        .body;
+    assert_eq!(
+        (&status["last_status"], &status["total_created"]),
+        (&json!("ok"), &json!(5))
+    );
+
+    let calls = app.get("/api/v1/calls?limit=50", &owner).await.body["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(calls.len(), 5);
+    for c in &calls {
+        assert_eq!(c["source"], "recording_provider");
+        assert_eq!(c["stages"]["recording"], "stored", "{c}");
+        assert_eq!(c["duration_ms"], 61_500);
+    }
+    let rec = app
+        .get(
+            &format!(
+                "/api/v1/calls/{}/recording",
+                calls[0]["id"].as_str().unwrap()
+            ),
+            &owner,
+        )
+        .await;
+    let audio = app
+        .client
+        .get(rec.headers["location"].to_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(audio.headers()["content-type"], "audio/mpeg");
+    assert!(audio.text().await.unwrap().starts_with("audio of rec-"));
+
+    // A third run finds only what it already has.
+    let third = run().await;
+    assert_eq!(third.body["created"], 0, "{}", third.text);
+    assert_eq!(
+        app.get("/api/v1/calls?limit=50", &owner).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+
+    // Wrong provider credentials: the run reports it and keeps the mark.
+    cred["client_secret"] = json!("not-the-secret");
+    app.call(Method::PUT, path, Some(&owner), Some(cred)).await;
+    let refused = run().await;
+    assert!(
+        refused.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("refused the token"),
+        "{}",
+        refused.text
+    );
+    let status = app
+        .get("/api/v1/settings/recording-pull", &owner)
+        .await
+        .body;
+    assert_eq!(status["high_water_mark"], "2026-03-01T13:00:00Z");
+
+    // Another node holding the lease keeps this one from running.
+    let scope = switchboard::auth::Operator::command_line().scope_for(t.id);
+    let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    let mut tx = app
+        .db()
+        .tenant(&scope, switchboard::db::Mode::Write)
+        .await
+        .unwrap();
+    assert!(
+        switchboard::db::recording_pull::try_lease(&mut tx, now, now + 60_000)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    let mut tx = app
+        .db()
+        .tenant(&scope, switchboard::db::Mode::Write)
+        .await
+        .unwrap();
+    assert!(
+        !switchboard::db::recording_pull::try_lease(&mut tx, now, now + 60_000)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    run().await.problem(StatusCode::CONFLICT);
+    assert_eq!(
+        app.get("/api/v1/settings/recording-pull", &owner)
+            .await
+            .body["running"],
+        true
+    );
+}

@@ -1,0 +1,17 @@
+-- Recording-provider pull: one row per tenant that has connected a
+-- call-recording provider. The lease makes a run exclusive across nodes;
+-- the high-water mark is the start time (Unix ms) of the newest recording
+-- taken, so a failed run resumes where it stopped.
+
+CREATE TABLE recording_pull (
+    tenant_id       TEXT PRIMARY KEY REFERENCES tenants(id),
+    high_water_mark BIGINT,
+    lease_until     BIGINT,
+    next_run_at     BIGINT NOT NULL,
+    last_run_at     BIGINT,
+    last_status     TEXT,
+    last_error      TEXT,
+    last_listed     BIGINT NOT NULL DEFAULT 0,
+    last_created    BIGINT NOT NULL DEFAULT 0,
+    total_created   BIGINT NOT NULL DEFAULT 0
+);
