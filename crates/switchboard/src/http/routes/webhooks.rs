@@ -148,7 +148,9 @@ pub async fn receive(
                 ))
             }
         },
-        Source::Api | Source::Import | Source::RecordingProvider => return Err(Problem::not_found()),
+        Source::Api | Source::Import | Source::RecordingProvider => {
+            return Err(Problem::not_found())
+        }
     };
     match verdict {
         Err(problem) => {
