@@ -74,13 +74,21 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct ImportArgs {
     /// The file: `.jsonl`/`.ndjson` (one call document per line) or `.csv`.
-    pub file: PathBuf,
+    #[arg(required_unless_present = "cci")]
+    pub file: Option<PathBuf>,
     /// Tenant slug or id.
     #[arg(long)]
     pub tenant: String,
     /// `jsonl` or `csv`; by default from the file's extension.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "cci")]
     pub format: Option<String>,
+    /// Import a CCI-style layout instead (docs/cci-import.md): a directory or
+    /// s3://bucket[/prefix] (S3 settings as for the object store).
+    #[arg(long, conflicts_with = "file")]
+    pub cci: Option<String>,
+    /// The organisation folder of the CCI layout; needed when it has several.
+    #[arg(long, requires = "cci")]
+    pub org: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -479,36 +487,63 @@ async fn import_file(
     args: &ImportArgs,
 ) -> anyhow::Result<crate::ingest::ImportReport> {
     use switchboard_ingest::import;
-    let hint = args.format.clone().unwrap_or_else(|| {
-        args.file
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("")
-            .to_owned()
-    });
-    let format = import::Format::detect(&hint).ok_or_else(|| {
-        anyhow::anyhow!(
-            "cannot tell the format of {}: pass --format jsonl or --format csv",
-            args.file.display()
-        )
-    })?;
-    let data =
-        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let cci_root = args
+        .cci
+        .as_deref()
+        .map(|root| crate::cci::open_root(&config, root))
+        .transpose()?;
     let app = App::build(config).await?;
     let tenant = tenant_arg(&app.state.db, &args.tenant).await?;
-    let lines = import::parse(format, &data);
-    let bar = indicatif::ProgressBar::new(lines.len() as u64).with_style(
+    let scope = Operator::command_line().scope_for(tenant.id);
+    let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template(
-            "{spinner} {bar:40} {pos}/{len} calls  {per_sec}  eta {eta}",
+            "{spinner} {bar:40} {pos}/{len}  {per_sec}  eta {eta}",
         )
         .expect("a valid template"),
     );
-    let scope = Operator::command_line().scope_for(tenant.id);
-    let report =
-        crate::ingest::import(&app.state, &scope, lines, |n| bar.set_position(n as u64)).await?;
+    let report = match (&args.file, cci_root) {
+        (_, Some((store, root))) => {
+            let org = match &args.org {
+                Some(org) => org.clone(),
+                None => single_org(store.as_ref(), &root).await?,
+            };
+            crate::cci::import(
+                &app.state,
+                &scope,
+                store.as_ref(),
+                &root,
+                &org,
+                |done, total| {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                },
+            )
+            .await?
+        }
+        (Some(file), None) => {
+            let hint = args.format.clone().unwrap_or_else(|| {
+                file.extension()
+                    .and_then(|e| e.to_str())
+                    .unwrap_or("")
+                    .to_owned()
+            });
+            let format = import::Format::detect(&hint).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "cannot tell the format of {}: pass --format jsonl or --format csv",
+                    file.display()
+                )
+            })?;
+            let data =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let lines = import::parse(format, &data);
+            bar.set_length(lines.len() as u64);
+            crate::ingest::import(&app.state, &scope, lines, |n| bar.set_position(n as u64)).await?
+        }
+        (None, None) => anyhow::bail!("name a file, or --cci"),
+    };
     bar.finish();
     eprintln!(
-        "{} lines: {} imported, {} already present, {} refused",
+        "{} calls: {} imported, {} already present, {} refused",
         report.total, report.accepted, report.duplicates, report.failed
     );
     for line in &report.errors {
@@ -518,4 +553,26 @@ async fn import_file(
     }
     app.state.db.close().await;
     Ok(report)
+}
+
+/// The one organisation folder of a CCI layout (`results/` aside).
+async fn single_org(
+    store: &dyn object_store::ObjectStore,
+    root: &object_store::path::Path,
+) -> anyhow::Result<String> {
+    let listing = store.list_with_delimiter(Some(root)).await?;
+    let orgs: Vec<String> = listing
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.filename().map(str::to_owned))
+        .filter(|name| name != "results")
+        .collect();
+    match orgs.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => anyhow::bail!("the layout has no organisation folder"),
+        many => anyhow::bail!(
+            "the layout has several organisations ({}): pass --org",
+            many.join(", ")
+        ),
+    }
 }

@@ -132,6 +132,33 @@ impl ObjectKey {
     }
 }
 
+/// The S3-compatible store named by `object_store_url`, with the `s3` settings.
+pub fn s3_store(config: &Config) -> anyhow::Result<Arc<AmazonS3>> {
+    let url = config.object_store_url.as_deref().unwrap_or_default();
+    anyhow::ensure!(
+        url.starts_with("s3://"),
+        "object_store_url must start with s3://"
+    );
+    let mut b = AmazonS3Builder::from_env()
+        .with_url(url)
+        .with_allow_http(config.s3.allow_http);
+    if let Some(e) = &config.s3.endpoint {
+        b = b.with_endpoint(e).with_virtual_hosted_style_request(false);
+    }
+    if let Some(r) = &config.s3.region {
+        b = b.with_region(r);
+    }
+    if let Some(k) = &config.s3.access_key_id {
+        b = b.with_access_key_id(k.expose());
+    }
+    if let Some(k) = &config.s3.secret_access_key {
+        b = b.with_secret_access_key(k.expose());
+    }
+    Ok(Arc::new(
+        b.build().context("configuring the S3 object store")?,
+    ))
+}
+
 #[derive(Clone)]
 enum Backend {
     Local(Arc<LocalFileSystem>),
@@ -154,27 +181,7 @@ impl Objects {
                     .with_context(|| format!("creating {}", dir.display()))?;
                 Backend::Local(Arc::new(LocalFileSystem::new_with_prefix(&dir)?))
             }
-            Some(url) if url.starts_with("s3://") => {
-                let mut b = AmazonS3Builder::from_env()
-                    .with_url(url)
-                    .with_allow_http(config.s3.allow_http);
-                if let Some(e) = &config.s3.endpoint {
-                    b = b.with_endpoint(e).with_virtual_hosted_style_request(false);
-                }
-                if let Some(r) = &config.s3.region {
-                    b = b.with_region(r);
-                }
-                if let Some(k) = &config.s3.access_key_id {
-                    b = b.with_access_key_id(k.expose());
-                }
-                if let Some(k) = &config.s3.secret_access_key {
-                    b = b.with_secret_access_key(k.expose());
-                }
-                Backend::S3(Arc::new(
-                    b.build().context("configuring the S3 object store")?,
-                ))
-            }
-            Some(_) => anyhow::bail!("object_store_url must start with s3://"),
+            Some(_) => Backend::S3(s3_store(config)?),
         };
         Ok(Objects {
             backend,

@@ -316,3 +316,20 @@ pub async fn count(tx: &mut TenantTx) -> DbResult<i64> {
         .await?;
     Ok(row.try_get("n")?)
 }
+
+/// The call a source knows by `external_id`.
+pub async fn find_external(
+    tx: &mut TenantTx,
+    source: Source,
+    external_id: &str,
+) -> DbResult<Option<CallRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM calls WHERE tenant_id = $1 AND source = $2 AND external_id = $3"
+    ))
+    .bind(tx.tenant_param())
+    .bind(source.as_str())
+    .bind(external_id)
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}

@@ -18,6 +18,7 @@ crate::on_both_backends!(
     master_key_rotation_rewraps_tenant_secrets,
     twilio_recordings_are_fetched_with_the_tenant_credentials,
     imports_report_every_bad_line,
+    cci_layouts_import_in_place,
 );
 
 const RETELL_KEY: &str = "key_retell_test_0123456789";
@@ -1035,4 +1036,115 @@ async fn imports_report_every_bad_line(app: TestApp) {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: external_id"));
     assert_eq!(calls_of(&app, &owner, "").await.len(), 4);
+}
+
+/// Writes a small CCI-style layout: two good calls (one with audio and a
+/// final transcript, one with a raw transcript) and one without a start.
+fn write_cci_layout(root: &std::path::Path) {
+    let put = |rel: &str, body: &[u8]| {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
+    };
+    put(
+        "northwind-org/meta/c1.json",
+        json!({"call_id": "cci-1", "start_time": "2026-03-01T10:00:00Z",
+        "direction": "Inbound", "caller": "+14155550123", "callee": "+14155550100"})
+        .to_string()
+        .as_bytes(),
+    );
+    put(
+        "northwind-org/meta/c2.json",
+        json!({"id": "cci-2", "timestamp": 1772359200,
+        "from": "+14155550124", "to": "+14155550100"})
+        .to_string()
+        .as_bytes(),
+    );
+    put(
+        "northwind-org/meta/c3.json",
+        json!({"call_id": "cci-3"}).to_string().as_bytes(),
+    );
+    put("northwind-org/audio/c1.wav", b"RIFF-cci-audio");
+    put(
+        "results/northwind-org/final/v1.0/c1.json",
+        json!({"turns": [{"speaker": "agent", "text": "Hello from the archive"}],
+        "summary": "Greeting"})
+        .to_string()
+        .as_bytes(),
+    );
+    put(
+        "results/northwind-org/raw/c2.json",
+        json!({"transcript": [{"role": "user", "content": "Hi there"}]})
+            .to_string()
+            .as_bytes(),
+    );
+}
+
+async fn cci_layouts_import_in_place(app: TestApp) {
+    let t = app.seed_tenant("acme").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    let root = app.state.config.data_dir.join("cci");
+    write_cci_layout(&root);
+    let import = || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        cmd.args(["import", "--tenant", "acme", "--data"])
+            .arg(&app.state.config.data_dir)
+            .arg("--cci")
+            .arg(&root)
+            .env(
+                "SWITCHBOARD_MASTER_KEY",
+                app.state.config.master_key.as_ref().unwrap().expose(),
+            )
+            .env_remove("DATABASE_URL");
+        if let Some(url) = &app.database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        let out = cmd.output().unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("no report: {}", String::from_utf8_lossy(&out.stderr)));
+        (
+            out.status.code(),
+            report,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, report, stderr) = import();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        (&report["accepted"], &report["failed"]),
+        (&json!(2), &json!(1)),
+        "{report}"
+    );
+    assert!(stderr.contains("started_at"), "{stderr}");
+
+    let calls = calls_of(&app, &owner, "").await;
+    assert_eq!(calls.len(), 2);
+    let c1 = calls.iter().find(|c| c["external_id"] == "cci-1").unwrap();
+    assert_eq!(c1["stages"]["recording"], "stored");
+    let detail = app
+        .get(
+            &format!("/api/v1/calls/{}", c1["id"].as_str().unwrap()),
+            &owner,
+        )
+        .await;
+    assert_eq!(detail.body["turns"][0]["text"], "Hello from the archive");
+    assert_eq!(detail.body["provider_analysis"]["summary"], "Greeting");
+    let c2 = calls.iter().find(|c| c["external_id"] == "cci-2").unwrap();
+    assert_eq!(c2["started_at"], "2026-03-01T10:00:00Z");
+    let detail = app
+        .get(
+            &format!("/api/v1/calls/{}", c2["id"].as_str().unwrap()),
+            &owner,
+        )
+        .await;
+    assert_eq!(detail.body["turns"][0]["speaker"], "customer");
+
+    // Importing the same layout again changes nothing.
+    let (_, again, _) = import();
+    assert_eq!(
+        (&again["accepted"], &again["duplicates"]),
+        (&json!(0), &json!(2)),
+        "{again}"
+    );
+    assert_eq!(calls_of(&app, &owner, "").await.len(), 2);
 }

@@ -13,7 +13,16 @@ use switchboard_core::Role;
 
 use crate::helpers::TestApp;
 
-crate::on_both_backends!(calls_live_in_s3_when_configured);
+crate::on_both_backends!(calls_live_in_s3_when_configured, cci_layouts_import_from_s3);
+
+fn s3_settings(c: &mut switchboard::config::Config, bucket: &str) {
+    c.object_store_url = Some(format!("s3://{bucket}"));
+    c.s3.endpoint = Some(endpoint());
+    c.s3.allow_http = true;
+    c.s3.region = Some("us-east-1".into());
+    c.s3.access_key_id = Some(Secret::new("test-access-key"));
+    c.s3.secret_access_key = Some(Secret::new("test-secret-key"));
+}
 
 fn endpoint() -> String {
     std::env::var("TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5055".into())
@@ -53,16 +62,9 @@ async fn calls_live_in_s3_when_configured(app: TestApp) {
     let Some(bucket) = fresh_bucket().await else {
         return;
     };
-    let app = TestApp::spawn_with(app.backend, "s3", |c| {
-        c.object_store_url = Some(format!("s3://{bucket}"));
-        c.s3.endpoint = Some(endpoint());
-        c.s3.allow_http = true;
-        c.s3.region = Some("us-east-1".into());
-        c.s3.access_key_id = Some(Secret::new("test-access-key"));
-        c.s3.secret_access_key = Some(Secret::new("test-secret-key"));
-    })
-    .await
-    .unwrap();
+    let app = TestApp::spawn_with(app.backend, "s3", |c| s3_settings(c, &bucket))
+        .await
+        .unwrap();
     let t = app.seed_tenant("acme").await;
     let owner = app.token(t.email(Role::Owner)).await;
     let created = app
@@ -143,4 +145,57 @@ async fn calls_live_in_s3_when_configured(app: TestApp) {
             key.as_str()
         );
     }
+}
+
+/// `switchboard import --cci s3://bucket/prefix` reads the layout from S3.
+async fn cci_layouts_import_from_s3(app: TestApp) {
+    let Some(bucket) = fresh_bucket().await else {
+        return;
+    };
+    let t = app.seed_tenant("acme").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    let mut config = app.state.config.as_ref().clone();
+    s3_settings(&mut config, &bucket);
+    let (store, _) = switchboard::cci::open_root(&config, &format!("s3://{bucket}")).unwrap();
+    let meta = json!({"call_id": "s3-cci-1", "start_time": "2026-03-01T10:00:00Z", "caller": "+14155550123",
+        "callee": "+14155550100"});
+    for (path, body) in [
+        ("archive/orgx/meta/a1.json", meta.to_string().into_bytes()),
+        ("archive/orgx/audio/a1.mp3", b"ID3-archived".to_vec()),
+    ] {
+        store
+            .put(&object_store::path::Path::from(path), body.into())
+            .await
+            .unwrap();
+    }
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    cmd.args(["import", "--tenant", "acme", "--data"])
+        .arg(&app.state.config.data_dir)
+        .args(["--cci", &format!("s3://{bucket}/archive")])
+        .env(
+            "SWITCHBOARD_MASTER_KEY",
+            app.state.config.master_key.as_ref().unwrap().expose(),
+        )
+        .env("SWITCHBOARD_S3__ENDPOINT", endpoint())
+        .env("SWITCHBOARD_S3__ALLOW_HTTP", "true")
+        .env("SWITCHBOARD_S3__REGION", "us-east-1")
+        .env("SWITCHBOARD_S3__ACCESS_KEY_ID", "test-access-key")
+        .env("SWITCHBOARD_S3__SECRET_ACCESS_KEY", "test-secret-key")
+        .env_remove("DATABASE_URL");
+    if let Some(url) = &app.database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls = app.get("/api/v1/calls", &owner).await.body["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0]["external_id"], "s3-cci-1");
+    assert_eq!(calls[0]["stages"]["recording"], "stored");
 }
