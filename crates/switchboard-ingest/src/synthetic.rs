@@ -22,6 +22,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::model::{Direction, Speaker, Turn, Word};
+use Step::{Lookup, Optional, Pair};
 
 /// A generated call, in the terms of the call model.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,8 +53,8 @@ const DAY_MS: i64 = 86_400_000;
 /// Every number is North American, so business hours are those of US
 /// Eastern standard time; the generator knows no tenant's time zone.
 const LOCAL_OFFSET_MS: i64 = -5 * HOUR_MS;
-/// Roughly what a closing takes: topics stop this long before the target
-/// length so the call ends near it.
+/// Roughly what a closing takes: no topic or optional exchange starts this
+/// close to the target length.
 const CLOSING_MS: i64 = 15_000;
 /// Monday 2 March 2026, 10:00 Eastern: the benchmark call's fixed start.
 const BENCHMARK_START_MS: i64 = 1_772_463_600_000;
@@ -75,9 +76,9 @@ pub fn generate(
     } else {
         Direction::Outbound
     };
-    // Skewed towards short calls as real call logs are: 1 to 8 minutes,
-    // median a little over 3.
-    let target_ms = MINUTE_MS + (7.0 * MINUTE_MS as f64 * rng.gen::<f64>().powf(1.6)) as i64;
+    // Skewed towards short calls as real call logs are. A call runs past
+    // its target to finish the topic at hand: 1 to 8 minutes in the end.
+    let target_ms = MINUTE_MS / 2 + (6.0 * MINUTE_MS as f64 * rng.gen::<f64>().powf(1.6)) as i64;
     let started_at_ms = busy_time(&mut rng, window_start_ms, window_end_ms);
     let mut call = compose(
         rng,
@@ -100,8 +101,8 @@ pub fn generate(
     call
 }
 
-/// A generic inbound phone call of 4.5 to 5.5 minutes, 720 to 880 words
-/// and 52 to 68 turns, for benchmarks.
+/// A generic inbound phone call of 4.5 to 5.5 minutes, 700 to 900 words
+/// and 50 to 70 turns, for benchmarks.
 pub fn five_minute_call(seed: u64) -> SyntheticCall {
     // Conversations vary; the first of the seed's streams that has the
     // benchmark's shape gives every seed a comparable load.
@@ -114,7 +115,7 @@ pub fn five_minute_call(seed: u64) -> SyntheticCall {
                     external_id: format!("syn-benchmark-{seed:x}"),
                     test: false,
                     direction: Direction::Inbound,
-                    target_ms: 5 * MINUTE_MS,
+                    target_ms: 19 * MINUTE_MS / 4,
                     started_at_ms: BENCHMARK_START_MS,
                     // 800 words and 60 turns' pauses in five minutes: brisk talkers.
                     pace: 1.2,
@@ -124,8 +125,8 @@ pub fn five_minute_call(seed: u64) -> SyntheticCall {
         .find(|call| {
             let words: usize = call.turns.iter().map(|t| t.words.len()).sum();
             let seconds = (call.ended_at_ms - call.started_at_ms) / 1000;
-            (720..=880).contains(&words)
-                && (52..=68).contains(&call.turns.len())
+            (700..=900).contains(&words)
+                && (50..=70).contains(&call.turns.len())
                 && (270..=330).contains(&seconds)
         })
         .expect("some stream has the shape")
@@ -244,7 +245,7 @@ struct Plan {
     external_id: String,
     test: bool,
     direction: Direction,
-    /// About how long the call should last.
+    /// About how long the call should last; the topic at hand is finished.
     target_ms: i64,
     started_at_ms: i64,
     /// Speaking speed relative to the usual 2.5 words a second.
@@ -284,9 +285,10 @@ fn compose(rng: StdRng, plan: Plan) -> SyntheticCall {
         }
     }
 
-    'topics: for (n, topic) in topics.iter().enumerate() {
+    let time_up = |talk: &Talk| talk.now_ms + CLOSING_MS >= plan.target_ms;
+    for (n, topic) in topics.iter().enumerate() {
         if n > 0 {
-            if talk.now_ms + CLOSING_MS >= plan.target_ms {
+            if time_up(&talk) {
                 break;
             }
             let anything_else = talk.pick(ANYTHING_ELSE);
@@ -294,25 +296,19 @@ fn compose(rng: StdRng, plan: Plan) -> SyntheticCall {
             let (more, opener) = (talk.pick(ONE_MORE_THING), talk.pick(topic.openers));
             talk.customer(&format!("{more} {opener}"));
         }
-        for (step, &(agent, customer)) in topic.steps.iter().enumerate() {
-            // The first two steps answer the opener; later ones are optional.
-            if step >= 2 {
-                if talk.now_ms + CLOSING_MS >= plan.target_ms {
-                    break 'topics;
+        // A topic once raised is seen through; only its optional parts give
+        // way to the time.
+        for step in topic.steps {
+            match *step {
+                Pair(agent, customer) => talk.exchange(agent, customer),
+                Lookup if talk.rng.gen_bool(0.4) => talk.hold(),
+                Optional(pairs) if !time_up(&talk) && talk.rng.gen_bool(0.75) => {
+                    for &(agent, customer) in pairs {
+                        talk.exchange(agent, customer);
+                    }
                 }
-                if talk.rng.gen_bool(0.2) {
-                    continue;
-                }
+                Lookup | Optional(_) => {}
             }
-            let mut pause = Pause::Usual;
-            if step > 0 && talk.rng.gen_bool(0.1) {
-                let (hold, ack) = talk.pick(HOLDS);
-                talk.agent(hold);
-                talk.customer(ack);
-                pause = Pause::Hold;
-            }
-            talk.say(Speaker::Agent, agent, pause);
-            talk.customer_reacting(customer);
         }
         if talk.rng.gen_bool(0.25) {
             let (agent, customer) = talk.pick(CONFIRMATIONS);
@@ -348,14 +344,6 @@ fn pick<T: Copy>(rng: &mut StdRng, items: &[T]) -> T {
     items[rng.gen_range(0..items.len())]
 }
 
-/// What precedes a turn.
-#[derive(Clone, Copy)]
-enum Pause {
-    Usual,
-    /// The agent was looking something up.
-    Hold,
-}
-
 /// The conversation so far, timed as it is said, and who is in it.
 struct Talk {
     rng: StdRng,
@@ -371,6 +359,9 @@ struct Talk {
     customer_pace: f64,
     /// What the agent says first next time, in answer to a reaction.
     agent_lead_in: Option<&'static str>,
+    /// The line waits: the agent is looking something up, or the customer
+    /// has gone quiet.
+    on_hold: bool,
 }
 
 impl Talk {
@@ -391,6 +382,7 @@ impl Talk {
             agent_pace: pace * rng.gen_range(0.95..1.08),
             customer_pace: pace * rng.gen_range(0.85..1.15),
             agent_lead_in: None,
+            on_hold: false,
             rng,
         }
     }
@@ -400,33 +392,49 @@ impl Talk {
     }
 
     fn agent(&mut self, template: &str) {
-        self.say(Speaker::Agent, template, Pause::Usual);
+        self.say(Speaker::Agent, template);
     }
 
     fn customer(&mut self, template: &str) {
-        self.say(Speaker::Customer, template, Pause::Usual);
+        self.say(Speaker::Customer, template);
     }
 
-    /// A customer line, sometimes with how they feel about it added, which
-    /// the agent then acknowledges.
-    fn customer_reacting(&mut self, template: &str) {
+    /// The agent asks the customer to wait while they look something up.
+    fn hold(&mut self) {
+        let (hold, ack) = self.pick(HOLDS);
+        self.agent(hold);
+        self.customer(ack);
+        self.on_hold = true;
+    }
+
+    /// An agent line and the customer's answer, to which the customer
+    /// sometimes adds how they feel, which the agent then acknowledges.
+    fn exchange(&mut self, agent: &str, customer: &str) {
+        self.agent(agent);
         let (positive, negative) = match self.mood {
-            Mood::Pleased => (0.22, 0.02),
-            Mood::Neutral => (0.06, 0.06),
-            Mood::Frustrated => (0.02, 0.22),
+            Mood::Pleased => (0.2, 0.0),
+            Mood::Neutral => (0.05, 0.05),
+            Mood::Frustrated => (0.0, 0.25),
         };
         let roll: f64 = self.rng.gen();
-        let (reactions, answers) = if roll < positive {
-            (POSITIVE_REACTIONS, WELCOMES)
+        let feeling = if customer.ends_with('?') {
+            // A question wants its answer, not a feeling.
+            None
+        } else if roll < positive {
+            Some((POSITIVE_REACTIONS, WELCOMES))
         } else if roll < positive + negative {
-            (NEGATIVE_REACTIONS, APOLOGIES)
+            Some((NEGATIVE_REACTIONS, APOLOGIES))
         } else {
-            self.customer(template);
-            return;
+            None
         };
-        let reaction = self.pick(reactions);
-        self.agent_lead_in = Some(self.pick(answers));
-        self.customer(&format!("{template} {reaction}"));
+        match feeling {
+            Some((reactions, answers)) => {
+                let reaction = self.pick(reactions);
+                self.agent_lead_in = Some(self.pick(answers));
+                self.customer(&format!("{customer} {reaction}"));
+            }
+            None => self.customer(customer),
+        }
     }
 
     /// Ends the conversation; returns the disconnection reason.
@@ -448,9 +456,9 @@ impl Talk {
         let anything_else = self.pick(ANYTHING_ELSE);
         self.agent(anything_else);
         if roll > 0.97 {
-            // The customer stopped answering.
             let inactivity = self.pick(INACTIVITY);
-            self.say(Speaker::Agent, inactivity, Pause::Hold);
+            self.on_hold = true;
+            self.agent(inactivity);
             return "inactivity";
         }
         let goodbye = self.pick(match self.mood {
@@ -472,14 +480,14 @@ impl Talk {
     }
 
     /// Says a line, its placeholders filled.
-    fn say(&mut self, speaker: Speaker, template: &str, pause: Pause) {
+    fn say(&mut self, speaker: Speaker, template: &str) {
         let mut text = fill(template, &self.cast, &mut self.rng);
         if speaker == Speaker::Agent {
             if let Some(lead_in) = self.agent_lead_in.take() {
                 text = format!("{lead_in} {text}");
             }
         }
-        let start = self.turn_start(speaker, pause);
+        let start = self.turn_start(speaker);
         let pace = match speaker {
             Speaker::Agent => self.agent_pace,
             Speaker::Customer => self.customer_pace,
@@ -496,12 +504,12 @@ impl Talk {
         });
     }
 
-    fn turn_start(&mut self, speaker: Speaker, pause: Pause) -> i64 {
+    fn turn_start(&mut self, speaker: Speaker) -> i64 {
         let Some((last_speaker, last_start, last_end)) = self.last else {
             return self.now_ms;
         };
         let rng = &mut self.rng;
-        if let Pause::Hold = pause {
+        if std::mem::take(&mut self.on_hold) {
             return self.now_ms + rng.gen_range(3_000..9_000);
         }
         let barge_in = match (speaker, self.mood) {
@@ -605,7 +613,8 @@ impl Cast {
             first[..1].to_lowercase(),
             last.to_lowercase()
         );
-        let asking_cents = rng.gen_range(60..180) * 5_000_00;
+        // Steps of $5,000.
+        let asking_cents = rng.gen_range(60..180) * 500_000;
         Cast {
             company: bank.company,
             agent: pick(rng, AGENT_NAMES),
@@ -629,7 +638,7 @@ impl Cast {
             address: format!("{} {}", rng.gen_range(2..480), pick(rng, STREETS)),
             time: pick(rng, TIMES),
             asking_cents,
-            offer_cents: asking_cents - rng.gen_range(1..7) * 5_000_00,
+            offer_cents: asking_cents - rng.gen_range(1..7) * 500_000,
             local_start_ms: started_at_ms + LOCAL_OFFSET_MS,
         }
     }
@@ -651,11 +660,14 @@ impl Cast {
             "time" => self.time.to_owned(),
             "asking" => dollars(self.asking_cents),
             "offer" => dollars(self.offer_cents),
-            "amount" => dollars(rng.gen_range(180..2_400) * 100 + [0, 50, 99][rng.gen_range(0..3)]),
+            "amount" => {
+                let cents = [0, 50, 99][rng.gen_range(0..3)];
+                dollars(rng.gen_range(180..2_400) * 100 + cents)
+            }
             "monthly" => dollars(rng.gen_range(1_800..14_000)),
             "small" => dollars(rng.gen_range(1..9) * 500),
-            "deposit" => dollars(rng.gen_range(20..120) * 500_00),
-            "tax" => dollars(rng.gen_range(24..98) * 100_00),
+            "deposit" => dollars(rng.gen_range(20..120) * 50_000),
+            "tax" => dollars(rng.gen_range(24..98) * 10_000),
             "date" => self.day(rng.gen_range(1..30)),
             "past" => self.day(-rng.gen_range(1..20)),
             "daypart" => match self.local_start_ms.rem_euclid(DAY_MS) / HOUR_MS {
@@ -738,11 +750,21 @@ struct Bank {
     topics: &'static [Topic],
 }
 
-/// One reason to call: how the customer raises it, then the exchanges
-/// (agent line, customer line) that follow, in order.
+/// One reason to call: how the customer raises it, then what follows. A
+/// customer's question is answered by the next `Pair` (a `Lookup` aside), so
+/// skipping an `Optional` never leaves one open.
 struct Topic {
     openers: &'static [&'static str],
-    steps: &'static [(&'static str, &'static str)],
+    steps: &'static [Step],
+}
+
+enum Step {
+    /// An agent line and the customer's answer.
+    Pair(&'static str, &'static str),
+    /// Where the agent may put the customer on hold to look something up.
+    Lookup,
+    /// Exchanges said together or not at all.
+    Optional(&'static [(&'static str, &'static str)]),
 }
 
 fn bank(industry: IndustryTemplate) -> &'static Bank {
@@ -876,21 +898,24 @@ const CONFIRMATIONS: &[(&str, &str)] = &[
         "Sure, you can use {other_phone}.",
     ),
 ];
+/// Said after any statement, so they are about the call as a whole.
 const POSITIVE_REACTIONS: &[&str] = &[
-    "That's great, thank you so much!",
-    "Oh wonderful, you've been really helpful.",
-    "Perfect, that's exactly what I was hoping for.",
-    "That's a relief, honestly. Thank you.",
-    "Great, I really appreciate it.",
+    "By the way, you've been really helpful, thank you.",
+    "I have to say, this has been much easier than I expected.",
+    "Thanks for being so patient with me, I really appreciate it.",
+    "Honestly, this is great service. Thank you.",
 ];
-const WELCOMES: &[&str] = &["You're very welcome.", "Happy to help.", "Glad to hear it."];
+const WELCOMES: &[&str] = &[
+    "Thank you, that's kind of you to say.",
+    "Happy to help.",
+    "I'm glad to hear that.",
+];
 const NEGATIVE_REACTIONS: &[&str] = &[
-    "Honestly, this is really frustrating.",
-    "I've been waiting forever and I'm not happy about it.",
-    "This is the third time I've had to call about this.",
-    "That's not acceptable. I expected much better service.",
-    "I'm really disappointed with how this has been handled.",
-    "Why is this so complicated? It shouldn't be this hard.",
+    "I have to say, this whole process has been really frustrating.",
+    "Honestly, I've spent way too long trying to get this sorted out.",
+    "I'm not happy with how this has been handled so far.",
+    "This is the third time I've had to call about this, which is ridiculous.",
+    "I expected much better service, to be honest. This is disappointing.",
 ];
 const APOLOGIES: &[&str] = &[
     "I completely understand, and I'm sorry for the trouble.",
@@ -938,35 +963,40 @@ const INSURANCE: Bank = Bank {
         Topic {
             openers: &[
                 "I got a letter saying my home policy is up for renewal and the premium went up. I'd like to understand why.",
-                "I'm calling about renewing my auto policy. It expires on {date}.",
+                "My policy is up for renewal next month and I want to go over it before it renews.",
             ],
             steps: &[
-                ("I can help with that. Could I have your policy number, please?", "Yes, it's {policy}."),
-                ("Thank you. I see your policy renews on {date}, and the new annual premium is {amount}.", "That's quite a bit more than last year. What changed?"),
-                ("Premiums in your area went up about six percent this year, mostly because repair costs have increased.", "Okay, I guess that makes sense, but it's still a lot."),
-                ("One option is raising your deductible from five hundred to one thousand dollars.", "Hmm, how much would I actually save?"),
-                ("That works out to a saving of about {small} a month.", "Alright. Let me think about the deductible, but please go ahead with the renewal."),
-                ("Would you like to keep paying by automatic withdrawal on the first of the month?", "Yes, keep it the same as before."),
-                ("Perfect. I'll send the renewal documents to {email}. Is that still the best address?", "Yes, that's right."),
-                ("Your renewal is confirmed and your coverage continues without any gap.", "Good, thanks. That's one less thing to worry about."),
+                Pair("I can help with that. Could I have your policy number, please?", "Yes, it's {policy}."),
+                Lookup,
+                Pair("Thank you. I see your policy renews on {date}, and the new annual premium is {amount}.", "That's quite a bit more than last year. What changed?"),
+                Pair("Premiums in your area went up about six percent this year, mostly because repair costs have increased.", "Okay, I guess that makes sense, but it's still a lot."),
+                Optional(&[
+                    ("One option is raising your deductible from five hundred to one thousand dollars.", "Hmm, how much would I actually save?"),
+                    ("That works out to a saving of about {small} a month.", "Alright. Let me think about the deductible, but please go ahead with the renewal."),
+                ]),
+                Optional(&[("Would you like to keep paying by automatic withdrawal on the first of the month?", "Yes, keep it the same as before.")]),
+                Pair("Perfect. I'll send the renewal documents to {email}. Is that still the best address?", "Yes, that's right."),
+                Pair("Your renewal is confirmed and your coverage continues without any gap.", "Good, thanks. That's one less thing to worry about."),
             ],
         },
         Topic {
             openers: &[
                 "I need to file a claim. A pipe burst in my kitchen last night and there's water everywhere.",
-                "I was in a minor car accident on {past} and I need to start a claim.",
-                "I'm calling to check on a claim I filed on {past}. I haven't heard anything since.",
+                "We had a leak from the upstairs bathroom and the kitchen ceiling is damaged. I need to start a claim.",
             ],
             steps: &[
-                ("I'm sorry to hear that. First of all, is everyone safe?", "Yes, everyone's fine, thankfully."),
-                ("Good. Can you give me your policy number or the phone number on the account?", "The phone number is {phone}."),
-                ("Thank you, I found your policy. Can you describe what happened?", "The damage is mostly to the floor and the cabinets, and it happened on {past}."),
-                ("Have you taken any photos of the damage?", "Yes, I took about a dozen photos this morning."),
-                ("Great. You can upload them through the link I'll send to {email}.", "Okay. How long does the whole process usually take?"),
-                ("An adjuster will contact you within two business days, and most claims like this are settled within three weeks.", "Three weeks? I really can't wait that long."),
-                ("Your policy includes additional living expenses up to {amount} while the repairs are done.", "Oh, that's good to know. That helps a lot."),
-                ("Your claim number is {reference}. Please keep it handy for any follow up.", "Got it, {reference}. Thank you."),
-                ("Your deductible on this claim is five hundred dollars, which comes off the settlement.", "Okay, that's what I expected."),
+                Pair("I'm sorry to hear that. First of all, is everyone safe?", "Yes, everyone's fine, thankfully. It's just the mess."),
+                Pair("Good. Can you give me your policy number or the phone number on the account?", "The phone number is {phone}."),
+                Lookup,
+                Pair("Thank you, I found your policy. Can you describe the damage?", "It's mostly the floor and the lower cabinets. The water got under the tiles."),
+                Optional(&[
+                    ("Have you taken any photos of the damage?", "Yes, I took about a dozen photos this morning."),
+                    ("Great. You can upload them through the link I'll send to {email}.", "Okay, I'll do that tonight."),
+                ]),
+                Pair("An adjuster will contact you within two business days, and most claims like this are settled within three weeks.", "Three weeks? I really can't wait that long without a kitchen."),
+                Optional(&[("Your policy includes additional living expenses up to {amount} while the repairs are done.", "Oh, that's good to know. That helps a lot.")]),
+                Optional(&[("Your deductible on this claim is five hundred dollars, which comes off the settlement.", "Okay, that's what I expected.")]),
+                Pair("Your claim number is {reference}. Please keep it handy for any follow up.", "Got it, {reference}. Thank you."),
             ],
         },
         Topic {
@@ -975,45 +1005,54 @@ const INSURANCE: Bank = Bank {
                 "I just bought a house and I need a homeowners insurance quote.",
             ],
             steps: &[
-                ("Happy to help. Can I get your full name?", "Sure, it's {name}."),
-                ("Thanks, {first}. What's the best email to send the quote to?", "You can use {email}."),
-                ("And what's the address where the car is kept, or of the property?", "It's {address}."),
-                ("How many years have you been insured without a claim?", "About eight years, no claims at all."),
-                ("That qualifies you for our claims-free discount. Based on what you've told me, the estimate is {amount} a year.", "That's a lot better than what I'm paying now."),
-                ("If you bundle home and auto, you'd save another twelve percent.", "Interesting. Can you include that in the quote?"),
-                ("Absolutely. The quote is valid for thirty days, until {date}.", "Perfect, I'll look it over this week."),
-                ("Would you like me to schedule a call with a licensed agent to go through it?", "Yes, maybe on {date} in the afternoon?"),
+                Pair("Happy to help. Can I get your full name?", "Sure, it's {name}."),
+                Pair("Thanks, {first}. What's the best email to send the quote to?", "You can use {email}."),
+                Pair("And what's the address of the property, or where the car is kept?", "It's {address}."),
+                Pair("How many years have you been insured without a claim?", "About eight years, no claims at all."),
+                Lookup,
+                Pair("That qualifies you for our claims-free discount. Based on what you've told me, the estimate is {amount} a year.", "That's a lot better than what I'm paying now."),
+                Optional(&[
+                    ("If you bundle home and auto, you'd save another twelve percent.", "Interesting. Can you include that in the quote?"),
+                    ("Absolutely, I've added the bundle option to the quote.", "Great, thanks."),
+                ]),
+                Pair("The quote is valid for thirty days, until {date}.", "Perfect, I'll look it over this week."),
+                Optional(&[("Would you like me to schedule a call with a licensed agent to go through it?", "Yes, maybe on {date} in the afternoon.")]),
             ],
         },
         Topic {
             openers: &[
-                "I have a question about what my policy actually covers.",
-                "I'm going on a trip soon and I want to know whether my coverage applies outside the country.",
+                "I have a question about what my home policy actually covers.",
+                "I'm reviewing my home insurance and I'm not sure what's covered and what isn't.",
             ],
             steps: &[
-                ("Of course. Could you confirm your policy number?", "It's {policy}."),
-                ("Thank you. What would you like to know about your coverage?", "Does my policy cover water damage from a flood?"),
-                ("Standard homeowners policies cover sudden water damage, like a burst pipe, but not flooding from outside.", "Really? Nobody told me that when I signed up. That's pretty disappointing."),
-                ("Flood coverage is available as a separate add-on, starting at about {monthly} a month.", "Okay, can you send me the details?"),
-                ("Sure. Your personal liability limit is currently three hundred thousand dollars.", "Is that enough? I honestly have no idea."),
-                ("Many customers with a home your size choose five hundred thousand. The difference is about {small} a month.", "That sounds reasonable. Let me think about it."),
-                ("For travel, your auto coverage applies in the United States and Canada, but not further abroad.", "Good to know, I'll sort out a rental policy then."),
-                ("I'll email a coverage summary to {email} so you have it in writing.", "Great, thank you, that's really helpful."),
+                Pair("Of course. Could you confirm your policy number?", "It's {policy}."),
+                Pair("Thank you. What would you like to know about your coverage?", "Does my policy cover water damage from a flood?"),
+                Lookup,
+                Pair("Standard homeowners policies cover sudden water damage, like a burst pipe, but not flooding from outside.", "Really? Nobody told me that when I signed up. That's pretty disappointing."),
+                Pair("Flood coverage is available as a separate add-on, starting at about {monthly} a month.", "Okay, can you send me the details?"),
+                Pair("Of course, I'll email them to {email} today.", "Thanks. And is my liability coverage high enough?"),
+                Pair("Your personal liability limit is three hundred thousand dollars. Many customers with a home your size choose five hundred thousand.", "What would that cost?"),
+                Pair("The difference is about {small} a month.", "That sounds reasonable. Let me think about it and call back."),
+                Optional(&[
+                    ("Is there anything else about your coverage you'd like to check?", "Yes, does my car insurance work if I drive into Canada next month?"),
+                    ("Your auto coverage applies in the United States and Canada, but not further abroad.", "Good to know, that's a relief."),
+                ]),
             ],
         },
         Topic {
             openers: &[
                 "I want to cancel my policy.",
-                "I'm selling my car and I need to cancel the auto coverage on it.",
+                "I'd like to cancel my auto policy. I've found a better deal somewhere else.",
             ],
             steps: &[
-                ("I can help with that. May I ask why you're cancelling?", "I found a cheaper policy elsewhere, to be honest."),
-                ("I understand. Before you go, would you like me to check whether you qualify for any discounts?", "No thanks, I've already made up my mind."),
-                ("Okay. When would you like the cancellation to take effect?", "Starting {date}, please."),
-                ("Since you paid annually, you'll receive a prorated refund of {amount}.", "How long will the refund take?"),
-                ("The refund goes back to your original payment method within seven to ten business days.", "Ten business days seems slow, but fine."),
-                ("I've processed the cancellation. The confirmation number is {reference}.", "Can you send that to my email as well?"),
-                ("Of course, it'll go to {email} within the hour.", "Thanks."),
+                Pair("I can help with that. Can I ask what made you decide to leave?", "Mostly the price. The other company is about {small} a month cheaper."),
+                Optional(&[("I understand. Before you go, would you like me to check whether you qualify for any discounts?", "No thanks, I've already made up my mind.")]),
+                Pair("Okay. When would you like the cancellation to take effect?", "Starting {date}, please."),
+                Lookup,
+                Pair("Since you paid annually, you'll receive a prorated refund of {amount}.", "How long will the refund take?"),
+                Pair("The refund goes back to your original payment method within seven to ten business days.", "Ten business days seems slow, but fine."),
+                Pair("I've processed the cancellation. The confirmation number is {reference}.", "Can you send that to my email as well?"),
+                Pair("Of course, it'll go to {email} within the hour.", "Thanks."),
             ],
         },
     ],
@@ -1027,49 +1066,58 @@ const REAL_ESTATE: Bank = Bank {
         Topic {
             openers: &[
                 "I saw the listing for the three bedroom house on {address} and I'd like to see it.",
-                "I'm interested in scheduling a viewing for the condo on {address}.",
+                "I'm interested in scheduling a viewing for the two bedroom house on {address}.",
             ],
             steps: &[
-                ("Great choice, that one has had a lot of interest. Are you working with an agent already?", "No, not yet. This is my first time buying."),
-                ("No problem at all. We have open viewing slots on {date}. Would the morning or the afternoon suit you better?", "The afternoon would be better, around {time} if possible."),
-                ("{time} works. Can I get a phone number in case anything changes?", "Sure, it's {phone}."),
-                ("And an email for the confirmation?", "It's {email}."),
-                ("Will anyone be joining you for the viewing?", "My partner will come along, yes."),
-                ("Parking is available in the driveway, and the agent will meet you at the front door.", "Sounds good. Is there already an offer on it?"),
-                ("Not yet, but the seller expects offers by the end of next week.", "Okay, that's tight, but we'll see how the viewing goes."),
-                ("I'll also send you two similar listings nearby, in case this one goes quickly.", "Yes please, that would be great."),
+                Pair("Great choice, that one has had a lot of interest. Are you working with an agent already?", "No, not yet. This is my first time buying."),
+                Pair("No problem at all. We have open viewing slots on {date}. Would the morning or the afternoon suit you better?", "The afternoon would be better, around {time} if possible."),
+                Pair("{time} works. Can I get a phone number in case anything changes?", "Sure, it's {phone}."),
+                Optional(&[("And an email for the confirmation?", "It's {email}.")]),
+                Optional(&[("Will anyone be joining you for the viewing?", "My partner will come along, yes.")]),
+                Pair("Parking is available in the driveway, and the agent will meet you at the front door.", "Sounds good. Is there already an offer on it?"),
+                Lookup,
+                Pair("Not yet, but the seller expects offers by the end of next week.", "Okay, that's tight, but we'll see how the viewing goes."),
+                Optional(&[("I'll also send you two similar listings nearby, in case this one goes quickly.", "Yes please, that would be great.")]),
             ],
         },
         Topic {
             openers: &[
                 "We'd like to make an offer on the house on {address}.",
-                "I'm calling to check on the status of our offer. We submitted it on {past}.",
+                "We saw the house on {address} last weekend and we'd like to put in an offer.",
             ],
             steps: &[
-                ("Wonderful. What price are you thinking of offering?", "We were thinking {offer}."),
-                ("The asking price is {asking}, so that's a little under. Is there any flexibility?", "Maybe a little, but we're already stretching our budget."),
-                ("Do you have a mortgage pre-approval letter?", "Yes, we got pre-approved last month."),
-                ("Sellers usually prefer offers with fewer conditions. Would you consider waiving the inspection?", "No, we definitely want an inspection. We've heard too many horror stories."),
-                ("That's completely reasonable. How much would you put down as a deposit?", "We could do {deposit}."),
-                ("I'll draft the offer and send it to {email} for your signature today.", "Thank you. How soon will we hear back?"),
-                ("The seller has forty-eight hours to respond, so you should hear by {date}.", "Okay. I'm honestly a bit nervous about this."),
-                ("That's normal. I'll call you the minute I hear anything.", "Thank you, I appreciate that."),
+                Pair("Wonderful. What price are you thinking of offering?", "We were thinking {offer}."),
+                Lookup,
+                Pair("The asking price is {asking}, so that's a little under. Is there any flexibility?", "Maybe a little, but we're already stretching our budget."),
+                Optional(&[("Do you have a mortgage pre-approval letter?", "Yes, we got pre-approved last month.")]),
+                Optional(&[
+                    ("Sellers usually prefer offers with fewer conditions. Would you consider waiving the inspection?", "No, we definitely want an inspection. We've heard too many horror stories."),
+                    ("That's completely reasonable, I'll keep it as a condition.", "Thanks, I appreciate that."),
+                ]),
+                Pair("How much would you put down as a deposit?", "We could do {deposit}."),
+                Pair("I'll draft the offer and send it to {email} for your signature today.", "Thank you. How soon will we hear back?"),
+                Pair("The seller has forty-eight hours to respond, so you should hear by {date}.", "Okay. I'm honestly a bit nervous about this."),
+                Pair("That's normal. I'll call you the minute I hear anything.", "Thank you, I appreciate that."),
             ],
         },
         Topic {
             openers: &[
                 "I'd like to get pre-approved for a mortgage before I start looking at houses.",
-                "My mortgage pre-approval expires soon and I'm not sure what to do next.",
+                "I'm thinking about buying my first home and I want to know how much I could borrow.",
             ],
             steps: &[
-                ("Happy to help. Is this your first home purchase?", "Yes, it is."),
-                ("What price range are you looking at?", "Somewhere around {asking}."),
-                ("And how much are you planning to put down?", "About {deposit}, maybe a little more."),
-                ("We'll need two recent pay stubs, last year's tax return, and two months of bank statements.", "That's a lot of paperwork. Can I send it all by email?"),
-                ("You can upload everything securely through the link I'll send to {email}.", "Okay, great."),
-                ("Our partner lender reviews it and usually responds within three business days.", "Is there a fee for the pre-approval?"),
-                ("No, the pre-approval itself is free, and it doesn't commit you to anything.", "Oh, that's good. I was worried about that."),
-                ("Current rates for a thirty year fixed loan are around six and a half percent.", "Wow, that's higher than I expected. That's really discouraging."),
+                Pair("Happy to help. Is this your first home purchase?", "Yes, it is."),
+                Pair("What price range are you looking at?", "Somewhere around {asking}."),
+                Pair("And how much are you planning to put down?", "About {deposit}, maybe a little more."),
+                Pair("We'll need two recent pay stubs, last year's tax return, and two months of bank statements.", "That's a lot of paperwork. Can I send it all by email?"),
+                Pair("You can upload everything securely through the link I'll send to {email}.", "Okay, great."),
+                Optional(&[
+                    ("Our partner lender reviews it and usually responds within three business days.", "Is there a fee for the pre-approval?"),
+                    ("No, the pre-approval itself is free, and it doesn't commit you to anything.", "Oh, that's good. I was worried about that."),
+                ]),
+                Lookup,
+                Pair("Current rates for a thirty year fixed loan are around six and a half percent.", "Wow, that's higher than I expected. That's really discouraging."),
+                Optional(&[("Rates change often, and you can lock one in for sixty days once you're approved.", "Okay, that's something at least.")]),
             ],
         },
         Topic {
@@ -1078,14 +1126,18 @@ const REAL_ESTATE: Bank = Bank {
                 "I'm calling about the townhouse on {address}. Is it still available?",
             ],
             steps: &[
-                ("Sure, it's still available. What would you like to know?", "How old is the roof?"),
-                ("The roof was replaced about four years ago, and it comes with a transferable warranty.", "Oh nice, that's good to hear."),
-                ("Anything else I can tell you about it?", "What are the property taxes and the HOA fees?"),
-                ("The property taxes were {tax} last year, and the HOA fee is {monthly} a month.", "The HOA fee seems steep. What does it cover?"),
-                ("It covers landscaping, snow removal, the pool, and exterior maintenance.", "Okay, that makes it a bit more reasonable."),
-                ("The sale also includes the washer, the dryer and all the kitchen appliances.", "Is the basement finished? The photos weren't clear."),
-                ("Yes, it was finished three years ago and has a small office.", "Perfect, that's exactly what I need for working from home."),
-                ("I can send the full disclosure packet to {email}.", "Yes, please do."),
+                Pair("Sure, it's still available. What would you like to know?", "How old is the roof?"),
+                Lookup,
+                Pair("The roof was replaced about four years ago, and it comes with a transferable warranty.", "Oh nice, that's good to hear."),
+                Pair("Anything else I can tell you about it?", "What are the property taxes and the HOA fees?"),
+                Lookup,
+                Pair("The property taxes were {tax} last year, and the HOA fee is {monthly} a month.", "The HOA fee seems steep. What does it cover?"),
+                Pair("It covers landscaping, snow removal, the pool, and exterior maintenance.", "Okay, that makes it a bit more reasonable."),
+                Optional(&[
+                    ("The sale also includes the washer, the dryer and all the kitchen appliances.", "Is the basement finished? The photos weren't clear."),
+                    ("Yes, it was finished three years ago and has a small office.", "Perfect, that's exactly what I need for working from home."),
+                ]),
+                Pair("I can send the full disclosure packet to {email}.", "Yes, please do."),
             ],
         },
     ],
@@ -1099,18 +1151,21 @@ const GENERIC: Bank = Bank {
         Topic {
             openers: &[
                 "I'd like to book an appointment for someone to come and look at my heating, please.",
-                "I need to reschedule my appointment on {date}, something came up at work.",
+                "I need to reschedule my heating service appointment, something came up at work.",
             ],
             steps: &[
-                ("Of course. Can I have your name and phone number?", "Sure, it's {name}, and my number is {phone}."),
-                ("Thank you, {first}. What day works best for you?", "Do you have anything on {date}? Mornings are difficult for me, so ideally the afternoon."),
-                ("I have openings at 9:30 and {time} on that day.", "{time} would be perfect, I can be home by then."),
-                ("Great. What is the visit for?", "It's just the yearly service on the boiler, nothing urgent, but it's making a strange clicking noise."),
-                ("It usually takes about forty-five minutes. There's a {small} deposit, refunded when the technician arrives.", "A deposit? I didn't know about that, nobody mentioned it last time."),
-                ("It's only there to reduce missed appointments, and you get it back in full.", "Okay, that's fine then, as long as it comes back."),
-                ("Will someone be at home to let the technician in?", "Yes, I'll be there, and my neighbor has a spare key just in case."),
-                ("I'll send a confirmation to {email}, plus a text reminder the day before.", "Great, thank you. The text reminder is really useful."),
-                ("If you need to change it, just reply to the text or call us at least a day ahead.", "Got it, I'll make sure to let you know if anything changes."),
+                Pair("Of course. Can I have your name and phone number?", "Sure, it's {name}, and my number is {phone}."),
+                Pair("Thank you, {first}. What day works best for you?", "Do you have anything on {date}? Mornings are difficult for me, so ideally the afternoon."),
+                Lookup,
+                Pair("I have openings at 9:30 and {time} on that day.", "{time} would be perfect, I can be home by then."),
+                Optional(&[("Great. Can you tell me a bit about the problem?", "It makes a strange clicking noise when it starts up, and the radiators take ages to warm up.")]),
+                Optional(&[
+                    ("The visit usually takes about forty-five minutes. There's a {small} deposit, refunded when the technician arrives.", "A deposit? I didn't know about that, nobody mentioned it last time."),
+                    ("It's only there to reduce missed appointments, and you get it back in full.", "Okay, that's fine then, as long as it comes back."),
+                ]),
+                Optional(&[("Will someone be at home to let the technician in?", "Yes, I'll be there, and my neighbor has a spare key just in case.")]),
+                Pair("I'll send a confirmation to {email}, plus a text reminder the day before.", "Great, thank you. The text reminder is really useful."),
+                Optional(&[("If you need to change it, just reply to the text or call us at least a day ahead.", "Got it, I'll make sure to let you know if anything changes.")]),
             ],
         },
         Topic {
@@ -1119,14 +1174,16 @@ const GENERIC: Bank = Bank {
                 "Are you open on the holiday weekend? I couldn't find it on the website.",
             ],
             steps: &[
-                ("We're open Monday to Friday from eight to six, and Saturdays from nine to two.", "And what about Sundays? That's usually when I have time."),
-                ("We're closed on Sundays, unfortunately.", "That's a shame, Sunday is really the only day I'm free."),
-                ("On {date} we close early at three because of the holiday.", "Okay, good to know, I'll make sure to come before then."),
-                ("We also have extended hours until eight on Thursdays.", "Oh, Thursday evening could actually work for me after work."),
-                ("Is there anything specific you were planning to come in for?", "I need to pick up an order, and I wanted to look at replacement filters."),
-                ("For pickups, you can also use the after-hours locker, which is available any time.", "Oh, that's really convenient. I didn't know that existed."),
-                ("You'll get a locker code by text to {phone} when your order is ready.", "Perfect, thanks. How long does the code stay valid?"),
-                ("The code is valid for five days, and we'll send a reminder after three.", "Great, that gives me plenty of time."),
+                Pair("We're open Monday to Friday from eight to six, and Saturdays from nine to two.", "And what about Sundays? That's usually when I have time."),
+                Pair("We're closed on Sundays, unfortunately.", "That's a shame, Sunday is really the only day I'm free."),
+                Optional(&[("On {date} we close early at three because of the holiday.", "Okay, good to know, I'll make sure to come before then.")]),
+                Optional(&[("We also have extended hours until eight on Thursdays.", "Oh, Thursday evening could actually work for me after work.")]),
+                Pair("Is there anything specific you were planning to come in for?", "I need to pick up an order, and I wanted to look at replacement filters."),
+                Pair("For pickups, you can also use the after-hours locker, which is available any time.", "Oh, that's really convenient. I didn't know that existed."),
+                Optional(&[
+                    ("You'll get a locker code by text to {phone} when your order is ready.", "Perfect, thanks. How long does the code stay valid?"),
+                    ("The code is valid for five days, and we'll send a reminder after three.", "Great, that gives me plenty of time."),
+                ]),
             ],
         },
         Topic {
@@ -1135,31 +1192,38 @@ const GENERIC: Bank = Bank {
                 "I wanted to check the status of an order I placed last week, I haven't had any updates.",
             ],
             steps: &[
-                ("I'm sorry about that. Do you have your order number?", "Yes, just a second, it's {reference}."),
-                ("Thank you. I can see the order shipped on {past} and is with the courier.", "Then why hasn't it arrived yet? The tracking page hasn't changed in days."),
-                ("It looks like it was delayed at the regional depot because of high volume.", "That's really annoying. I needed it for this weekend, we have guests coming."),
-                ("I can upgrade the delivery to express at no cost.", "Okay, that would help. When would it arrive with express?"),
-                ("With express, it should be with you by {date}.", "Alright. Can I get tracking updates so I know when to be home?"),
-                ("Yes, tracking updates will go to {email} and by text to {phone}.", "Good, thank you. Can they leave it with a neighbor if I'm out?"),
-                ("Yes, I've added a note that it can be left with a neighbor or in a safe place.", "Great, the porch is fine, it's covered."),
-                ("I've also added a {small} credit to your account for the inconvenience.", "Oh, that's nice of you. Thank you, I wasn't expecting that."),
+                Pair("I'm sorry about that. Do you have your order number?", "Yes, just a second, it's {reference}."),
+                Lookup,
+                Pair("Thank you. I can see the order shipped on {past} and is with the courier.", "Then why hasn't it arrived yet? The tracking page hasn't changed in days."),
+                Pair("It looks like it was delayed at the regional depot because of high volume.", "That's really annoying. I needed it for this weekend, we have guests coming."),
+                Pair("I can upgrade the delivery to express at no cost.", "Okay, that would help. When would it arrive with express?"),
+                Pair("With express, it should be with you by {date}.", "Alright. Can I get tracking updates so I know when to be home?"),
+                Pair("Yes, tracking updates will go to {email} and by text to {phone}.", "Good, thank you."),
+                Optional(&[
+                    ("Would you like the courier to leave it with a neighbor if you're out?", "Yes, or on the porch, it's covered."),
+                    ("I've added a note that it can be left on the porch or with a neighbor.", "Great, thanks."),
+                ]),
+                Optional(&[("I've also added a {small} credit to your account for the inconvenience.", "Oh, that's nice of you. Thank you, I wasn't expecting that.")]),
             ],
         },
         Topic {
             openers: &[
-                "I want to make a complaint about the service I received from your technician.",
+                "I want to make a complaint. I was billed twice for the same visit.",
                 "I was charged twice for the same order and nobody has fixed it yet.",
             ],
             steps: &[
-                ("I'm really sorry to hear that. Can you tell me what happened?", "I was charged {amount} twice on {past}, and I've already called about it once."),
-                ("I apologize that it wasn't resolved the first time. Can I have the email on your account?", "It's {email}."),
-                ("Thank you. I can see both charges. The second one should have been reversed automatically.", "Well, it wasn't. This is ridiculous, it's been over a week."),
-                ("You're right, and I'm sorry. I'm issuing the refund for the duplicate charge right now.", "How long will that take to actually show up on my card?"),
-                ("It should appear on your statement within three to five business days.", "Fine. But I expect it to actually happen this time, not just another promise."),
-                ("I've flagged your account so a supervisor will confirm the refund by {date}.", "Okay. I appreciate you actually doing something about it."),
-                ("Is there anything else about the visit itself that went wrong?", "The technician was late and left a mess in the hallway, to be honest."),
-                ("I'm sorry about that too. I'll pass it on to the team manager so it doesn't happen again.", "Thank you, that's all I wanted, really."),
-                ("Your reference number for this complaint is {reference}.", "Thank you, I've written it down."),
+                Pair("I'm really sorry to hear that. Can you tell me what happened?", "I was charged {amount} twice on {past}, and I've already called about it once."),
+                Pair("I apologize that it wasn't resolved the first time. Can I have the email on your account?", "It's {email}."),
+                Lookup,
+                Pair("Thank you. I can see both charges. The second one should have been reversed automatically.", "Well, it wasn't. This is ridiculous, it's been over a week."),
+                Pair("You're right, and I'm sorry. I'm issuing the refund for the duplicate charge right now.", "How long will that take to actually show up on my card?"),
+                Pair("It should appear on your statement within three to five business days.", "Fine. But I expect it to actually happen this time, not just another promise."),
+                Optional(&[("I've flagged your account so a supervisor will confirm the refund by {date}.", "Okay. I appreciate you actually doing something about it.")]),
+                Optional(&[
+                    ("Is there anything else about the service itself that went wrong?", "The technician was late and left a mess in the hallway, to be honest."),
+                    ("I'm sorry about that too. I'll pass it on to the team manager so it doesn't happen again.", "Thank you, that's all I wanted, really."),
+                ]),
+                Pair("Your reference number for this complaint is {reference}.", "Thank you, I've written it down."),
             ],
         },
     ],
@@ -1398,8 +1462,12 @@ mod tests {
             let bank = bank(industry);
             let cast = Cast::new(&mut rng, bank, MARCH.0);
             let steps = bank.topics.iter().flat_map(|t| {
-                let openers = t.openers.iter().copied();
-                openers.chain(t.steps.iter().flat_map(|(a, c)| [*a, *c]))
+                let said = t.steps.iter().flat_map(|step| match step {
+                    Pair(agent, customer) => vec![*agent, *customer],
+                    Lookup => vec![],
+                    Optional(pairs) => pairs.iter().flat_map(|(a, c)| [*a, *c]).collect(),
+                });
+                t.openers.iter().copied().chain(said)
             });
             let pairs = [OUTBOUND_GREETINGS, HOLDS, CONFIRMATIONS]
                 .into_iter()
@@ -1417,58 +1485,31 @@ mod tests {
     }
 
     #[test]
+    fn every_question_in_a_bank_is_answered() {
+        for industry in INDUSTRIES {
+            for topic in bank(industry).topics {
+                // Whether what was surely said last leaves a question open.
+                let mut open = topic.openers.iter().any(|o| o.ends_with('?'));
+                for step in topic.steps {
+                    match step {
+                        Lookup => {}
+                        Pair(_, customer) => open = customer.ends_with('?'),
+                        Optional(pairs) => {
+                            assert!(!open, "{pairs:?} may be skipped after a question");
+                            open = pairs.last().unwrap().1.ends_with('?');
+                        }
+                    }
+                }
+                assert!(!open, "{:?} ends on a question", topic.openers);
+            }
+        }
+    }
+
+    #[test]
     fn formats_amounts_and_numbers() {
         assert_eq!(dollars(128_450), "$1,284.50");
         assert_eq!(dollars(48_500_000), "$485,000");
         assert_eq!(dollars(1_500), "$15");
         assert_eq!(spoken_number("+14155550142"), "415-555-0142");
-    }
-}
-#[cfg(test)]
-mod tmp_stats {
-    use super::*;
-    #[test]
-    fn stats() {
-        for ind in [
-            IndustryTemplate::Insurance,
-            IndustryTemplate::RealEstate,
-            IndustryTemplate::Generic,
-        ] {
-            let mut mins: Vec<f64> = (0..1000)
-                .map(|i| {
-                    let c = generate(ind, 9, i, 1_772_323_200_000, 1_774_915_200_000);
-                    (c.ended_at_ms - c.started_at_ms) as f64 / 60000.0
-                })
-                .collect();
-            mins.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            println!(
-                "{ind:?} min {:.2} p10 {:.2} p50 {:.2} p90 {:.2} max {:.2}",
-                mins[0], mins[100], mins[500], mins[900], mins[999]
-            );
-        }
-        let v: Vec<(usize, usize, i64)> = (0..300).map(|s| { let c = compose(rng_for(s, 0), Plan { industry: IndustryTemplate::Generic, external_id: "x".into(), test: false, direction: Direction::Inbound, target_ms: 5 * MINUTE_MS, started_at_ms: BENCHMARK_START_MS, pace: 1.2 }); (c.turns.iter().map(|t| t.words.len()).sum(), c.turns.len(), (c.ended_at_ms - c.started_at_ms) / 1000) }).collect();
-        println!("five words {:?}..{:?} turns {:?}..{:?} secs {:?}..{:?}", v.iter().map(|x| x.0).min(), v.iter().map(|x| x.0).max(), v.iter().map(|x| x.1).min(), v.iter().map(|x| x.1).max(), v.iter().map(|x| x.2).min(), v.iter().map(|x| x.2).max());
-        println!("five bad {} strict-ok {} mean words {} mean turns {}", v.iter().filter(|x| !(700..=900).contains(&x.0) || !(50..=70).contains(&x.1)).count(), v.iter().filter(|x| (720..=880).contains(&x.0) && (52..=68).contains(&x.1) && (270..=330).contains(&x.2)).count(), v.iter().map(|x| x.0).sum::<usize>() / 300, v.iter().map(|x| x.1).sum::<usize>() / 300);
-        for (ind, i) in [(IndustryTemplate::RealEstate, 11u64), (IndustryTemplate::RealEstate, 12), (IndustryTemplate::Generic, 13), (IndustryTemplate::Insurance, 14)] {
-        let c = generate(ind, 1, i, 1_772_323_200_000, 1_774_915_200_000);
-        println!("---- {:?} {:?} test={} {}", ind, c.direction, c.test, rfc3339(c.started_at_ms));
-        for t in &c.turns {
-            println!(
-                "[{:>6.2}-{:>6.2}] {:?}: {}",
-                t.start.unwrap(),
-                t.end.unwrap(),
-                t.speaker,
-                t.text
-            );
-        }
-        println!(
-            "{} {} {} {} {}",
-            c.from,
-            c.to,
-            c.disconnection_reason,
-            c.cost_cents,
-            rfc3339(c.started_at_ms)
-        );
-        }
     }
 }
