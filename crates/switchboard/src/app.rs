@@ -62,6 +62,11 @@ impl App {
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
             .context("building the HTTP client")?;
+        let writers = match db.backend() {
+            crate::db::Backend::Sqlite => 1,
+            crate::db::Backend::Postgres => 4,
+        };
+        let ingestor = crate::ingest::Ingestor::start(db.clone(), objects.clone(), writers);
         let auth = Arc::new(AuthService::new(db.clone(), keys, config.auth.clone()));
         let state = AppState {
             db,
@@ -69,6 +74,7 @@ impl App {
             config: Arc::new(config),
             keyring: Arc::new(keyring),
             objects,
+            ingestor,
             http,
             limiter: Arc::new(limiter),
             metrics: metrics_handle(),

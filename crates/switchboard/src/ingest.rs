@@ -11,12 +11,17 @@ use switchboard_ingest::model::{Cost, ProviderAnalysis};
 use switchboard_ingest::{CallUpdate, Source, Turn};
 
 use crate::auth::TenantScope;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Mutex};
+
 use crate::db::calls::{self, CallRecord, StoredEvent};
-use crate::db::{agents, now_ms, DbError, Mode};
+use crate::db::{agents, now_ms, Db, DbError, Mode, TenantTx};
 use crate::http::problem::Problem;
 use crate::http::routes::rfc3339;
 use crate::http::AppState;
 use crate::objects::ObjectKey;
+use crate::objects::Objects;
 use crate::secrets::hex;
 
 /// What became of an accepted event.
@@ -33,12 +38,21 @@ pub enum IngestError {
     Db(#[from] DbError),
     #[error("object store: {0}")]
     Objects(#[from] object_store::Error),
+    /// The batch this event was written in failed (the cause is logged once).
+    #[error("{0}")]
+    Batch(String),
 }
 
 impl From<IngestError> for Problem {
     fn from(e: IngestError) -> Self {
         match e {
             IngestError::Db(db) => db.into(),
+            IngestError::Batch(_) => Problem::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "storage-unavailable",
+                "Storage is unavailable",
+            )
+            .detail("nothing was stored; send it again later"),
             IngestError::Objects(o) => {
                 tracing::error!(error = %o, "object store write failed");
                 Problem::new(
@@ -68,55 +82,203 @@ pub async fn accept(
     event_key: &str,
     raw: &str,
 ) -> Result<Accepted, IngestError> {
-    let mut tx = state.db.tenant(scope, Mode::Write).await?;
-    let call = calls::upsert(&mut tx, source, &update.external_id, agent).await?;
-    if let Some(agent) = agent {
-        agents::record_webhook(&mut tx, agent, now_ms()).await?;
+    state
+        .ingestor
+        .accept(Job {
+            scope: *scope,
+            source,
+            agent,
+            update: update.clone(),
+            event_key: event_key.to_owned(),
+            raw: raw.to_owned(),
+        })
+        .await
+}
+
+/// One event waiting to be written.
+struct Job {
+    scope: TenantScope,
+    source: Source,
+    agent: Option<AgentId>,
+    update: CallUpdate,
+    event_key: String,
+    raw: String,
+}
+
+/// Events per transaction at most.
+const MAX_BATCH: usize = 64;
+
+/// Group commit for incoming events. A commit that is durable costs an
+/// fsync (milliseconds on ordinary disks, and SQLite has one writer), so
+/// writers take every event waiting in the queue — up to [`MAX_BATCH`],
+/// whatever their tenants — into one transaction and answer them all after
+/// its commit. Under light load a batch is one event and nothing waits.
+#[derive(Clone)]
+pub struct Ingestor {
+    queue: mpsc::Sender<(Job, oneshot::Sender<Result<Accepted, IngestError>>)>,
+}
+
+type Queue = Arc<Mutex<mpsc::Receiver<(Job, oneshot::Sender<Result<Accepted, IngestError>>)>>>;
+
+impl Ingestor {
+    /// Starts `writers` batch writers (one for SQLite, which has a single
+    /// writer anyway; a few for PostgreSQL, whose commits overlap).
+    pub fn start(db: Db, objects: Objects, writers: usize) -> Ingestor {
+        let (queue, rx) = mpsc::channel(4 * MAX_BATCH);
+        let rx: Queue = Arc::new(Mutex::new(rx));
+        for _ in 0..writers.max(1) {
+            tokio::spawn(write_batches(db.clone(), objects.clone(), rx.clone()));
+        }
+        Ingestor { queue }
     }
-    if !calls::insert_event(&mut tx, call, event_key, update, raw).await? {
+
+    async fn accept(&self, job: Job) -> Result<Accepted, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((job, reply))
+            .await
+            .map_err(|_| IngestError::Batch("the ingest queue is closed".into()))?;
+        answer
+            .await
+            .map_err(|_| IngestError::Batch("the ingest writer stopped".into()))?
+    }
+}
+
+async fn write_batches(db: Db, objects: Objects, rx: Queue) {
+    loop {
+        let batch = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        let (jobs, replies): (Vec<Job>, Vec<_>) = batch.into_iter().unzip();
+        match write_batch(&db, &objects, &jobs).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(Ok(result));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, events = jobs.len(), "an ingest batch failed; nothing of it was stored");
+                let message = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(IngestError::Batch(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Writes every job in one transaction (tenant by tenant), then the
+/// objects, then commits: all of the batch is stored, or none of it.
+async fn write_batch(
+    db: &Db,
+    objects: &Objects,
+    jobs: &[Job],
+) -> Result<Vec<Accepted>, IngestError> {
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&i| jobs[i].scope.tenant_id());
+    let mut tx: Option<TenantTx> = None;
+    let mut results: Vec<Option<Accepted>> = vec![None; jobs.len()];
+    let mut puts: Vec<(ObjectKey, Vec<u8>)> = Vec::new();
+    for i in order {
+        let job = &jobs[i];
+        let tx = match &mut tx {
+            Some(open) => {
+                if open.tenant_id() != job.scope.tenant_id() {
+                    open.rescope(&job.scope).await?;
+                }
+                open
+            }
+            None => tx.insert(db.tenant(&job.scope, Mode::Write).await?),
+        };
+        results[i] = Some(write_one(tx, job, &mut puts).await?);
+    }
+    // Two events of one call in a batch: its last objects are the whole story.
+    let mut seen = std::collections::HashSet::new();
+    let latest: Vec<&(ObjectKey, Vec<u8>)> = puts
+        .iter()
+        .rev()
+        .filter(|(key, _)| seen.insert(key.as_str().to_owned()))
+        .collect();
+    futures_util::future::try_join_all(
+        latest
+            .into_iter()
+            .map(|(key, bytes)| objects.put(key, bytes.clone())),
+    )
+    .await?;
+    if let Some(tx) = tx {
         tx.commit().await?;
+    }
+    results
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| IngestError::Batch("an event of the batch was not written".into()))
+}
+
+async fn write_one(
+    tx: &mut TenantTx,
+    job: &Job,
+    puts: &mut Vec<(ObjectKey, Vec<u8>)>,
+) -> Result<Accepted, IngestError> {
+    let call = calls::upsert(tx, job.source, &job.update.external_id, job.agent).await?;
+    if let Some(agent) = job.agent {
+        agents::record_webhook(tx, agent, now_ms()).await?;
+    }
+    if !calls::insert_event(tx, call, &job.event_key, &job.update, &job.raw).await? {
         return Ok(Accepted {
             call_id: call,
             duplicate: true,
         });
     }
-    let events = calls::events(&mut tx, call).await?;
-    calls::project(&mut tx, call, &events).await?;
-    let record = calls::get(&mut tx, call)
-        .await?
-        .ok_or(DbError::Other(sqlx::Error::RowNotFound))?;
-    state
-        .objects
-        .put(&ObjectKey::raw(scope, call), raw_document(&events))
-        .await?;
-    state
-        .objects
-        .put(
-            &ObjectKey::meta(scope, call),
-            serde_json::to_vec_pretty(&CallView::new(record, false)).expect("serialises"),
-        )
-        .await?;
-    tx.commit().await?;
+    let events = calls::events(tx, call).await?;
+    let record = calls::project(tx, call, &events).await?;
+    puts.push((ObjectKey::raw(&job.scope, call), raw_document(&events)));
+    puts.push((
+        ObjectKey::meta(&job.scope, call),
+        serde_json::to_vec(&CallView::new(record, false)).expect("serialises"),
+    ));
     Ok(Accepted {
         call_id: call,
         duplicate: false,
     })
 }
 
+#[derive(Serialize)]
+struct RawEntry<'a> {
+    event_key: &'a str,
+    received_at: String,
+    /// The payload as received when it is JSON; form bodies as a string.
+    payload: RawPayload<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum RawPayload<'a> {
+    Json(&'a serde_json::value::RawValue),
+    Text(&'a str),
+}
+
 /// `<tenant>/raw/<call>.json`: every event as it was received.
 fn raw_document(events: &[StoredEvent]) -> Vec<u8> {
-    let items: Vec<serde_json::Value> = events
+    let items: Vec<RawEntry> = events
         .iter()
-        .map(|e| {
-            serde_json::json!({
-                "event_key": e.stored.event_key,
-                "received_at": rfc3339(e.stored.received_at),
-                "payload": serde_json::from_str::<serde_json::Value>(&e.raw)
-                    .unwrap_or_else(|_| serde_json::Value::String(e.raw.clone())),
-            })
+        .map(|e| RawEntry {
+            event_key: &e.stored.event_key,
+            received_at: rfc3339(e.stored.received_at),
+            payload: serde_json::from_str(&e.raw)
+                .map(RawPayload::Json)
+                .unwrap_or(RawPayload::Text(&e.raw)),
         })
         .collect();
-    serde_json::to_vec_pretty(&items).expect("serialises")
+    serde_json::to_vec(&items).expect("serialises")
 }
 
 /// One line of an import that was not taken, and why.

@@ -144,8 +144,13 @@ pub async fn events(tx: &mut TenantTx, call: CallId) -> DbResult<Vec<StoredEvent
     Ok(out)
 }
 
-/// Recomputes the call from all its events and stores the projection.
-pub async fn project(tx: &mut TenantTx, call: CallId, events: &[StoredEvent]) -> DbResult<()> {
+/// Recomputes the call from all its events, stores the projection and
+/// returns the call as stored.
+pub async fn project(
+    tx: &mut TenantTx,
+    call: CallId,
+    events: &[StoredEvent],
+) -> DbResult<CallRecord> {
     let mut updates: Vec<StoredUpdate> = events.iter().map(|e| e.stored.clone()).collect();
     let (stage, fields) = model::merge(&mut updates);
     let transcript = fields
@@ -154,13 +159,13 @@ pub async fn project(tx: &mut TenantTx, call: CallId, events: &[StoredEvent]) ->
         .map(model::transcript_text)
         .unwrap_or_default()
         .to_lowercase();
-    sqlx::query(
+    let row = sqlx::query(&format!(
         "UPDATE calls SET stage = $3, direction = $4, from_number = $5, to_number = $6, started_at = $7, \
             ended_at = $8, duration_ms = $9, is_test = $10, details = $11, transcript_text = $12, \
             audio_status = CASE WHEN audio_status = 'none' AND $13 = 1 THEN 'available' ELSE audio_status END, \
             updated_at = $14 \
-         WHERE tenant_id = $1 AND id = $2",
-    )
+         WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
+    ))
     .bind(tx.tenant_param())
     .bind(call.to_string())
     .bind(stage.as_str())
@@ -175,9 +180,9 @@ pub async fn project(tx: &mut TenantTx, call: CallId, events: &[StoredEvent]) ->
     .bind(transcript)
     .bind(i64::from(fields.recording_url.is_some()))
     .bind(now_ms())
-    .execute(tx.conn())
+    .fetch_one(tx.conn())
     .await?;
-    Ok(())
+    Ok(from_row(&row)?)
 }
 
 /// Filters of the call list; every one optional.

@@ -212,7 +212,11 @@ impl Db {
         let tx = self
             .begin_work(mode, &[("app.tenant_id", &tenant.to_string())])
             .await?;
-        Ok(TenantTx { tx, tenant })
+        Ok(TenantTx {
+            tx,
+            tenant,
+            backend: self.backend(),
+        })
     }
 
     /// Work that can see, across tenants, only the rows whose keyed hash
@@ -410,7 +414,11 @@ impl PlatformTx {
                 .execute(tx.conn())
                 .await?;
         }
-        Ok(TenantTx { tx, tenant })
+        Ok(TenantTx {
+            tx,
+            tenant,
+            backend: self.backend,
+        })
     }
 
     pub async fn commit(self) -> DbResult<()> {
@@ -422,6 +430,7 @@ impl PlatformTx {
 pub struct TenantTx {
     tx: Handle,
     tenant: TenantId,
+    backend: Backend,
 }
 
 impl TenantTx {
@@ -440,6 +449,19 @@ impl TenantTx {
 
     pub async fn commit(self) -> DbResult<()> {
         self.tx.commit().await
+    }
+
+    /// Continues the same transaction confined to another tenant, so that
+    /// one commit can carry several tenants' work (the ingest batcher).
+    pub async fn rescope(&mut self, scope: &TenantScope) -> DbResult<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+                .bind(scope.tenant_id().to_string())
+                .execute(self.tx.conn())
+                .await?;
+        }
+        self.tenant = scope.tenant_id();
+        Ok(())
     }
 }
 

@@ -43,6 +43,8 @@ pub struct AppState {
     /// Seals and opens tenant secrets (provider credentials, webhook secrets).
     pub keyring: Arc<crate::secrets::Keyring>,
     pub objects: crate::objects::Objects,
+    /// Writes incoming call events, several to a commit.
+    pub ingestor: crate::ingest::Ingestor,
     /// Outgoing requests to providers.
     pub http: reqwest::Client,
     pub limiter: Arc<RateLimiter>,

@@ -22,8 +22,10 @@ use crate::http::AppState;
 enum Kind {
     /// A key or token: its last 4 characters are the credential's hint.
     Secret,
-    /// Another opaque value without spaces (an account id, a password).
+    /// Another opaque value without spaces (a user name, a password).
     Opaque,
+    /// A Twilio account SID: `AC` and 32 hexadecimal digits.
+    AccountSid,
     /// An http(s) base URL.
     Url,
     /// A path on that URL, starting with `/`.
@@ -34,7 +36,10 @@ enum Kind {
 fn fields_of(provider: Source) -> &'static [(&'static str, Kind)] {
     match provider {
         Source::Retell | Source::Vapi => &[("api_key", Kind::Secret)],
-        Source::Twilio => &[("account_sid", Kind::Opaque), ("auth_token", Kind::Secret)],
+        Source::Twilio => &[
+            ("account_sid", Kind::AccountSid),
+            ("auth_token", Kind::Secret),
+        ],
         Source::RecordingProvider => &[
             ("base_url", Kind::Url),
             ("client_id", Kind::Opaque),
@@ -57,6 +62,14 @@ fn check_field(kind: Kind, value: Option<&str>) -> Result<&str, &'static str> {
         Kind::Secret => Err("expected 8 to 512 characters without spaces"),
         Kind::Opaque if plain => Ok(value),
         Kind::Opaque => Err("expected 1 to 512 characters without spaces"),
+        Kind::AccountSid
+            if value.len() == 34
+                && value.starts_with("AC")
+                && value[2..].bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            Ok(value)
+        }
+        Kind::AccountSid => Err("expected AC followed by 32 hexadecimal digits"),
         Kind::Url
             if plain
                 && url::Url::parse(value).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) =>
