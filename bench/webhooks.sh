@@ -8,14 +8,15 @@
 #
 # Two scenarios per backend, interleaved over ROUNDS rounds so a noisy
 # neighbour hurts all alike: closed loop with CONNECTIONS connections
-# (throughput), and open loop at 1,000 requests/s (latency at a fixed load).
+# (throughput), and open loop at RATE requests/s (latency at a fixed load).
 #
-#   bench/webhooks.sh [seconds per run (default 10)] [connections (default 32)] [rounds (default 3)]
+#   bench/webhooks.sh [seconds per run (default 10)] [connections (default 32)] [rounds (default 3)] [open-loop rate (default 1000)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
 CONNECTIONS="${2:-32}"
 ROUNDS="${3:-3}"
+RATE="${4:-1000}"
 PG_ADMIN="${TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
 OUT="bench/results/webhooks-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$OUT"
@@ -66,9 +67,9 @@ PG_URL=$URL
 
 SCENARIOS=(
   "SQLite|throughput, $CONNECTIONS connections|$SQLITE_URL|--connections $CONNECTIONS"
-  "SQLite|open loop, 1000/s|$SQLITE_URL|--rate 1000"
+  "SQLite|open loop, ${RATE}/s|$SQLITE_URL|--rate $RATE"
   "PostgreSQL|throughput, $CONNECTIONS connections|$PG_URL|--connections $CONNECTIONS"
-  "PostgreSQL|open loop, 1000/s|$PG_URL|--rate 1000"
+  "PostgreSQL|open loop, ${RATE}/s|$PG_URL|--rate $RATE"
 )
 
 for round in $(seq 1 "$ROUNDS"); do
@@ -77,7 +78,7 @@ for round in $(seq 1 "$ROUNDS"); do
     file="$OUT/s$i-r$round.txt"
     # shellcheck disable=SC2086
     $LOAD --url "$url" --key "$RETELL_KEY" --duration "$DURATION" --label "s$i-r$round" $mode >"$file" 2>"$file.err"
-    grep -q "failed=0 " "$file" || { echo "$backend $label: failed requests, see $file" >&2; cat "$file" >&2; exit 1; }
+    # An overloaded server times requests out: counted, reported, not fatal.
     echo "round $round: $backend $label: $(cat "$file")" >&2
   done
 done
@@ -86,16 +87,16 @@ field() { sed -E "s/.*$1=([0-9.]+).*/\1/" "$2"; }
 {
   echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), ${DURATION}s runs, median of $ROUNDS interleaved rounds, payload $(head -c 200 "$OUT/s0-r1.txt.err")"
   echo
-  echo "| backend | scenario | accepted/s (median) | p50 | p99 | every round, accepted/s |"
-  echo "|---|---|---|---|---|---|"
+  echo "| backend | scenario | accepted/s (median) | p50 | p99 | failed | every round, accepted/s |"
+  echo "|---|---|---|---|---|---|---|"
   for i in "${!SCENARIOS[@]}"; do
     IFS='|' read -r backend label _ _ <<<"${SCENARIOS[$i]}"
     rows=$(for round in $(seq 1 "$ROUNDS"); do
       f="$OUT/s$i-r$round.txt"
-      echo "$(field ok_per_sec "$f") $(field p50_ms "$f") $(field p99_ms "$f")"
+      echo "$(field ok_per_sec "$f") $(field p50_ms "$f") $(field p99_ms "$f") $(field failed "$f")"
     done | sort -n)
-    read -r rps p50 p99 <<<"$(echo "$rows" | sed -n "$(( (ROUNDS + 1) / 2 ))p")"
+    read -r rps p50 p99 failed <<<"$(echo "$rows" | sed -n "$(( (ROUNDS + 1) / 2 ))p")"
     all=$(echo "$rows" | awk '{printf "%s%s", sep, $1; sep=", "}')
-    printf '| %s | %s | %s | %s ms | %s ms | %s |\n' "$backend" "$label" "$rps" "$p50" "$p99" "$all"
+    printf '| %s | %s | %s | %s ms | %s ms | %s | %s |\n' "$backend" "$label" "$rps" "$p50" "$p99" "$failed" "$all"
   done
 } | tee "$OUT/summary.md"

@@ -75,12 +75,12 @@ fn parse_csv(data: &[u8]) -> Vec<Line> {
     };
     let mut out = Vec::new();
     for (i, record) in reader.records().enumerate() {
-        let line = record
-            .as_ref()
-            .ok()
-            .and_then(|r| r.position())
-            .map(|p| p.line() as usize)
-            .unwrap_or(i + 2);
+        // Where the row starts, counting lines inside quoted fields too.
+        let position = match &record {
+            Ok(r) => r.position(),
+            Err(e) => e.position(),
+        };
+        let line = position.map(|p| p.line() as usize).unwrap_or(i + 2);
         let record = match record {
             Ok(r) => r,
             Err(e) => {
@@ -190,5 +190,14 @@ mod tests {
         assert_eq!(ok.update.fields.turns.as_ref().unwrap()[1].text, "Hi there");
         assert_eq!(lines[1].line, 4);
         assert_eq!(lines[1].result.as_ref().unwrap_err()[0].field, "test");
+    }
+
+    #[test]
+    fn refused_rows_are_reported_where_they_start() {
+        // The second row spans two lines; the third has too many fields.
+        let data = "external_id,transcript\nc1,\"agent: a\ncustomer: b\"\nc2,x,extra\n";
+        let lines = parse(Format::Csv, data.as_bytes());
+        assert_eq!(lines[1].line, 4);
+        assert_eq!(lines[1].result.as_ref().unwrap_err()[0].field, "row");
     }
 }

@@ -290,7 +290,8 @@ pub fn merge(updates: &mut [StoredUpdate]) -> (Stage, CallFields) {
     }
     if fields.duration_ms.is_none() {
         if let (Some(s), Some(e)) = (fields.started_at, fields.ended_at) {
-            fields.duration_ms = Some((e - s).max(0));
+            // Saturating: providers' timestamps are any i64 they send.
+            fields.duration_ms = Some(e.saturating_sub(s).max(0));
         }
     }
     (stage, fields)
@@ -379,5 +380,19 @@ mod tests {
             let mut sorted = all.clone();
             prop_assert_eq!(merge(&mut shuffled), merge(&mut sorted));
         }
+    }
+
+    /// Found by review while fuzzing the parsers (fuzz/README.md): Retell
+    /// timestamps are any i64, and the duration between two far-apart
+    /// ones overflowed.
+    #[test]
+    fn far_apart_times_saturate_the_duration() {
+        let f = CallFields {
+            started_at: Some(-9_000_000_000_000_000_000),
+            ended_at: Some(9_000_000_000_000_000_000),
+            ..Default::default()
+        };
+        let (_, call) = merge(&mut [update(Stage::Ended, 1, f)]);
+        assert_eq!(call.duration_ms, Some(i64::MAX));
     }
 }

@@ -39,7 +39,9 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn fresh(timestamp_ms: i64, now_ms: i64) -> Result<(), SignatureError> {
-    if (now_ms - timestamp_ms).abs() > FRESHNESS_MS {
+    // `abs_diff`: any i64 may come from a header, and a difference that
+    // overflows must be stale, not a panic (or, wrapped, fresh).
+    if now_ms.abs_diff(timestamp_ms) > FRESHNESS_MS.unsigned_abs() {
         Err(SignatureError::Stale)
     } else {
         Ok(())
@@ -376,7 +378,12 @@ pub fn verify_vapi(
                     .parse()
                     .map_err(|_| SignatureError::Malformed)?;
                 // Seconds or milliseconds, whichever the sender uses.
-                let ts_ms = if ts < 100_000_000_000 { ts * 1000 } else { ts };
+                // Saturating: a far-off time is stale, not an overflow.
+                let ts_ms = if ts < 100_000_000_000 {
+                    ts.saturating_mul(1000)
+                } else {
+                    ts
+                };
                 fresh(ts_ms, now_ms)?;
             }
             same(&h.mac(secret.as_bytes(), timestamp.trim(), body), &given)
@@ -578,5 +585,40 @@ mod tests {
                 Err(SignatureError::Stale)
             );
         }
+    }
+
+    /// Found by the `signatures` fuzz target (fuzz/README.md): a timestamp
+    /// far from now overflowed the freshness check (Standard Webhooks'
+    /// seconds saturate to i64::MIN); the same held for Retell's
+    /// milliseconds and Vapi's seconds-to-milliseconds. All are stale.
+    #[test]
+    fn extreme_timestamps_are_stale_not_an_overflow() {
+        let now = 1_700_000_000_000;
+        assert_eq!(
+            verify_standard(
+                &["\x04ll"],
+                Some("\x00\x00\x0004367"),
+                Some("-16006000085904165"),
+                Some(""),
+                b"",
+                now
+            ),
+            Err(SignatureError::Stale)
+        );
+        for (ts, now) in [(i64::MIN, now), (i64::MAX, -now)] {
+            let header = format!("v={ts},d=00");
+            assert_eq!(
+                verify_retell("k", b"{}", Some(&header), now),
+                Err(SignatureError::Stale),
+                "{header}"
+            );
+        }
+        let auth = VapiAuth::Hmac(VapiHmac::default());
+        let headers: &[(&str, &str)] =
+            &[("x-signature", "00"), ("x-timestamp", "-9223372036854776")];
+        assert_eq!(
+            verify_vapi(&auth, "s", headers, b"{}", now),
+            Err(SignatureError::Stale)
+        );
     }
 }

@@ -133,26 +133,31 @@ fn validate(doc: CallDocument) -> Result<ValidCall, Vec<ParseError>> {
     }
     let mut turns = Vec::with_capacity(doc.turns.len());
     for (i, t) in doc.turns.into_iter().enumerate() {
-        let bad_time = |v: Option<f64>| v.is_some_and(|s| !s.is_finite() || s < 0.0);
-        if bad_time(t.start) {
-            errors.fail((
-                format!("turns[{i}].start"),
-                "expected a non-negative number of seconds",
-            ));
-        }
-        if bad_time(t.end) || matches!((t.start, t.end), (Some(s), Some(e)) if e < s) {
-            errors.fail((
-                format!("turns[{i}].end"),
-                "expected a number of seconds not before start",
-            ));
-        }
-        turns.push(super::turn_bounds(Turn {
+        // A time the turn does not state is taken from its words, and is
+        // checked (and named) as the word's.
+        let start_field = match (t.start, t.words.first()) {
+            (None, Some(_)) => format!("turns[{i}].words[0].start"),
+            _ => format!("turns[{i}].start"),
+        };
+        let end_field = match (t.end, t.words.len()) {
+            (None, n @ 1..) => format!("turns[{i}].words[{}].end", n - 1),
+            _ => format!("turns[{i}].end"),
+        };
+        let turn = super::turn_bounds(Turn {
             speaker: t.speaker,
             text: t.text,
             start: t.start,
             end: t.end,
             words: t.words,
-        }));
+        });
+        let bad_time = |v: Option<f64>| v.is_some_and(|s| !s.is_finite() || s < 0.0);
+        if bad_time(turn.start) {
+            errors.fail((start_field, "expected a non-negative number of seconds"));
+        }
+        if bad_time(turn.end) || matches!((turn.start, turn.end), (Some(s), Some(e)) if e < s) {
+            errors.fail((end_field, "expected a number of seconds not before start"));
+        }
+        turns.push(turn);
     }
     if let Some(url) = &doc.recording_url {
         if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -260,5 +265,69 @@ mod tests {
             parse(body.as_bytes()).unwrap_err()[0].field,
             "turns[0].speaker"
         );
+    }
+
+    fn with_turn(turn: &str) -> String {
+        format!(
+            r#"{{"external_id":"e","direction":"inbound","from":"+14155550123","to":"+14155550100",
+            "started_at":"2026-03-01T10:00:00Z","turns":[{turn}]}}"#
+        )
+    }
+
+    /// Found by the `call_json` fuzz target (fuzz/README.md): a turn's
+    /// times taken from its words were not checked, so a valid call could
+    /// hold a turn that ends before it starts, or starts before the call.
+    #[test]
+    fn times_taken_from_words_are_checked_as_the_words() {
+        for (turn, field) in [
+            (
+                r#"{"speaker":"customer","text":"Hi","words":[{"word":"Hi","start":5.2,"end":0.5}]}"#,
+                "turns[0].words[0].end",
+            ),
+            (
+                r#"{"speaker":"agent","text":"a b","words":[{"word":"a","start":-1,"end":0.5},{"word":"b","start":0.5,"end":1}]}"#,
+                "turns[0].words[0].start",
+            ),
+            (
+                r#"{"speaker":"agent","text":"a b","start":3,"words":[{"word":"a","start":0,"end":1},{"word":"b","start":1,"end":2}]}"#,
+                "turns[0].words[1].end",
+            ),
+        ] {
+            let fields: Vec<String> = parse(with_turn(turn).as_bytes())
+                .unwrap_err()
+                .into_iter()
+                .map(|e| e.field)
+                .collect();
+            assert_eq!(fields, [field], "{turn}");
+        }
+        let ok = parse(
+            with_turn(
+                r#"{"speaker":"agent","text":"Hi","words":[{"word":"Hi","start":0.2,"end":0.5}]}"#,
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let turn = &ok.update.fields.turns.unwrap()[0];
+        assert_eq!((turn.start, turn.end), (Some(0.2), Some(0.5)));
+    }
+
+    /// Found while checking the `call_json` round trip (fuzz/README.md):
+    /// these are RFC 3339, but year -1 and year 10000 in UTC, so the call
+    /// could never be written out again.
+    #[test]
+    fn times_outside_years_0_to_9999_in_utc_are_refused() {
+        let doc = |started: &str, ended: &str| {
+            format!(
+                r#"{{"external_id":"e","direction":"inbound","from":"+14155550123","to":"+14155550100",
+                "started_at":"{started}","ended_at":"{ended}"}}"#
+            )
+        };
+        let e =
+            parse(doc("0000-01-01T00:00:00+01:00", "2026-03-01T10:00:00Z").as_bytes()).unwrap_err();
+        assert_eq!(e[0].field, "started_at");
+        let e =
+            parse(doc("2026-03-01T10:00:00Z", "9999-12-31T23:59:59-01:00").as_bytes()).unwrap_err();
+        assert_eq!(e[0].field, "ended_at");
+        assert!(parse(doc("0000-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z").as_bytes()).is_ok());
     }
 }

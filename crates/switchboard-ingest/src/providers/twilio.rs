@@ -17,12 +17,15 @@ pub fn parse(params: &[(String, String)]) -> Result<Option<CallUpdate>, ParseErr
     let sid = get("CallSid").ok_or_else(|| ParseError::new("CallSid", "missing"))?;
     let external_id = external_id("CallSid", sid)?;
     let number = |name: &str| phone(get(name).map(str::to_owned));
-    let int = |name: &'static str| -> Result<Option<i64>, ParseError> {
+    // Whole seconds, read as milliseconds: a count whose milliseconds do
+    // not fit is as bad as a negative one.
+    let seconds_ms = |name: &'static str| -> Result<Option<i64>, ParseError> {
         get(name)
             .map(|v| {
                 v.parse::<i64>()
                     .ok()
                     .filter(|n| *n >= 0)
+                    .and_then(|n| n.checked_mul(1000))
                     .ok_or_else(|| ParseError::new(name, "expected a whole number of seconds"))
             })
             .transpose()
@@ -44,7 +47,7 @@ pub fn parse(params: &[(String, String)]) -> Result<Option<CallUpdate>, ParseErr
             occurred_at,
             fields: CallFields {
                 recording_url: Some(url.to_owned()),
-                duration_ms: int("RecordingDuration")?.map(|s| s * 1000),
+                duration_ms: seconds_ms("RecordingDuration")?,
                 ..CallFields::default()
             },
         }));
@@ -69,8 +72,15 @@ pub fn parse(params: &[(String, String)]) -> Result<Option<CallUpdate>, ParseErr
             Direction::Outbound
         }
     });
-    let duration_ms = int("CallDuration")?.map(|s| s * 1000);
+    let duration_ms = seconds_ms("CallDuration")?;
     let ended_at = (stage == Stage::Ended).then_some(occurred_at).flatten();
+    let started_at = match (stage, occurred_at, ended_at, duration_ms) {
+        (Stage::Started, at, ..) => at,
+        (_, _, Some(end), Some(d)) => Some(end.checked_sub(d).ok_or_else(|| {
+            ParseError::new("CallDuration", "longer than the time before Timestamp")
+        })?),
+        _ => None,
+    };
     Ok(Some(CallUpdate {
         external_id,
         stage,
@@ -79,11 +89,7 @@ pub fn parse(params: &[(String, String)]) -> Result<Option<CallUpdate>, ParseErr
             direction,
             from: number("From"),
             to: number("To"),
-            started_at: match (stage, occurred_at, ended_at, duration_ms) {
-                (Stage::Started, at, ..) => at,
-                (_, _, Some(end), Some(d)) => Some(end - d),
-                _ => None,
-            },
+            started_at,
             ended_at,
             duration_ms,
             test: Some(false),
@@ -201,6 +207,44 @@ mod tests {
             ),
         ] {
             assert_eq!(parse(&params).unwrap_err().field, field);
+        }
+    }
+
+    /// Found by the `twilio` fuzz target (fuzz/README.md): seconds whose
+    /// milliseconds do not fit an i64 panicked on overflow (and wrapped in
+    /// release builds); so did a duration reaching back past i64::MIN from
+    /// the end time.
+    #[test]
+    fn durations_beyond_milliseconds_name_the_field() {
+        for (params, field) in [
+            (
+                p(&[
+                    ("CallSid", "CA0001"),
+                    ("CallStatus", "completed"),
+                    ("CallDuration", "008000000000077810100"),
+                ]),
+                "CallDuration",
+            ),
+            (
+                p(&[
+                    ("CallSid", "CA1"),
+                    ("RecordingStatus", "completed"),
+                    ("RecordingUrl", "https://api.twilio.com/r"),
+                    ("RecordingDuration", "9223372036854776"),
+                ]),
+                "RecordingDuration",
+            ),
+            (
+                p(&[
+                    ("CallSid", "CA1"),
+                    ("CallStatus", "completed"),
+                    ("CallDuration", "9223372036854775"),
+                    ("Timestamp", "Mon, 01 Jan 1900 00:00:00 +0000"),
+                ]),
+                "CallDuration",
+            ),
+        ] {
+            assert_eq!(parse(&params).unwrap_err().field, field, "{params:?}");
         }
     }
 }

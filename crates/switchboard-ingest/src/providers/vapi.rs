@@ -204,10 +204,16 @@ fn read_turns(messages: Vec<ArtifactMessage>) -> Result<Vec<Turn>, ParseError> {
     Ok(turns)
 }
 
+/// Only times that can be written back as RFC 3339 in UTC (years 0 to
+/// 9999) are accepted: `0000-01-01T00:00:00+01:00` parses, but is year -1
+/// in UTC, and could never be shown again.
 pub(crate) fn rfc3339_ms(field: &str, text: &str) -> Result<i64, ParseError> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .and_then(|t| t.checked_to_offset(time::UtcOffset::UTC))
+        .filter(|t| (0..=9999).contains(&t.year()))
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| ParseError::new(field, "expected an RFC 3339 time"))
+        .ok_or_else(|| ParseError::new(field, "expected an RFC 3339 time"))
 }
 
 #[cfg(test)]
