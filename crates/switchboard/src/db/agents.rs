@@ -31,8 +31,6 @@ pub struct AgentRecord {
     pub updated_at: i64,
 }
 
-pub const STATUSES: [&str; 4] = ["pending_validation", "active", "inactive", "error"];
-
 pub struct NewAgent<'a> {
     pub id: AgentId,
     pub name: &'a str,

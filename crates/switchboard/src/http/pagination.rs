@@ -115,6 +115,57 @@ fn decode(cursor: &str, key: &[u8], resource: &str, scope: &str) -> Result<Strin
     Ok(payload.p)
 }
 
+/// One list's paging from request to answer. The cursor's scope (which
+/// list, which tenant) is named once, so a handler cannot read cursors of
+/// one scope and write cursors of another.
+pub struct Listing<'k> {
+    key: &'k [u8],
+    resource: &'static str,
+    scope: String,
+    pub request: PageRequest,
+}
+
+impl<'k> Listing<'k> {
+    /// `scope` is the tenant id (or `platform`).
+    pub fn new(
+        key: &'k [u8],
+        resource: &'static str,
+        scope: String,
+        limit: Option<String>,
+        cursor: Option<String>,
+    ) -> Result<Self, Problem> {
+        let request = PageRequest::parse(&PageQuery { limit, cursor }, key, resource, &scope)?;
+        Ok(Self {
+            key,
+            resource,
+            scope,
+            request,
+        })
+    }
+
+    /// Where the previous page ended, read as `T`. A position that does not
+    /// read is a page that does not exist.
+    pub fn position<T: std::str::FromStr>(&self) -> Result<Option<T>, Problem> {
+        self.request
+            .after
+            .as_deref()
+            .map(|p| p.parse().map_err(|_| Problem::not_found()))
+            .transpose()
+    }
+
+    /// Rows to fetch: one more than asked.
+    pub fn fetch(&self) -> i64 {
+        self.request.fetch()
+    }
+
+    /// The page of `rows`, its cursor holding `position` of the last row.
+    pub fn page<T>(&self, rows: Vec<T>, position: impl Fn(&T) -> String) -> Page<T> {
+        Page::from_rows(rows, &self.request, |r| {
+            encode(self.key, self.resource, &self.scope, &position(r))
+        })
+    }
+}
+
 /// One page of a list.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Page<T> {

@@ -14,7 +14,7 @@ use crate::auth::TenantContext;
 use crate::db::agents::{self, AgentChanges, AgentRecord, NewAgent};
 use crate::db::{audit, Mode};
 use crate::http::extract::{perm, Authorized, JsonBody, RequestIdText};
-use crate::http::pagination::{self, Page, PageQuery, PageRequest};
+use crate::http::pagination::{Listing, Page, PageQuery};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::routes::{audit_event, rfc3339, Validator};
 use crate::http::AppState;
@@ -311,20 +311,24 @@ pub async fn list(
     auth: Authorized<perm::SettingsManage>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Page<AgentView>>> {
-    let scope = auth.ctx.tenant_id().to_string();
-    let page = PageRequest::parse(&q, state.cursor_key(), "agents", &scope)?;
-    let before = page.after.as_deref().map(parse_id::<AgentId>).transpose()?;
+    let listing = Listing::new(
+        state.cursor_key(),
+        "agents",
+        auth.ctx.tenant_id().to_string(),
+        q.limit,
+        q.cursor,
+    )?;
     let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Read).await?;
-    let rows = agents::list(&mut tx, before, page.fetch()).await?;
+    let rows = agents::list(&mut tx, listing.position()?, listing.fetch()).await?;
     tx.commit().await?;
-    let key = state.cursor_key();
-    Ok(Json(Page::from_rows(
-        rows.into_iter()
-            .map(|a| AgentView::new(&state, a))
-            .collect(),
-        &page,
-        |a| pagination::encode(key, "agents", &scope, &a.id.to_string()),
-    )))
+    Ok(Json(
+        listing.page(
+            rows.into_iter()
+                .map(|a| AgentView::new(&state, a))
+                .collect(),
+            |a| a.id.to_string(),
+        ),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/agents", tag = "agents", security(("bearer" = [])), request_body = CreateAgent,

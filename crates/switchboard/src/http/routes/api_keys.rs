@@ -13,7 +13,7 @@ use crate::auth::service::default_api_key_scopes;
 use crate::db::api_keys::{self, ApiKeyRecord, NewApiKey};
 use crate::db::{audit, now_ms, Mode};
 use crate::http::extract::{perm, Authorized, JsonBody, RequestIdText};
-use crate::http::pagination::{self, Page, PageQuery, PageRequest};
+use crate::http::pagination::{Listing, Page, PageQuery};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::routes::{audit_event, parse_rfc3339, rfc3339, Validator};
 use crate::http::AppState;
@@ -80,21 +80,19 @@ pub async fn list(
     auth: Authorized<perm::SettingsManage>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Page<ApiKeyView>>> {
-    let scope = auth.ctx.tenant_id().to_string();
-    let page = PageRequest::parse(&q, state.cursor_key(), "api_keys", &scope)?;
-    let before = page
-        .after
-        .as_deref()
-        .map(parse_id::<ApiKeyId>)
-        .transpose()?;
+    let listing = Listing::new(
+        state.cursor_key(),
+        "api_keys",
+        auth.ctx.tenant_id().to_string(),
+        q.limit,
+        q.cursor,
+    )?;
     let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Read).await?;
-    let rows = api_keys::list(&mut tx, before, page.fetch()).await?;
+    let rows = api_keys::list(&mut tx, listing.position()?, listing.fetch()).await?;
     tx.commit().await?;
-    let key = state.cursor_key();
-    Ok(Json(Page::from_rows(
+    Ok(Json(listing.page(
         rows.into_iter().map(ApiKeyView::from).collect(),
-        &page,
-        |k| pagination::encode(key, "api_keys", &scope, &k.id.to_string()),
+        |k| k.id.to_string(),
     )))
 }
 

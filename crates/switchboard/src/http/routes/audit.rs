@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::audit::{self, ActorRef, AuditFilter};
 use crate::db::Mode;
 use crate::http::extract::{perm, Authorized};
-use crate::http::pagination::{self, Page, PageQuery, PageRequest};
+use crate::http::pagination::{Listing, Page};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::routes::{parse_rfc3339, rfc3339};
 use crate::http::AppState;
@@ -53,21 +53,13 @@ pub async fn list(
     auth: Authorized<perm::AuditView>,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Page<AuditEntryView>>> {
-    let scope = auth.ctx.tenant_id().to_string();
-    let page = PageRequest::parse(
-        &PageQuery {
-            limit: q.limit,
-            cursor: q.cursor,
-        },
+    let listing = Listing::new(
         state.cursor_key(),
         "audit",
-        &scope,
+        auth.ctx.tenant_id().to_string(),
+        q.limit,
+        q.cursor,
     )?;
-    let before = page
-        .after
-        .as_deref()
-        .map(|p| p.parse::<i64>().map_err(|_| Problem::not_found()))
-        .transpose()?;
     let filter = AuditFilter {
         actor_id: q.actor,
         action: q.action,
@@ -83,7 +75,7 @@ pub async fn list(
             .transpose()?,
     };
     let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Read).await?;
-    let rows = audit::list(&mut tx, &filter, before, page.fetch()).await?;
+    let rows = audit::list(&mut tx, &filter, listing.position()?, listing.fetch()).await?;
     tx.commit().await?;
     let views = rows
         .into_iter()
@@ -102,8 +94,5 @@ pub async fn list(
             prev_hash: e.prev_hash,
         })
         .collect();
-    let key = state.cursor_key();
-    Ok(Json(Page::from_rows(views, &page, |e| {
-        pagination::encode(key, "audit", &scope, &e.seq.to_string())
-    })))
+    Ok(Json(listing.page(views, |e| e.seq.to_string())))
 }

@@ -17,7 +17,7 @@ use super::members::parse_id;
 use crate::db::calls::{self, CallFilter};
 use crate::db::{agents, audit, Mode};
 use crate::http::extract::{parse_param, perm, read_limited, Authorized, JsonBody, RequestIdText};
-use crate::http::pagination::{self, Page, PageQuery, PageRequest};
+use crate::http::pagination::{Listing, Page};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::routes::{audit_event, parse_rfc3339};
 use crate::http::AppState;
@@ -139,17 +139,13 @@ pub async fn list(
     auth: Authorized<perm::CallsViewAll>,
     Query(q): Query<CallQuery>,
 ) -> ApiResult<Json<Page<CallView>>> {
-    let scope = auth.ctx.tenant_id().to_string();
-    let page = PageRequest::parse(
-        &PageQuery {
-            limit: q.limit.clone(),
-            cursor: q.cursor.clone(),
-        },
+    let listing = Listing::new(
         state.cursor_key(),
         "calls",
-        &scope,
+        auth.ctx.tenant_id().to_string(),
+        q.limit,
+        q.cursor,
     )?;
-    let before = page.after.as_deref().map(parse_id::<CallId>).transpose()?;
     let filter = CallFilter {
         agent: parse_param::<AgentId>("agent_id", q.agent_id.as_deref())?,
         since: q
@@ -190,13 +186,11 @@ pub async fn list(
             .transpose()?,
     };
     let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Read).await?;
-    let rows = calls::list(&mut tx, &filter, before, page.fetch()).await?;
+    let rows = calls::list(&mut tx, &filter, listing.position()?, listing.fetch()).await?;
     tx.commit().await?;
-    let key = state.cursor_key();
-    Ok(Json(Page::from_rows(
+    Ok(Json(listing.page(
         rows.into_iter().map(|c| CallView::new(c, false)).collect(),
-        &page,
-        |c| pagination::encode(key, "calls", &scope, &c.id.to_string()),
+        |c| c.id.to_string(),
     )))
 }
 

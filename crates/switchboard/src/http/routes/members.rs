@@ -12,7 +12,7 @@ use crate::auth::password::{PasswordHash, PlaintextPassword};
 use crate::auth::TenantContext;
 use crate::db::{audit, memberships, users, Mode, TenantTx};
 use crate::http::extract::{perm, Authorized, JsonBody, RequestIdText};
-use crate::http::pagination::{self, Page, PageQuery, PageRequest};
+use crate::http::pagination::{Listing, Page, PageQuery};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::routes::{audit_event, rfc3339, Validator};
 use crate::http::AppState;
@@ -84,17 +84,19 @@ pub async fn list(
     auth: Authorized<perm::UsersManage>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Page<MemberView>>> {
-    let scope = auth.ctx.tenant_id().to_string();
-    let page = PageRequest::parse(&q, state.cursor_key(), "members", &scope)?;
-    let after = page.after.as_deref().map(parse_id::<UserId>).transpose()?;
+    let listing = Listing::new(
+        state.cursor_key(),
+        "members",
+        auth.ctx.tenant_id().to_string(),
+        q.limit,
+        q.cursor,
+    )?;
     let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Read).await?;
-    let rows = memberships::list(&mut tx, after, page.fetch()).await?;
+    let rows = memberships::list(&mut tx, listing.position()?, listing.fetch()).await?;
     tx.commit().await?;
-    let key = state.cursor_key();
-    Ok(Json(Page::from_rows(
+    Ok(Json(listing.page(
         rows.into_iter().map(MemberView::from).collect(),
-        &page,
-        |m| pagination::encode(key, "members", &scope, &m.user_id.to_string()),
+        |m| m.user_id.to_string(),
     )))
 }
 

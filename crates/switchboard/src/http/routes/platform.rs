@@ -12,7 +12,7 @@ use crate::db::audit::{self, AuditEvent};
 use crate::db::tenants::{self, Branding, NewTenant, Tenant};
 use crate::db::Mode;
 use crate::http::extract::{JsonBody, PlatformAdmin, RequestIdText};
-use crate::http::pagination::{self, Page, PageQuery, PageRequest};
+use crate::http::pagination::{Listing, Page, PageQuery};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::routes::{rfc3339, Validator};
 use crate::http::AppState;
@@ -113,20 +113,19 @@ pub async fn list(
     _: PlatformAdmin,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Page<TenantView>>> {
-    let page = PageRequest::parse(&q, state.cursor_key(), "tenants", "platform")?;
-    let after = page
-        .after
-        .as_deref()
-        .map(parse_id::<TenantId>)
-        .transpose()?;
+    let listing = Listing::new(
+        state.cursor_key(),
+        "tenants",
+        "platform".into(),
+        q.limit,
+        q.cursor,
+    )?;
     let mut tx = state.db.platform(Mode::Read).await?;
-    let rows = tenants::list(tx.conn(), after, page.fetch()).await?;
+    let rows = tenants::list(tx.conn(), listing.position()?, listing.fetch()).await?;
     tx.commit().await?;
-    let key = state.cursor_key();
-    Ok(Json(Page::from_rows(
+    Ok(Json(listing.page(
         rows.into_iter().map(TenantView::from).collect(),
-        &page,
-        |t| pagination::encode(key, "tenants", "platform", &t.id.to_string()),
+        |t| t.id.to_string(),
     )))
 }
 
