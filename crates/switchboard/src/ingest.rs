@@ -7,7 +7,7 @@
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use switchboard_core::{AgentId, CallId};
-use switchboard_ingest::model::{Cost, ProviderAnalysis};
+use switchboard_ingest::model::{Cost, ProviderAnalysis, StoredUpdate};
 use switchboard_ingest::{CallUpdate, Source, Turn};
 
 use crate::auth::TenantScope;
@@ -228,17 +228,31 @@ async fn write_one(
     job: &Job,
     puts: &mut Vec<(ObjectKey, Vec<u8>)>,
 ) -> Result<Accepted, IngestError> {
-    let call = calls::upsert(tx, job.source, &job.update.external_id, job.agent).await?;
+    let (call, stored_events) =
+        calls::upsert(tx, job.source, &job.update.external_id, job.agent).await?;
+    let now = now_ms();
     if let Some(agent) = job.agent {
-        agents::record_webhook(tx, agent, now_ms()).await?;
+        agents::record_webhook(tx, agent, now).await?;
     }
-    if !calls::insert_event(tx, call, &job.event_key, &job.update, &job.raw).await? {
+    if !calls::insert_event(tx, call, &job.event_key, now, &job.update, &job.raw).await? {
         return Ok(Accepted {
             call_id: call,
             duplicate: true,
         });
     }
-    let events = calls::events(tx, call).await?;
+    // A call's first event is all there is to merge: no need to read it back.
+    let events = if stored_events == 0 {
+        vec![StoredEvent {
+            stored: StoredUpdate {
+                update: job.update.clone(),
+                received_at: now,
+                event_key: job.event_key.clone(),
+            },
+            raw: job.raw.clone(),
+        }]
+    } else {
+        calls::events(tx, call).await?
+    };
     let record = calls::project(tx, call, &events).await?;
     puts.push((ObjectKey::raw(&job.scope, call), raw_document(&events)));
     puts.push((

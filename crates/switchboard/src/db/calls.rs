@@ -31,6 +31,10 @@ pub struct CallRecord {
 const COLUMNS: &str =
     "id, source, external_id, agent_id, stage, is_test, details, audio_key, audio_status, \
     audio_error, created_at, updated_at";
+/// All but `details`, for when the fields are already in hand.
+const COLUMNS_BUT_DETAILS: &str =
+    "id, source, external_id, agent_id, stage, is_test, audio_key, audio_status, \
+    audio_error, created_at, updated_at";
 
 fn decode_err(column: &str, e: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
     sqlx::Error::ColumnDecode {
@@ -40,9 +44,15 @@ fn decode_err(column: &str, e: impl std::error::Error + Send + Sync + 'static) -
 }
 
 fn from_row(row: &AnyRow) -> Result<CallRecord, sqlx::Error> {
+    let details: String = row.try_get("details")?;
+    let fields = serde_json::from_str(&details).map_err(|e| decode_err("details", e))?;
+    from_row_with(row, fields)
+}
+
+/// A call from its row and its already known fields (`details`).
+fn from_row_with(row: &AnyRow, fields: CallFields) -> Result<CallRecord, sqlx::Error> {
     let source: String = row.try_get("source")?;
     let stage: String = row.try_get("stage")?;
-    let details: String = row.try_get("details")?;
     Ok(CallRecord {
         id: parse_col(&row.try_get::<String, _>("id")?, "id")?,
         source: parse_col(&source, "source")?,
@@ -53,7 +63,7 @@ fn from_row(row: &AnyRow) -> Result<CallRecord, sqlx::Error> {
             .transpose()?,
         stage: parse_col(&stage, "stage")?,
         is_test: row.try_get::<i64, _>("is_test")? != 0,
-        fields: serde_json::from_str(&details).map_err(|e| decode_err("details", e))?,
+        fields,
         audio_key: row.try_get("audio_key")?,
         audio_status: row.try_get("audio_status")?,
         audio_error: row.try_get("audio_error")?,
@@ -62,15 +72,15 @@ fn from_row(row: &AnyRow) -> Result<CallRecord, sqlx::Error> {
     })
 }
 
-/// Finds or creates the call `(source, external_id)` and locks it for this
-/// transaction (on PostgreSQL the upsert takes the row lock, so concurrent
+/// Finds or creates the call `(source, external_id)`, with how many events
+/// it has stored, and locks it for this transaction (on PostgreSQL the upsert takes the row lock, so concurrent
 /// events of one call merge one after the other).
 pub async fn upsert(
     tx: &mut TenantTx,
     source: Source,
     external_id: &str,
     agent_id: Option<AgentId>,
-) -> DbResult<CallId> {
+) -> DbResult<(CallId, i64)> {
     let now = now_ms();
     let row = sqlx::query(
         "INSERT INTO calls (tenant_id, id, source, external_id, agent_id, stage, is_test, details, transcript_text, \
@@ -78,7 +88,7 @@ pub async fn upsert(
          VALUES ($1, $2, $3, $4, $5, 'started', 0, '{}', '', 'none', $6, $6) \
          ON CONFLICT (tenant_id, source, external_id) DO UPDATE SET updated_at = excluded.updated_at, \
             agent_id = COALESCE(excluded.agent_id, calls.agent_id) \
-         RETURNING id",
+         RETURNING id, event_count",
     )
     .bind(tx.tenant_param())
     .bind(CallId::generate().to_string())
@@ -88,7 +98,10 @@ pub async fn upsert(
     .bind(now)
     .fetch_one(tx.conn())
     .await?;
-    Ok(parse_col(&row.try_get::<String, _>("id")?, "id")?)
+    Ok((
+        parse_col(&row.try_get::<String, _>("id")?, "id")?,
+        row.try_get("event_count")?,
+    ))
 }
 
 /// Stores an event; `false` when the same event was stored before.
@@ -96,6 +109,7 @@ pub async fn insert_event(
     tx: &mut TenantTx,
     call: CallId,
     event_key: &str,
+    received_at: i64,
     update: &CallUpdate,
     raw: &str,
 ) -> DbResult<bool> {
@@ -106,7 +120,7 @@ pub async fn insert_event(
     .bind(tx.tenant_param())
     .bind(call.to_string())
     .bind(event_key)
-    .bind(now_ms())
+    .bind(received_at)
     .bind(serde_json::to_string(update).expect("updates serialise"))
     .bind(raw)
     .execute(tx.conn())
@@ -163,8 +177,8 @@ pub async fn project(
         "UPDATE calls SET stage = $3, direction = $4, from_number = $5, to_number = $6, started_at = $7, \
             ended_at = $8, duration_ms = $9, is_test = $10, details = $11, transcript_text = $12, \
             audio_status = CASE WHEN audio_status = 'none' AND $13 = 1 THEN 'available' ELSE audio_status END, \
-            updated_at = $14 \
-         WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
+            updated_at = $14, event_count = $15 \
+         WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS_BUT_DETAILS}"
     ))
     .bind(tx.tenant_param())
     .bind(call.to_string())
@@ -180,9 +194,10 @@ pub async fn project(
     .bind(transcript)
     .bind(i64::from(fields.recording_url.is_some()))
     .bind(now_ms())
+    .bind(events.len() as i64)
     .fetch_one(tx.conn())
     .await?;
-    Ok(from_row(&row)?)
+    Ok(from_row_with(&row, fields)?)
 }
 
 /// Filters of the call list; every one optional.

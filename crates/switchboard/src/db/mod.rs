@@ -314,6 +314,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "recording_pull",
                 include_str!("../../../../migrations/sqlite/0003_recording_pull.sql"),
             ),
+            (
+                4,
+                "call_event_count",
+                include_str!("../../../../migrations/sqlite/0004_call_event_count.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -330,6 +335,11 @@ fn migrator(backend: Backend) -> Migrator {
                 3,
                 "recording_pull",
                 include_str!("../../../../migrations/postgres/0003_recording_pull.sql"),
+            ),
+            (
+                4,
+                "call_event_count",
+                include_str!("../../../../migrations/postgres/0004_call_event_count.sql"),
             ),
         ],
     };
