@@ -319,6 +319,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "call_event_count",
                 include_str!("../../../../migrations/sqlite/0004_call_event_count.sql"),
             ),
+            (
+                5,
+                "lz4_payloads",
+                include_str!("../../../../migrations/sqlite/0005_lz4_payloads.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -340,6 +345,11 @@ fn migrator(backend: Backend) -> Migrator {
                 4,
                 "call_event_count",
                 include_str!("../../../../migrations/postgres/0004_call_event_count.sql"),
+            ),
+            (
+                5,
+                "lz4_payloads",
+                include_str!("../../../../migrations/postgres/0005_lz4_payloads.sql"),
             ),
         ],
     };
