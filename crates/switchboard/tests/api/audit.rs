@@ -184,17 +184,7 @@ async fn verify_detects_edited_inserted_and_deleted_entries(app: TestApp) {
 async fn cli_audit_verify_exit_code_names_the_broken_entry(app: TestApp) {
     let t = app.seed_tenant("acme").await;
     let run = || {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
-        cmd.args(["audit", "verify", "--data"])
-            .arg(&app.state.config.data_dir);
-        cmd.env(
-            "SWITCHBOARD_MASTER_KEY",
-            app.state.config.master_key.as_ref().unwrap().expose(),
-        );
-        match &app.database_url {
-            Some(url) => cmd.env("DATABASE_URL", url),
-            None => cmd.env_remove("DATABASE_URL"),
-        };
+        let mut cmd = app.cli(&["audit", "verify"]);
         cmd.output().unwrap()
     };
     let ok = run();

@@ -787,15 +787,9 @@ async fn master_key_rotation_rewraps_tenant_secrets(app: TestApp) {
     let new_key = switchboard::secrets::generate_key_text().to_string();
     let data_dir = app.state.config.data_dir.clone();
     let database_url = app.database_url.clone();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    cmd.args(["master-key", "rotate", "--data"])
-        .arg(&data_dir)
-        .env("SWITCHBOARD_MASTER_KEY", &new_key)
-        .env("SWITCHBOARD_MASTER_KEY_PREVIOUS", old_key.expose())
-        .env_remove("DATABASE_URL");
-    if let Some(url) = &database_url {
-        cmd.env("DATABASE_URL", url);
-    }
+    let mut cmd = app.cli(&["master-key", "rotate"]);
+    cmd.env("SWITCHBOARD_MASTER_KEY", &new_key)
+        .env("SWITCHBOARD_MASTER_KEY_PREVIOUS", old_key.expose());
     let out = cmd.output().expect("the binary runs");
     assert!(
         out.status.success(),
@@ -1010,18 +1004,8 @@ async fn imports_report_every_bad_line(app: TestApp) {
     // The command line does the same, with a report on stdout and exit code 1.
     let file = app.state.config.data_dir.join("calls.jsonl");
     std::fs::write(&file, format!("{}\n{{\"bad\": 1}}\n", good("cli-1"))).unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    cmd.args(["import", "--tenant", "acme", "--data"])
-        .arg(&app.state.config.data_dir)
-        .arg(&file)
-        .env(
-            "SWITCHBOARD_MASTER_KEY",
-            app.state.config.master_key.as_ref().unwrap().expose(),
-        )
-        .env_remove("DATABASE_URL");
-    if let Some(url) = &app.database_url {
-        cmd.env("DATABASE_URL", url);
-    }
+    let mut cmd = app.cli(&["import", "--tenant", "acme"]);
+    cmd.arg(&file);
     let out = cmd.output().unwrap();
     assert_eq!(
         out.status.code(),
@@ -1086,20 +1070,11 @@ async fn cci_layouts_import_in_place(app: TestApp) {
     let root = app.state.config.data_dir.join("cci");
     write_cci_layout(&root);
     let import = || {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
-        cmd.args(["import", "--tenant", "acme", "--data"])
-            .arg(&app.state.config.data_dir)
-            .arg("--cci")
-            .arg(&root)
-            .env(
-                "SWITCHBOARD_MASTER_KEY",
-                app.state.config.master_key.as_ref().unwrap().expose(),
-            )
-            .env_remove("DATABASE_URL");
-        if let Some(url) = &app.database_url {
-            cmd.env("DATABASE_URL", url);
-        }
-        let out = cmd.output().unwrap();
+        let root = root.to_str().expect("a UTF-8 path");
+        let out = app
+            .cli(&["import", "--tenant", "acme", "--cci", root])
+            .output()
+            .unwrap();
         let report: Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|_| panic!("no report: {}", String::from_utf8_lossy(&out.stderr)));
         (

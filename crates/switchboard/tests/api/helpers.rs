@@ -180,6 +180,29 @@ impl TestApp {
         &self.state.db
     }
 
+    /// The `switchboard` binary pointed at this app's storage (data
+    /// directory, database, master key), with `args` before `--data`.
+    pub fn cli(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        cmd.args(args)
+            .arg("--data")
+            .arg(&self.state.config.data_dir)
+            .env(
+                "SWITCHBOARD_MASTER_KEY",
+                self.state
+                    .config
+                    .master_key
+                    .as_ref()
+                    .expect("a master key")
+                    .expose(),
+            )
+            .env_remove("DATABASE_URL");
+        if let Some(url) = &self.database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        cmd
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

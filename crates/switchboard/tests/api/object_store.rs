@@ -168,23 +168,18 @@ async fn cci_layouts_import_from_s3(app: TestApp) {
             .await
             .unwrap();
     }
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    cmd.args(["import", "--tenant", "acme", "--data"])
-        .arg(&app.state.config.data_dir)
-        .args(["--cci", &format!("s3://{bucket}/archive")])
-        .env(
-            "SWITCHBOARD_MASTER_KEY",
-            app.state.config.master_key.as_ref().unwrap().expose(),
-        )
-        .env("SWITCHBOARD_S3__ENDPOINT", endpoint())
+    let mut cmd = app.cli(&[
+        "import",
+        "--tenant",
+        "acme",
+        "--cci",
+        &format!("s3://{bucket}/archive"),
+    ]);
+    cmd.env("SWITCHBOARD_S3__ENDPOINT", endpoint())
         .env("SWITCHBOARD_S3__ALLOW_HTTP", "true")
         .env("SWITCHBOARD_S3__REGION", "us-east-1")
         .env("SWITCHBOARD_S3__ACCESS_KEY_ID", "test-access-key")
-        .env("SWITCHBOARD_S3__SECRET_ACCESS_KEY", "test-secret-key")
-        .env_remove("DATABASE_URL");
-    if let Some(url) = &app.database_url {
-        cmd.env("DATABASE_URL", url);
-    }
+        .env("SWITCHBOARD_S3__SECRET_ACCESS_KEY", "test-secret-key");
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
