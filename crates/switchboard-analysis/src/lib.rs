@@ -3,5 +3,6 @@
 //! settings, so it is fast to test and to benchmark.
 
 pub mod pii;
+pub mod qa;
 pub mod sentiment;
 pub mod talk;
