@@ -29,16 +29,48 @@ fn from_row(row: &AnyRow) -> Result<Member, sqlx::Error> {
 
 const SELECT: &str = "SELECT m.user_id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id";
 
+/// Members in user-id order, after `after`.
+///
+/// The page comes back as one row holding a JSON array rather than a row
+/// per member: each row costs a driver conversion (and on SQLite a hop
+/// between threads), which made lists the slowest reads (BENCHMARKS.md).
+/// The aggregate is spelled differently on each backend (decision 0007).
 pub async fn list(tx: &mut TenantTx, after: Option<UserId>, limit: i64) -> DbResult<Vec<Member>> {
-    let rows = sqlx::query(&format!(
-        "{SELECT} WHERE m.tenant_id = $1 AND ($2 IS NULL OR m.user_id > $2) ORDER BY m.user_id LIMIT $3"
+    let aggregate = match tx.backend() {
+        super::Backend::Sqlite => "json_group_array(json_array(user_id, email, role, created_at))",
+        super::Backend::Postgres => {
+            "COALESCE(json_agg(json_build_array(user_id, email, role, created_at)), '[]')::text"
+        }
+    };
+    let row = sqlx::query(&format!(
+        "SELECT {aggregate} AS page FROM ({SELECT} WHERE m.tenant_id = $1 AND ($2 IS NULL OR m.user_id > $2) \
+         ORDER BY m.user_id LIMIT $3) AS p"
     ))
     .bind(tx.tenant_param())
     .bind(after.map(|a| a.to_string()))
     .bind(limit)
-    .fetch_all(tx.conn())
+    .fetch_one(tx.conn())
     .await?;
-    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    let page: String = row.try_get("page")?;
+    let entries: Vec<(String, String, String, i64)> =
+        serde_json::from_str(&page).map_err(|e| sqlx::Error::ColumnDecode {
+            index: "page".into(),
+            source: Box::new(e),
+        })?;
+    let mut members = entries
+        .into_iter()
+        .map(|(user_id, email, role, created_at)| {
+            Ok(Member {
+                user_id: parse_col(&user_id, "user_id")?,
+                email: parse_col(&email, "email")?,
+                role: parse_col(&role, "role")?,
+                created_at_ms: created_at,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    // Aggregates need not keep the subquery's order.
+    members.sort_by_key(|m| m.user_id);
+    Ok(members)
 }
 
 pub async fn get(tx: &mut TenantTx, user: UserId) -> DbResult<Option<Member>> {

@@ -458,6 +458,10 @@ impl TenantTx {
         self.tenant
     }
 
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// The tenant id as the text bound to every tenant query's `tenant_id` predicate.
     pub(crate) fn tenant_param(&self) -> String {
         self.tenant.to_string()
