@@ -443,41 +443,32 @@ async fn rotate_master_key(config: &Config) -> anyhow::Result<String> {
 async fn rewrap_tenant_secrets(db: &Db, keyring: &secrets::Keyring) -> anyhow::Result<usize> {
     use crate::db::{agents, credentials};
     let mut count = 0;
-    let mut after = None;
-    loop {
-        let mut ptx = db.platform(Mode::Read).await?;
-        let page = tenants::list(ptx.conn(), after, 100).await?;
-        ptx.commit().await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
-        for tenant in &page {
-            let name = tenant.id.to_string();
-            let scope = Operator::command_line().scope_for(tenant.id);
-            let mut tx = db.tenant(&scope, Mode::Write).await?;
-            for (provider, sealed) in credentials::all(&mut tx).await? {
-                let fresh = keyring
-                    .rewrap(&sealed, &credentials::aad(&name, provider))
-                    .map_err(|e| anyhow::anyhow!("cannot re-wrap a credential of {name}: {e}"))?;
-                credentials::replace_sealed(&mut tx, provider, &fresh).await?;
-                count += 1;
-            }
-            let mut before = None;
-            loop {
-                let agents_page = agents::list(&mut tx, before, 200).await?;
-                let Some(last) = agents_page.last() else {
-                    break;
-                };
-                before = Some(last.id);
-                for agent in &agents_page {
-                    if let Some(fresh) = crate::http::routes::agents::rewrap(keyring, &name, agent)?
-                    {
-                        agents::replace_secrets(&mut tx, agent.id, &fresh).await?;
-                        count += 1;
-                    }
+    for tenant in &tenancy::all(db).await? {
+        let name = tenant.id.to_string();
+        let scope = Operator::command_line().scope_for(tenant.id);
+        let mut tx = db.tenant(&scope, Mode::Write).await?;
+        for (provider, sealed) in credentials::all(&mut tx).await? {
+            let fresh = keyring
+                .rewrap(&sealed, &credentials::aad(&name, provider))
+                .map_err(|e| anyhow::anyhow!("cannot re-wrap a credential of {name}: {e}"))?;
+            credentials::replace_sealed(&mut tx, provider, &fresh).await?;
+            count += 1;
+        }
+        let mut before = None;
+        loop {
+            let agents_page = agents::list(&mut tx, before, 200).await?;
+            let Some(last) = agents_page.last() else {
+                break;
+            };
+            before = Some(last.id);
+            for agent in &agents_page {
+                if let Some(fresh) = crate::http::routes::agents::rewrap(keyring, &name, agent)? {
+                    agents::replace_secrets(&mut tx, agent.id, &fresh).await?;
+                    count += 1;
                 }
             }
-            tx.commit().await?;
         }
+        tx.commit().await?;
     }
     Ok(count)
 }

@@ -19,7 +19,7 @@ use switchboard_ingest::{Direction, Source, Stage};
 
 use crate::auth::{Operator, TenantScope};
 use crate::db::recording_pull::{self, PullState, RunOutcome};
-use crate::db::{calls, now_ms, tenants, Mode};
+use crate::db::{calls, now_ms, Mode};
 use crate::http::routes::credentials::open_credential;
 use crate::http::AppState;
 use crate::ingest;
@@ -394,34 +394,24 @@ pub async fn scheduler(state: AppState) {
     let mut tick = tokio::time::interval(TICK);
     loop {
         tick.tick().await;
-        let mut after = None;
-        loop {
-            let page = async {
-                let mut tx = state.db.platform(Mode::Read).await?;
-                let page = tenants::list(tx.conn(), after, 200).await?;
-                tx.commit().await?;
-                Ok::<_, crate::db::DbError>(page)
-            }
-            .await;
-            let Ok(page) = page else { break };
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            for tenant in page
-                .iter()
-                .filter(|t| t.status == switchboard_core::TenantStatus::Active)
-            {
-                let scope = Operator::command_line().scope_for(tenant.id);
-                let due = match status(&state, &scope).await {
-                    Ok(Some(s)) => s.next_run_at <= now_ms(),
-                    Ok(None) => true,
-                    Err(_) => false,
-                };
-                if due {
-                    match run_once(&state, &scope).await {
-                        Ok(_) | Err(PullError::NotConfigured | PullError::Busy) => {}
-                        Err(e) => {
-                            tracing::warn!(tenant = %tenant.id, error = %e, "scheduled recording pull failed")
-                        }
+        let Ok(tenants) = crate::tenancy::all(&state.db).await else {
+            continue;
+        };
+        for tenant in tenants
+            .iter()
+            .filter(|t| t.status == switchboard_core::TenantStatus::Active)
+        {
+            let scope = Operator::command_line().scope_for(tenant.id);
+            let due = match status(&state, &scope).await {
+                Ok(Some(s)) => s.next_run_at <= now_ms(),
+                Ok(None) => true,
+                Err(_) => false,
+            };
+            if due {
+                match run_once(&state, &scope).await {
+                    Ok(_) | Err(PullError::NotConfigured | PullError::Busy) => {}
+                    Err(e) => {
+                        tracing::warn!(tenant = %tenant.id, error = %e, "scheduled recording pull failed")
                     }
                 }
             }

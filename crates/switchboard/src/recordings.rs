@@ -9,7 +9,7 @@ use switchboard_core::CallId;
 use switchboard_ingest::Source;
 
 use crate::auth::{Operator, TenantScope};
-use crate::db::{calls, tenants, Mode};
+use crate::db::{calls, Mode};
 use crate::http::routes::credentials::open_credential;
 use crate::http::AppState;
 use crate::objects::{AudioFormat, ObjectKey};
@@ -121,37 +121,25 @@ async fn try_fetch(
 
 /// Takes up every fetch a previous run left pending.
 pub async fn resume_pending(state: AppState) {
-    let mut after = None;
-    loop {
-        let page = async {
-            let mut tx = state.db.platform(Mode::Read).await?;
-            let page = tenants::list(tx.conn(), after, 100).await?;
-            tx.commit().await?;
-            Ok::<_, crate::db::DbError>(page)
+    let tenants = match crate::tenancy::all(&state.db).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "listing tenants to resume recording fetches failed");
+            return;
         }
-        .await;
-        let page = match page {
-            Ok(p) if !p.is_empty() => p,
-            Ok(_) => return,
-            Err(e) => {
-                tracing::error!(error = %e, "listing tenants to resume recording fetches failed");
-                return;
-            }
-        };
-        after = page.last().map(|t| t.id);
-        for tenant in page {
-            let scope = Operator::command_line().scope_for(tenant.id);
-            let pending = async {
-                let mut tx = state.db.tenant(&scope, Mode::Read).await?;
-                let ids = calls::pending_audio(&mut tx).await?;
-                tx.commit().await?;
-                Ok::<_, crate::db::DbError>(ids)
-            }
-            .await
-            .unwrap_or_default();
-            for call in pending {
-                fetch(&state, &scope, call).await;
-            }
+    };
+    for tenant in tenants {
+        let scope = Operator::command_line().scope_for(tenant.id);
+        let pending = async {
+            let mut tx = state.db.tenant(&scope, Mode::Read).await?;
+            let ids = calls::pending_audio(&mut tx).await?;
+            tx.commit().await?;
+            Ok::<_, crate::db::DbError>(ids)
+        }
+        .await
+        .unwrap_or_default();
+        for call in pending {
+            fetch(&state, &scope, call).await;
         }
     }
 }

@@ -122,6 +122,24 @@ pub async fn add_platform_admin(db: &Db, email: &Email, password: &PasswordHash)
 }
 
 /// A tenant by id or slug, as typed at the command line.
+/// Every tenant, for the background work that visits them all (resuming
+/// recording fetches, the pull scheduler, master-key rotation). Read a page
+/// at a time, each in its own short transaction.
+pub async fn all(db: &Db) -> DbResult<Vec<Tenant>> {
+    const PAGE: i64 = 500;
+    let mut out: Vec<Tenant> = Vec::new();
+    loop {
+        let mut tx = db.platform(Mode::Read).await?;
+        let page = tenants::list(tx.conn(), out.last().map(|t| t.id), PAGE).await?;
+        tx.commit().await?;
+        let done = (page.len() as i64) < PAGE;
+        out.extend(page);
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
 pub async fn resolve(db: &Db, id_or_slug: &str) -> DbResult<Option<Tenant>> {
     let mut tx = db.platform(Mode::Read).await?;
     let found = if let Ok(id) = id_or_slug.parse::<TenantId>() {
