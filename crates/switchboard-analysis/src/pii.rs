@@ -135,6 +135,15 @@ pub fn redact_turns(turns: &[Turn], kinds: &[PiiKind]) -> (Vec<Turn>, Vec<(PiiKi
     (out, found(&total))
 }
 
+/// Where findings of `kinds` are in `text`, in order, without replacing
+/// them (one pass: what a reader of the text would point at).
+pub fn find(text: &str, kinds: &[PiiKind]) -> Vec<(PiiKind, std::ops::Range<usize>)> {
+    scan(text.as_bytes(), kinds)
+        .into_iter()
+        .map(|s| (s.kind, s.start..s.end))
+        .collect()
+}
+
 fn found(counts: &[usize; 6]) -> Vec<(PiiKind, usize)> {
     PiiKind::ALL
         .into_iter()

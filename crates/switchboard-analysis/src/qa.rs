@@ -144,7 +144,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             message: message.into(),
@@ -263,7 +263,7 @@ pub fn parse_config(json: &[u8]) -> Result<QaConfig, Vec<FieldError>> {
 
 /// A value of the wrong shape at `path` (`.` for the top level). A missing or
 /// unknown member is named itself, not its parent.
-fn shape_error(path: &str, message: &str) -> FieldError {
+pub(crate) fn shape_error(path: &str, message: &str) -> FieldError {
     let member = ["missing field `", "unknown field `"]
         .iter()
         .find_map(|prefix| message.strip_prefix(prefix))
@@ -687,7 +687,7 @@ fn apply(
 
 /// Lower-cased words: runs of letters and digits, with apostrophes inside a
 /// word kept (typographic ones read as `'`).
-fn words(text: &str) -> Vec<String> {
+pub(crate) fn words(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let flush = |cur: &mut String, out: &mut Vec<String>| {
