@@ -66,7 +66,9 @@ impl App {
             crate::db::Backend::Sqlite => 1,
             crate::db::Backend::Postgres => 4,
         };
-        let ingestor = crate::ingest::Ingestor::start(db.clone(), objects.clone(), writers);
+        let pipeline = crate::pipeline::Hints::default();
+        let ingestor =
+            crate::ingest::Ingestor::start(db.clone(), objects.clone(), pipeline.clone(), writers);
         let auth = Arc::new(AuthService::new(db.clone(), keys, config.auth.clone()));
         let state = AppState {
             db,
@@ -75,6 +77,7 @@ impl App {
             keyring: Arc::new(keyring),
             objects,
             ingestor,
+            pipeline,
             http,
             limiter: Arc::new(limiter),
             metrics: metrics_handle(),
@@ -109,6 +112,12 @@ impl App {
         });
         tokio::spawn(crate::recordings::resume_pending(self.state.clone()));
         let pull = tokio::spawn(crate::pull::scheduler(self.state.clone()));
+        let workers = self
+            .state
+            .config
+            .pipeline
+            .workers
+            .then(|| tokio::spawn(crate::pipeline::run_workers(self.state.clone())));
         let db = self.state.db.clone();
         let app = http::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let server = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -127,6 +136,9 @@ impl App {
         };
         sweeper.abort();
         pull.abort();
+        if let Some(w) = workers {
+            w.abort();
+        }
         db.close().await;
         result
     }

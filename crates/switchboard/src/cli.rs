@@ -69,6 +69,22 @@ pub enum Command {
     /// tenant, with a progress bar. Prints the report as JSON; exits 1 when
     /// any line was refused.
     Import(ImportArgs),
+    /// Run only the analysis pipeline's workers (no HTTP), for scale-out:
+    /// several on PostgreSQL share the queue safely.
+    Worker,
+    /// Queue a tenant's calls for analysis again (after a rubric change, or
+    /// to re-drive failed jobs) and analyse them here, with a progress bar.
+    Reanalyse(ReanalyseArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReanalyseArgs {
+    /// Tenant slug or id.
+    #[arg(long)]
+    pub tenant: String,
+    /// Only calls started on or after this day (`yyyy-mm-dd`, UTC).
+    #[arg(long)]
+    pub since: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -392,8 +408,53 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let id = rotate_master_key(&config).await?;
             writeln!(out, "{id}")?;
         }
+        Command::Worker => {
+            let app = App::build(config).await?;
+            eprintln!("pipeline worker running; stop with Ctrl-C");
+            tokio::select! {
+                _ = crate::pipeline::run_workers(app.state.clone()) => {}
+                _ = shutdown_signal() => {}
+            }
+            app.state.db.close().await;
+        }
+        Command::Reanalyse(args) => {
+            let (done, failed) = reanalyse(config, &args).await?;
+            writeln!(out, "{done}")?;
+            if failed > 0 {
+                eprintln!("{failed} calls failed to analyse; see GET /api/v1/calls/{{id}}");
+                return Ok(1);
+            }
+        }
     }
     Ok(0)
+}
+
+/// Re-queues the tenant's calls and runs them to the end here; returns
+/// (calls queued, calls whose job failed).
+async fn reanalyse(config: Config, args: &ReanalyseArgs) -> anyhow::Result<(usize, i64)> {
+    use crate::db::pipeline_jobs::JobStatus;
+    let since = match &args.since {
+        None => None,
+        Some(day) => {
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            let date = time::Date::parse(day, &format)
+                .map_err(|_| anyhow::anyhow!("--since: expected a day such as 2026-01-31"))?;
+            Some(date.midnight().assume_utc().unix_timestamp() * 1000)
+        }
+    };
+    let app = App::build(config).await?;
+    let state = app.state;
+    let tenant = tenant_arg(&state.db, &args.tenant).await?;
+    let scope = Operator::command_line().scope_for(tenant.id);
+    let queued = crate::pipeline::requeue_all(&state.db, &scope, since).await?;
+    let bar = crate::pipeline::progress_bar(queued.len() as u64);
+    let counts = crate::pipeline::settle(&state, &scope, &bar).await?;
+    let failed = counts
+        .iter()
+        .find(|(s, _)| *s == JobStatus::Failed)
+        .map_or(0, |(_, n)| *n);
+    state.db.close().await;
+    Ok((queued.len(), failed))
 }
 
 /// Rotation that survives a crash at any step: the key file first gains the

@@ -39,6 +39,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub rate_limits: RateLimitConfig,
     pub database: DatabaseConfig,
+    pub pipeline: crate::pipeline::PipelineConfig,
 }
 
 impl Default for Config {
@@ -60,6 +61,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             rate_limits: RateLimitConfig::default(),
             database: DatabaseConfig::default(),
+            pipeline: crate::pipeline::PipelineConfig::default(),
         }
     }
 }

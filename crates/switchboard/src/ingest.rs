@@ -16,12 +16,13 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::db::calls::{self, CallRecord, StoredEvent};
-use crate::db::{agents, now_ms, Db, DbError, Mode, TenantTx};
+use crate::db::{agents, now_ms, pipeline_jobs, Db, DbError, Mode, TenantTx};
 use crate::http::problem::Problem;
 use crate::http::routes::rfc3339;
 use crate::http::AppState;
 use crate::objects::ObjectKey;
 use crate::objects::Objects;
+use crate::pipeline::Hints;
 use crate::secrets::hex;
 
 /// What became of an accepted event.
@@ -123,11 +124,16 @@ type Queue = Arc<Mutex<mpsc::Receiver<(Job, oneshot::Sender<Result<Accepted, Ing
 impl Ingestor {
     /// Starts `writers` batch writers (one for SQLite, which has a single
     /// writer anyway; a few for PostgreSQL, whose commits overlap).
-    pub fn start(db: Db, objects: Objects, writers: usize) -> Ingestor {
+    pub fn start(db: Db, objects: Objects, hints: Hints, writers: usize) -> Ingestor {
         let (queue, rx) = mpsc::channel(4 * MAX_BATCH);
         let rx: Queue = Arc::new(Mutex::new(rx));
         for _ in 0..writers.max(1) {
-            tokio::spawn(write_batches(db.clone(), objects.clone(), rx.clone()));
+            tokio::spawn(write_batches(
+                db.clone(),
+                objects.clone(),
+                hints.clone(),
+                rx.clone(),
+            ));
         }
         Ingestor { queue }
     }
@@ -144,7 +150,7 @@ impl Ingestor {
     }
 }
 
-async fn write_batches(db: Db, objects: Objects, rx: Queue) {
+async fn write_batches(db: Db, objects: Objects, hints: Hints, rx: Queue) {
     loop {
         let batch = {
             let mut rx = rx.lock().await;
@@ -161,6 +167,9 @@ async fn write_batches(db: Db, objects: Objects, rx: Queue) {
         let (jobs, replies): (Vec<Job>, Vec<_>) = batch.into_iter().unzip();
         match write_batch(&db, &objects, &jobs).await {
             Ok(results) => {
+                for job in &jobs {
+                    hints.tenant_has_work(job.scope.tenant_id());
+                }
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
                 }
@@ -254,6 +263,9 @@ async fn write_one(
         calls::events(tx, call).await?
     };
     let record = calls::project(tx, call, &events).await?;
+    if record.fields.turns.as_ref().is_some_and(|t| !t.is_empty()) {
+        pipeline_jobs::enqueue(tx, call, now).await?;
+    }
     puts.push((ObjectKey::raw(&job.scope, call), raw_document(&events)));
     puts.push((
         ObjectKey::meta(&job.scope, call),
@@ -404,6 +416,40 @@ pub struct Stages {
     /// Why fetching the recording failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recording_error: Option<String>,
+    /// The analysis pipeline's job (single-call view; absent when the call
+    /// has never been queued: no transcript and no audio yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<AnalysisStage>,
+}
+
+/// Where a call's analysis stands.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AnalysisStage {
+    pub status: crate::db::pipeline_jobs::JobStatus,
+    /// The stage reached: `transcribe`, `enrich`, `analyse` or `finalise`.
+    pub stage: String,
+    pub attempts: i64,
+    /// Why the last run failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When a queued job runs next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_run_at: Option<String>,
+    pub updated_at: String,
+}
+
+impl From<&crate::db::pipeline_jobs::Job> for AnalysisStage {
+    fn from(j: &crate::db::pipeline_jobs::Job) -> Self {
+        use crate::db::pipeline_jobs::JobStatus;
+        AnalysisStage {
+            status: j.status,
+            stage: j.stage.clone(),
+            attempts: j.attempts,
+            error: j.last_error.clone(),
+            next_run_at: (j.status == JobStatus::Queued).then(|| rfc3339(j.run_at)),
+            updated_at: rfc3339(j.updated_at),
+        }
+    }
 }
 
 /// A call as the API (and the meta object) shows it.
@@ -432,6 +478,12 @@ pub struct CallView {
     /// Only on the single-call view.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub turns: Option<Vec<Turn>>,
+    /// The latest analysis (single-call view, once analysed): the local
+    /// analysers' results, the QA score and the summary, with the
+    /// configuration versions that produced them. See `docs/analysis.md`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub analysis: Option<Box<serde_json::value::RawValue>>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -459,8 +511,10 @@ impl CallView {
                 provider: c.stage.as_str(),
                 recording: c.audio_status,
                 recording_error: c.audio_error,
+                analysis: None,
             },
             turns: with_turns.then(|| f.turns.unwrap_or_default()),
+            analysis: None,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
         }

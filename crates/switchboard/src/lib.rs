@@ -11,6 +11,7 @@ pub mod demo;
 pub mod http;
 pub mod ingest;
 pub mod objects;
+pub mod pipeline;
 pub mod pull;
 pub mod recordings;
 pub mod secrets;

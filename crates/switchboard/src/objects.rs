@@ -106,6 +106,21 @@ impl ObjectKey {
         Self::call_object(scope, "meta", call, "json")
     }
 
+    /// The redacted transcript with the local analysers' results.
+    pub fn enriched(scope: &TenantScope, call: CallId) -> Self {
+        Self::call_object(scope, "enriched", call, "json")
+    }
+
+    /// The full analysed call (CCI's `final/v1.0`).
+    pub fn final_v1(scope: &TenantScope, call: CallId) -> Self {
+        Self::call_object(scope, "final/v1.0", call, "json")
+    }
+
+    /// The tenant's active `ai-config.json` or `qa-config.json`.
+    pub fn config(scope: &TenantScope, kind: crate::db::tenant_configs::ConfigKind) -> Self {
+        Self(format!("{}/config/{}", scope.tenant_id(), kind.file_name()))
+    }
+
     pub fn audio(scope: &TenantScope, call: CallId, format: AudioFormat) -> Self {
         Self::call_object(scope, "audio", call, format.extension())
     }

@@ -6,6 +6,7 @@ use switchboard_core::{Email, Role, TenantId, TenantStatus};
 use crate::auth::password::PasswordHash;
 use crate::auth::Operator;
 use crate::db::audit::{self, AuditEvent};
+use crate::db::tenant_configs::{self, ConfigKind};
 use crate::db::tenants::{self, NewTenant, Tenant};
 use crate::db::users::{self, User};
 use crate::db::{memberships, Db, DbResult, Mode};
@@ -39,6 +40,15 @@ pub async fn create_tenant(
     let mut tx = platform.into_tenant(&operator.scope_for(tenant.id)).await?;
     audit::append(&mut tx, operator_event(operator, request_id, "tenant.created", tenant.id,
         serde_json::json!({"slug": tenant.slug, "name": tenant.name, "plan": tenant.plan, "industry": tenant.industry}))).await?;
+    // Every tenant starts with its industry's rubric as version 1, so its
+    // first calls are scored and the rubric can be edited from there.
+    tenant_configs::append(
+        &mut tx,
+        ConfigKind::Qa,
+        crate::pipeline::starter_rubric(tenant.industry),
+        Some("system"),
+    )
+    .await?;
     tx.commit().await?;
     Ok(tenant)
 }

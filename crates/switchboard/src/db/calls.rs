@@ -274,13 +274,17 @@ pub async fn get(tx: &mut TenantTx, id: CallId) -> DbResult<Option<CallRecord>> 
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 
-/// Deletes the call and its events; returns what was deleted.
+/// Deletes the call, its events, its pipeline job and its analysis (the
+/// rollup it counted in is recomputed); returns what was deleted.
 pub async fn delete(tx: &mut TenantTx, id: CallId) -> DbResult<Option<CallRecord>> {
     let Some(call) = get(tx, id).await? else {
         return Ok(None);
     };
+    let bucket = super::analyses::bucket_of(tx, id).await?;
     for table in [
         "call_events WHERE tenant_id = $1 AND call_id = $2",
+        "pipeline_jobs WHERE tenant_id = $1 AND call_id = $2",
+        "call_analyses WHERE tenant_id = $1 AND call_id = $2",
         "calls WHERE tenant_id = $1 AND id = $2",
     ] {
         sqlx::query(&format!("DELETE FROM {table}"))
@@ -289,10 +293,15 @@ pub async fn delete(tx: &mut TenantTx, id: CallId) -> DbResult<Option<CallRecord
             .execute(tx.conn())
             .await?;
     }
+    if let Some((day, agent)) = bucket {
+        super::rollups::refresh(tx, &day, &agent).await?;
+    }
     Ok(Some(call))
 }
 
-/// Records where the call's audio is, or why it is not there.
+/// Records where the call's audio is, or why it is not there. Stored audio
+/// is work for the pipeline (to transcribe, or to analyse again), so it is
+/// queued in the same transaction.
 pub async fn set_audio(
     tx: &mut TenantTx,
     id: CallId,
@@ -312,7 +321,27 @@ pub async fn set_audio(
     .bind(now_ms())
     .execute(tx.conn())
     .await?;
-    Ok(done.rows_affected() > 0)
+    let found = done.rows_affected() > 0;
+    if found && status == "stored" {
+        super::pipeline_jobs::enqueue(tx, id, now_ms()).await?;
+    }
+    Ok(found)
+}
+
+/// Ids of the calls started (or, without a start, created) at or after
+/// `since`, oldest first.
+pub async fn ids_since(tx: &mut TenantTx, since: Option<i64>) -> DbResult<Vec<CallId>> {
+    let rows = sqlx::query(
+        "SELECT id FROM calls WHERE tenant_id = $1 AND ($2 IS NULL OR COALESCE(started_at, created_at) >= $2) \
+         ORDER BY id",
+    )
+    .bind(tx.tenant_param())
+    .bind(since)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.iter()
+        .map(|r| Ok(parse_col(&r.try_get::<String, _>("id")?, "id")?))
+        .collect()
 }
 
 /// Calls whose recording fetch was started and never finished.

@@ -9,14 +9,18 @@
 //! even if a query forgot its `tenant_id` predicate.
 
 pub mod agents;
+pub mod analyses;
 pub mod api_keys;
 pub mod audit;
 pub mod calls;
 pub mod credentials;
 pub mod memberships;
+pub mod pipeline_jobs;
 pub mod platform_secrets;
 pub mod recording_pull;
 pub mod refresh_tokens;
+pub mod rollups;
+pub mod tenant_configs;
 pub mod tenants;
 pub mod users;
 
@@ -324,6 +328,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "lz4_payloads",
                 include_str!("../../../../migrations/sqlite/0005_lz4_payloads.sql"),
             ),
+            (
+                6,
+                "pipeline",
+                include_str!("../../../../migrations/sqlite/0006_pipeline.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -350,6 +359,11 @@ fn migrator(backend: Backend) -> Migrator {
                 5,
                 "lz4_payloads",
                 include_str!("../../../../migrations/postgres/0005_lz4_payloads.sql"),
+            ),
+            (
+                6,
+                "pipeline",
+                include_str!("../../../../migrations/postgres/0006_pipeline.sql"),
             ),
         ],
     };

@@ -101,7 +101,9 @@ pub mod perm {
         AuditView,
         CallsViewAll,
         CallsIngest,
-        CallsDelete
+        CallsDelete,
+        QaEdit,
+        AnalyticsViewAll
     );
 }
 

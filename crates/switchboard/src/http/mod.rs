@@ -45,6 +45,8 @@ pub struct AppState {
     pub objects: crate::objects::Objects,
     /// Writes incoming call events, several to a commit.
     pub ingestor: crate::ingest::Ingestor,
+    /// Tells this node's pipeline workers which tenants have new work.
+    pub pipeline: crate::pipeline::Hints,
     /// Outgoing requests to providers.
     pub http: reqwest::Client,
     pub limiter: Arc<RateLimiter>,

@@ -8,8 +8,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::routes::{
-    agents, api_keys, audit, auth, branding, calls, credentials, health, me, members, platform,
-    recording_pull, webhooks,
+    agents, analysis_settings, analytics, api_keys, audit, auth, branding, calls, credentials,
+    health, me, members, platform, recording_pull, webhooks,
 };
 use super::AppState;
 
@@ -73,6 +73,18 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(calls::recording))
         .routes(routes!(calls::upload_audio))
         .routes(routes!(calls::import))
+        .routes(routes!(calls::reanalyse))
+        .routes(routes!(
+            analysis_settings::get_ai,
+            analysis_settings::put_ai
+        ))
+        .routes(routes!(
+            analysis_settings::get_qa,
+            analysis_settings::put_qa
+        ))
+        .routes(routes!(analytics::overview))
+        .routes(routes!(analytics::qa))
+        .routes(routes!(analytics::agents))
         .routes(routes!(recording_pull::status))
         .routes(routes!(recording_pull::run))
         .routes(routes!(webhooks::receive))

@@ -269,6 +269,27 @@ fn probes_for(method: &Method, path: &str, b: &TenantB) -> Option<Vec<Probe>> {
         | ("POST", "/api/v1/calls/{id}/audio") => {
             vec![probe(m, path.replace("{id}", &b.call_id), None, HIDDEN)]
         }
+        ("POST", "/api/v1/calls/{id}/reanalyse") => {
+            vec![probe(m, path.replace("{id}", &b.call_id), None, HIDDEN)]
+        }
+        ("GET", "/api/v1/settings/ai-config" | "/api/v1/settings/qa-config") => vec![
+            probe(m.clone(), format!("{path}?tenant_id={bid}"), None, REFUSED),
+            // B saved version 2 of each; A has none of its own beyond the starter.
+            probe(m, format!("{path}?version=2"), None, HIDDEN),
+        ],
+        ("PUT", "/api/v1/settings/ai-config" | "/api/v1/settings/qa-config") => vec![probe(
+            m,
+            path,
+            Some(json!({"tenant_id": bid, "pass_mark": 10, "criteria": []})),
+            REFUSED,
+        )],
+        (
+            "GET",
+            "/api/v1/analytics/overview" | "/api/v1/analytics/qa" | "/api/v1/analytics/agents",
+        ) => vec![
+            probe(m.clone(), format!("{path}?tenant_id={bid}"), None, REFUSED),
+            probe(m, format!("{path}?agent_id={}", b.agent_id), None, FILTERED),
+        ],
         // B's webhook URL is a capability of B's provider, not of A's
         // credentials: without B's signing key nothing is accepted.
         ("POST", "/webhooks/{provider}/{token}") => vec![probe(
@@ -304,6 +325,20 @@ async fn tenant_b(app: &TestApp) -> TenantB {
         Some(json!({"api_key": "bravo-retell-key-1"})),
     )
     .await;
+    for (path, doc) in [
+        ("/api/v1/settings/ai-config", json!({"version": "bravo-ai"})),
+        (
+            "/api/v1/settings/ai-config",
+            json!({"version": "bravo-ai-2"}),
+        ),
+        (
+            "/api/v1/settings/qa-config",
+            serde_json::from_str(crate::insight::RUBRIC).unwrap(),
+        ),
+    ] {
+        let saved = app.call(Method::PUT, path, Some(&owner), Some(doc)).await;
+        assert_eq!(saved.status, StatusCode::OK, "{}", saved.text);
+    }
     let mut agents = Vec::new();
     for name in ["bravo desk", "bravo sales"] {
         let a = app
@@ -322,7 +357,9 @@ async fn tenant_b(app: &TestApp) -> TenantB {
                 "/api/v1/calls",
                 &owner,
                 json!({"external_id": format!("bravo-{i}"), "agent_id": agents[0]["id"], "direction": "inbound",
-                    "from": "+14155550123", "to": "+14155550100", "started_at": "2026-03-01T10:00:00Z"}),
+                    "from": "+14155550123", "to": "+14155550100", "started_at": "2026-03-01T10:00:00Z",
+                    "turns": [{"speaker": "agent", "text": "Thank you for calling bravo.", "start": 0.0, "end": 2.0},
+                              {"speaker": "customer", "text": "I want to file a claim.", "start": 2.5, "end": 4.0}]}),
             )
             .await;
         calls.push(c.body["call_id"].as_str().expect("B's call").to_owned());
@@ -343,6 +380,15 @@ async fn tenant_b(app: &TestApp) -> TenantB {
                 .expect("B has more than one page")
                 .to_owned(),
         ));
+    }
+    // B's calls are analysed, so its analytics have something to leak.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while app.get("/api/v1/analytics/overview", &owner).await.body["total"]["calls"] != 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B's calls were never analysed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     TenantB {
         seeded,
@@ -370,6 +416,7 @@ fn b_markers(b: &TenantB) -> Vec<String> {
         b.call_id.clone(),
         b.webhook_url.rsplit('/').next().unwrap().to_owned(),
         "bravo-retell".into(),
+        "bravo-ai".into(),
     ];
     m.extend(b.seeded.users.iter().map(|u| u.1.to_string()));
     m.extend(b.secrets.iter().map(|s| s[..12].to_owned()));
@@ -386,6 +433,8 @@ async fn snapshot(app: &TestApp, b: &TenantB) -> Vec<Value> {
         "/api/v1/agents?limit=200",
         "/api/v1/calls?limit=200",
         "/api/v1/settings/credentials/retell",
+        "/api/v1/settings/ai-config",
+        "/api/v1/settings/qa-config",
     ] {
         let mut body = app.get(path, &owner).await.body;
         // Unsigned requests to B's webhook URL are counted on B's agent for
@@ -456,8 +505,17 @@ async fn tenant_a_can_never_reach_tenant_b(app: TestApp) {
                             reply.text
                         );
                     }
-                    if p.expect == FILTERED {
+                    if p.expect == FILTERED && !p.path.starts_with("/api/v1/analytics/") {
                         assert_eq!(reply.body["items"], json!([]), "{} {}", p.method, p.path);
+                    }
+                    if p.expect == FILTERED && p.path.starts_with("/api/v1/analytics/") {
+                        let counted = reply.body["total"]["calls"]
+                            .as_i64()
+                            .or(reply.body["qa_scored"].as_i64())
+                            .unwrap_or(
+                                reply.body["items"].as_array().map_or(0, |a| a.len() as i64),
+                            );
+                        assert_eq!(counted, 0, "{} {}: {}", p.method, p.path, reply.text);
                     }
                 }
             }

@@ -10,6 +10,7 @@ mod calls_in;
 mod crash;
 mod demo;
 mod external_idp;
+mod insight;
 mod isolation;
 mod members;
 mod object_store;

@@ -15,13 +15,13 @@ use switchboard_ingest::{import, Direction, Source, Stage};
 
 use super::members::parse_id;
 use crate::db::calls::{self, CallFilter};
-use crate::db::{agents, audit, Mode};
+use crate::db::{agents, analyses, audit, pipeline_jobs, Mode};
 use crate::http::extract::{parse_param, perm, read_limited, Authorized, JsonBody, RequestIdText};
 use crate::http::pagination::{Listing, Page};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::routes::{audit_event, parse_rfc3339};
 use crate::http::AppState;
-use crate::ingest::{self, Accepted, CallView, ImportReport};
+use crate::ingest::{self, Accepted, AnalysisStage, CallView, ImportReport};
 use crate::objects::{AudioFormat, ObjectKey};
 
 /// How long a recording URL works.
@@ -206,8 +206,19 @@ pub async fn get(
     let call = calls::get(&mut tx, id)
         .await?
         .ok_or_else(Problem::not_found)?;
+    let job = pipeline_jobs::get(&mut tx, id).await?;
+    let analysis = analyses::document(&mut tx, id).await?;
     tx.commit().await?;
-    Ok(Json(CallView::new(call, true)))
+    let mut view = CallView::new(call, true);
+    view.stages.analysis = job.map(|j| AnalysisStage::from(&j));
+    view.analysis = analysis
+        .map(|(doc, _)| serde_json::value::RawValue::from_string(doc))
+        .transpose()
+        .map_err(|e| {
+            tracing::error!(error = %e, "a stored analysis is not JSON");
+            Problem::internal()
+        })?;
+    Ok(Json(view))
 }
 
 /// Deletes the call, its events and its objects (raw, meta, audio).
@@ -237,7 +248,12 @@ pub async fn delete(
         ),
     )
     .await?;
-    let mut keys = vec![ObjectKey::raw(scope, id), ObjectKey::meta(scope, id)];
+    let mut keys = vec![
+        ObjectKey::raw(scope, id),
+        ObjectKey::meta(scope, id),
+        ObjectKey::enriched(scope, id),
+        ObjectKey::final_v1(scope, id),
+    ];
     keys.extend(
         call.audio_key
             .as_deref()
@@ -361,4 +377,40 @@ pub async fn serve_object(
         .and_then(|(_, ext)| AudioFormat::from_extension(ext))
         .map_or("application/octet-stream", AudioFormat::content_type);
     Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
+}
+
+/// Queues the call for analysis again: after a rubric change, or to re-drive
+/// a `failed` job. Answers with where the job stands.
+#[utoipa::path(post, path = "/api/v1/calls/{id}/reanalyse", tag = "calls", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 202, body = AnalysisStage), (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn reanalyse(
+    State(state): State<AppState>,
+    auth: Authorized<perm::QaEdit>,
+    RequestIdText(request_id): RequestIdText,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<AnalysisStage>)> {
+    let id = parse_id::<CallId>(&id)?;
+    let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Write).await?;
+    calls::get(&mut tx, id)
+        .await?
+        .ok_or_else(Problem::not_found)?;
+    pipeline_jobs::enqueue(&mut tx, id, crate::db::now_ms()).await?;
+    let job = pipeline_jobs::get(&mut tx, id)
+        .await?
+        .ok_or_else(Problem::internal)?;
+    audit::append(
+        &mut tx,
+        audit_event(
+            &auth.ctx,
+            request_id,
+            "call.reanalysis_requested",
+            "call",
+            id.to_string(),
+            serde_json::json!({"revision": job.revision}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    state.pipeline.tenant_has_work(auth.ctx.tenant_id());
+    Ok((StatusCode::ACCEPTED, Json(AnalysisStage::from(&job))))
 }

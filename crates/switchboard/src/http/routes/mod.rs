@@ -2,6 +2,8 @@
 //! inside one transaction, audit what a person changed, and answer.
 
 pub mod agents;
+pub mod analysis_settings;
+pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;

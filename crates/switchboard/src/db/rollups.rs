@@ -1,0 +1,205 @@
+//! Daily rollups per tenant, day and agent, for the dashboards. A change to
+//! one call's analysis (or its deletion) recomputes just the bucket it is
+//! in from `call_analyses`, in the same transaction: incremental in cost,
+//! exact by construction, whatever was re-analysed or deleted before.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row as _;
+
+use super::analyses::{self, Figures};
+use super::{now_ms, DbResult, TenantTx};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rollup {
+    pub calls: i64,
+    pub billable_calls: i64,
+    pub duration_ms: i64,
+    pub sentiment_agent_sum: i64,
+    pub sentiment_agent_n: i64,
+    pub sentiment_customer_sum: i64,
+    pub sentiment_customer_n: i64,
+    pub qa_scored: i64,
+    pub qa_score_sum: i64,
+    pub qa_passed: i64,
+    /// Category id → calls tagged with it.
+    pub categories: BTreeMap<String, i64>,
+    /// Calls per hour of day (UTC), 24 entries.
+    pub hours: Vec<i64>,
+    /// Calls per weekday, Monday first, 7 entries.
+    pub weekdays: Vec<i64>,
+}
+
+impl Rollup {
+    pub fn empty() -> Self {
+        Rollup {
+            hours: vec![0; 24],
+            weekdays: vec![0; 7],
+            ..Rollup::default()
+        }
+    }
+
+    pub fn add(&mut self, f: &Figures) {
+        self.calls += 1;
+        self.billable_calls += i64::from(f.billable);
+        self.duration_ms += f.duration_ms;
+        if let Some(s) = f.sentiment_agent {
+            self.sentiment_agent_sum += s;
+            self.sentiment_agent_n += 1;
+        }
+        if let Some(s) = f.sentiment_customer {
+            self.sentiment_customer_sum += s;
+            self.sentiment_customer_n += 1;
+        }
+        if let Some(q) = f.qa_score {
+            self.qa_scored += 1;
+            self.qa_score_sum += q;
+            self.qa_passed += i64::from(f.qa_passed == Some(true));
+        }
+        for c in &f.categories {
+            *self.categories.entry(c.clone()).or_default() += 1;
+        }
+        if let Some(h) = self.hours.get_mut(f.hour as usize) {
+            *h += 1;
+        }
+        if let Some(w) = self.weekdays.get_mut(f.weekday as usize) {
+            *w += 1;
+        }
+    }
+
+    /// Sums another rollup into this one (for ranges of days).
+    pub fn merge(&mut self, other: &Rollup) {
+        self.calls += other.calls;
+        self.billable_calls += other.billable_calls;
+        self.duration_ms += other.duration_ms;
+        self.sentiment_agent_sum += other.sentiment_agent_sum;
+        self.sentiment_agent_n += other.sentiment_agent_n;
+        self.sentiment_customer_sum += other.sentiment_customer_sum;
+        self.sentiment_customer_n += other.sentiment_customer_n;
+        self.qa_scored += other.qa_scored;
+        self.qa_score_sum += other.qa_score_sum;
+        self.qa_passed += other.qa_passed;
+        for (k, v) in &other.categories {
+            *self.categories.entry(k.clone()).or_default() += v;
+        }
+        for (a, b) in self.hours.iter_mut().zip(&other.hours) {
+            *a += b;
+        }
+        for (a, b) in self.weekdays.iter_mut().zip(&other.weekdays) {
+            *a += b;
+        }
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    r: &sqlx::any::AnyRow,
+    col: &str,
+) -> Result<T, sqlx::Error> {
+    let text: String = r.try_get(col)?;
+    serde_json::from_str(&text).map_err(|e| sqlx::Error::ColumnDecode {
+        index: col.into(),
+        source: Box::new(e),
+    })
+}
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<Rollup, sqlx::Error> {
+    Ok(Rollup {
+        calls: r.try_get("calls")?,
+        billable_calls: r.try_get("billable_calls")?,
+        duration_ms: r.try_get("duration_ms")?,
+        sentiment_agent_sum: r.try_get("sentiment_agent_sum")?,
+        sentiment_agent_n: r.try_get("sentiment_agent_n")?,
+        sentiment_customer_sum: r.try_get("sentiment_customer_sum")?,
+        sentiment_customer_n: r.try_get("sentiment_customer_n")?,
+        qa_scored: r.try_get("qa_scored")?,
+        qa_score_sum: r.try_get("qa_score_sum")?,
+        qa_passed: r.try_get("qa_passed")?,
+        categories: decode(r, "categories")?,
+        hours: decode(r, "hours")?,
+        weekdays: decode(r, "weekdays")?,
+    })
+}
+
+/// Recomputes one bucket from the analyses in it (deleting it when none is left).
+pub async fn refresh(tx: &mut TenantTx, day: &str, agent: &str) -> DbResult<()> {
+    let mut rollup = Rollup::empty();
+    for f in analyses::bucket(tx, day, agent).await? {
+        rollup.add(&f);
+    }
+    if rollup.calls == 0 {
+        sqlx::query(
+            "DELETE FROM daily_rollups WHERE tenant_id = $1 AND day = $2 AND agent_id = $3",
+        )
+        .bind(tx.tenant_param())
+        .bind(day)
+        .bind(agent)
+        .execute(tx.conn())
+        .await?;
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO daily_rollups (tenant_id, day, agent_id, calls, billable_calls, duration_ms, \
+            sentiment_agent_sum, sentiment_agent_n, sentiment_customer_sum, sentiment_customer_n, \
+            qa_scored, qa_score_sum, qa_passed, categories, hours, weekdays, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         ON CONFLICT (tenant_id, day, agent_id) DO UPDATE SET calls = excluded.calls, \
+            billable_calls = excluded.billable_calls, duration_ms = excluded.duration_ms, \
+            sentiment_agent_sum = excluded.sentiment_agent_sum, sentiment_agent_n = excluded.sentiment_agent_n, \
+            sentiment_customer_sum = excluded.sentiment_customer_sum, \
+            sentiment_customer_n = excluded.sentiment_customer_n, qa_scored = excluded.qa_scored, \
+            qa_score_sum = excluded.qa_score_sum, qa_passed = excluded.qa_passed, \
+            categories = excluded.categories, hours = excluded.hours, weekdays = excluded.weekdays, \
+            updated_at = excluded.updated_at",
+    )
+    .bind(tx.tenant_param())
+    .bind(day)
+    .bind(agent)
+    .bind(rollup.calls)
+    .bind(rollup.billable_calls)
+    .bind(rollup.duration_ms)
+    .bind(rollup.sentiment_agent_sum)
+    .bind(rollup.sentiment_agent_n)
+    .bind(rollup.sentiment_customer_sum)
+    .bind(rollup.sentiment_customer_n)
+    .bind(rollup.qa_scored)
+    .bind(rollup.qa_score_sum)
+    .bind(rollup.qa_passed)
+    .bind(json(&rollup.categories))
+    .bind(json(&rollup.hours))
+    .bind(json(&rollup.weekdays))
+    .bind(now_ms())
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+fn json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).expect("serialises")
+}
+
+/// Stored rollups with `since <= day < until` (either bound optional),
+/// optionally of one agent, by day then agent.
+pub async fn list(
+    tx: &mut TenantTx,
+    since: Option<&str>,
+    until: Option<&str>,
+    agent: Option<&str>,
+) -> DbResult<Vec<(String, String, Rollup)>> {
+    let rows = sqlx::query(
+        "SELECT day, agent_id, calls, billable_calls, duration_ms, sentiment_agent_sum, sentiment_agent_n, \
+            sentiment_customer_sum, sentiment_customer_n, qa_scored, qa_score_sum, qa_passed, \
+            categories, hours, weekdays \
+         FROM daily_rollups WHERE tenant_id = $1 AND ($2 IS NULL OR day >= $2) \
+            AND ($3 IS NULL OR day < $3) AND ($4 IS NULL OR agent_id = $4) \
+         ORDER BY day, agent_id",
+    )
+    .bind(tx.tenant_param())
+    .bind(since)
+    .bind(until)
+    .bind(agent)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("day")?, r.try_get("agent_id")?, from_row(r)?)))
+        .collect()
+}

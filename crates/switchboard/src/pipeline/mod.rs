@@ -1,0 +1,546 @@
+//! The analysis pipeline: every call with a transcript is analysed once per
+//! version of its events, durably.
+//!
+//! Ingest queues a job in the same transaction that stores the event
+//! (`pipeline_jobs`, one row per call) and, after the commit, hints this
+//! node's workers with the tenant. Workers claim due jobs under a lease,
+//! run the stages — transcribe (audio-only calls wait as
+//! `needs_transcription` until a transcription endpoint exists), enrich and
+//! analyse (the pure `switchboard_analysis::analyse`, off the async
+//! threads), finalise (analysis row, the day's rollup, `enriched/` and
+//! `final/v1.0/` objects, job `done`) — and a failure is retried on a
+//! backoff schedule until it is `failed` with its error.
+//!
+//! Every stage is idempotent: results are keyed by call and replaced, the
+//! rollup bucket is recomputed rather than incremented, and a run finishes
+//! only if its job still has the revision and attempt it claimed, so a run
+//! overtaken by a newer event of its call writes nothing.
+//!
+//! Jobs of other nodes, retries and expired leases are found by a sweep of
+//! every tenant at `poll_interval_ms`.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use serde::Serialize;
+use switchboard_analysis::ai_config::AiConfig;
+use switchboard_analysis::qa::QaConfig;
+use switchboard_analysis::CallAnalysis;
+use switchboard_core::{IndustryTemplate, TenantId};
+use tokio::sync::Notify;
+
+use crate::auth::{Operator, TenantScope};
+use crate::db::analyses::{self, AnalysisRow};
+use crate::db::calls::{self, CallRecord};
+use crate::db::pipeline_jobs::{self, Claimed, JobStatus};
+use crate::db::tenant_configs::{self, ConfigKind};
+use crate::db::{now_ms, rollups, tenants, Db, DbError, Mode, TenantTx};
+use crate::http::AppState;
+use crate::ingest::CallView;
+use crate::objects::{ObjectKey, Objects};
+
+/// The rubric a new tenant starts with, by industry.
+pub fn starter_rubric(industry: IndustryTemplate) -> &'static str {
+    match industry {
+        IndustryTemplate::Insurance => include_str!("starter/insurance.json"),
+        IndustryTemplate::RealEstate => include_str!("starter/real_estate.json"),
+        IndustryTemplate::Generic => include_str!("starter/generic.json"),
+    }
+}
+
+/// Wakes this node's workers when ingest has queued work.
+#[derive(Clone, Default)]
+pub struct Hints {
+    inner: Arc<HintsInner>,
+}
+
+#[derive(Default)]
+struct HintsInner {
+    tenants: Mutex<HashSet<TenantId>>,
+    wake: Notify,
+}
+
+impl Hints {
+    pub fn tenant_has_work(&self, tenant: TenantId) {
+        self.inner
+            .tenants
+            .lock()
+            .expect("hint set poisoned")
+            .insert(tenant);
+        self.inner.wake.notify_one();
+    }
+
+    fn take(&self) -> Vec<TenantId> {
+        self.inner
+            .tenants
+            .lock()
+            .expect("hint set poisoned")
+            .drain()
+            .collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("database: {0}")]
+    Db(#[from] DbError),
+    #[error("object store: {0}")]
+    Objects(#[from] object_store::Error),
+    #[error("stored configuration is unreadable: {0}")]
+    Config(String),
+    #[error("the analysis task failed: {0}")]
+    Task(String),
+}
+
+/// The tenant's configuration in force, with the versions that scored a call.
+pub struct ActiveConfig {
+    pub ai: AiConfig,
+    pub ai_version: Option<i64>,
+    pub qa: QaConfig,
+    pub qa_version: Option<i64>,
+}
+
+/// The tenant's active ai-config and rubric; a tenant that never saved a
+/// rubric is scored with its industry's starter.
+pub async fn active_config(tx: &mut TenantTx) -> Result<ActiveConfig, StageError> {
+    let bad = |e: Vec<switchboard_analysis::qa::FieldError>| {
+        StageError::Config(
+            e.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    };
+    let (ai, ai_version) = match tenant_configs::active(tx, ConfigKind::Ai).await? {
+        Some(v) => (
+            switchboard_analysis::ai_config::parse_config(v.document.as_bytes()).map_err(bad)?,
+            Some(v.version),
+        ),
+        None => (AiConfig::default(), None),
+    };
+    let (qa, qa_version) = match tenant_configs::active(tx, ConfigKind::Qa).await? {
+        Some(v) => (
+            switchboard_analysis::qa::parse_config(v.document.as_bytes()).map_err(bad)?,
+            Some(v.version),
+        ),
+        None => {
+            let industry = tenants::own(tx).await?.industry;
+            (
+                switchboard_analysis::qa::parse_config(starter_rubric(industry).as_bytes())
+                    .map_err(bad)?,
+                None,
+            )
+        }
+    };
+    Ok(ActiveConfig {
+        ai,
+        ai_version,
+        qa,
+        qa_version,
+    })
+}
+
+/// How the pipeline behaves (`[pipeline]` in the configuration file).
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Whether `serve` runs workers in-process (`worker` always does).
+    pub workers: bool,
+    /// Jobs analysed at once per node.
+    pub concurrency: usize,
+    /// How often every tenant is swept for due jobs (retries, expired
+    /// leases, other nodes' work).
+    pub poll_interval_ms: u64,
+    /// How long a claimed job is a worker's before another may take it.
+    pub lease_secs: u64,
+    /// Runs before a job is `failed`.
+    pub max_attempts: i64,
+    /// The first retry waits this long; each next one four times longer.
+    pub retry_base_ms: u64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            workers: true,
+            concurrency: 2,
+            poll_interval_ms: 2_000,
+            lease_secs: 120,
+            max_attempts: 5,
+            retry_base_ms: 2_000,
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// The wait before the retry that follows `attempts` runs, capped at an hour.
+    pub fn backoff_ms(&self, attempts: i64) -> i64 {
+        let exp = attempts.saturating_sub(1).clamp(0, 10) as u32;
+        (self.retry_base_ms.saturating_mul(4u64.saturating_pow(exp))).min(3_600_000) as i64
+    }
+}
+
+/// Jobs claimed per round trip.
+const CLAIM_BATCH: i64 = 32;
+
+/// Runs workers until the task is dropped: on a hint, the hinted tenants;
+/// every poll interval, all of them.
+pub async fn run_workers(state: AppState) {
+    let cfg = state.config.pipeline.clone();
+    let poll = Duration::from_millis(cfg.poll_interval_ms.max(10));
+    let mut next_sweep = tokio::time::Instant::now();
+    loop {
+        let sweep = tokio::time::Instant::now() >= next_sweep;
+        let tenants: Vec<TenantId> = if sweep {
+            next_sweep = tokio::time::Instant::now() + poll;
+            state.pipeline.take();
+            match crate::tenancy::all(&state.db).await {
+                Ok(all) => all.into_iter().map(|t| t.id).collect(),
+                Err(e) => {
+                    tracing::error!(error = %e, "listing tenants for the pipeline failed");
+                    Vec::new()
+                }
+            }
+        } else {
+            state.pipeline.take()
+        };
+        for tenant in tenants {
+            let scope = Operator::command_line().scope_for(tenant);
+            if let Err(e) = drain_tenant(&state, &scope).await {
+                tracing::error!(error = %e, tenant = %tenant, "claiming pipeline jobs failed");
+            }
+        }
+        tokio::select! {
+            _ = state.pipeline.inner.wake.notified() => {}
+            _ = tokio::time::sleep_until(next_sweep) => {}
+        }
+    }
+}
+
+/// Runs the tenant's due jobs until none is left; returns how many ran.
+pub async fn drain_tenant(state: &AppState, scope: &TenantScope) -> Result<usize, DbError> {
+    let cfg = &state.config.pipeline;
+    let mut ran = 0;
+    loop {
+        let now = now_ms();
+        let mut tx = state.db.tenant(scope, Mode::Write).await?;
+        let claimed = pipeline_jobs::claim(
+            &mut tx,
+            now,
+            now + cfg.lease_secs as i64 * 1000,
+            CLAIM_BATCH,
+        )
+        .await?;
+        tx.commit().await?;
+        if claimed.is_empty() {
+            return Ok(ran);
+        }
+        ran += claimed.len();
+        futures_util::stream::iter(claimed)
+            .for_each_concurrent(cfg.concurrency.max(1), |job| async move {
+                run_job(state, scope, job).await;
+            })
+            .await;
+    }
+}
+
+/// One run of one job, ending in a recorded outcome whatever happens.
+async fn run_job(state: &AppState, scope: &TenantScope, job: Claimed) {
+    let cfg = &state.config.pipeline;
+    if job.attempts > cfg.max_attempts {
+        // Leases ran out this often: the job kills its workers.
+        record_failure(
+            state,
+            scope,
+            &job,
+            "the job's lease expired on every attempt",
+            false,
+        )
+        .await;
+        return;
+    }
+    let result = analyse_call(&state.db, &state.objects, scope, &job).await;
+    match result {
+        Ok(_) => {}
+        Err(e) => {
+            let retry = job.attempts < cfg.max_attempts;
+            tracing::warn!(error = %e, call = %job.call_id, attempts = job.attempts, retry, "a pipeline stage failed");
+            record_failure(state, scope, &job, &e.to_string(), retry).await;
+        }
+    }
+}
+
+async fn record_failure(
+    state: &AppState,
+    scope: &TenantScope,
+    job: &Claimed,
+    error: &str,
+    retry: bool,
+) {
+    let outcome = async {
+        let mut tx = state.db.tenant(scope, Mode::Write).await?;
+        let (status, run_at) = if retry {
+            (
+                JobStatus::Queued,
+                Some(now_ms() + state.config.pipeline.backoff_ms(job.attempts)),
+            )
+        } else {
+            (JobStatus::Failed, None)
+        };
+        pipeline_jobs::finish(&mut tx, job, status, "enrich", Some(error), run_at).await?;
+        tx.commit().await
+    };
+    if let Err(e) = outcome.await {
+        // The lease will expire and the job be taken up again.
+        tracing::error!(error = %e, call = %job.call_id, "recording a pipeline failure failed");
+    }
+}
+
+/// What became of a run.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Analysed,
+    /// Waiting for what it lacks; see [`JobStatus`].
+    Waiting(JobStatus),
+    /// The call is gone.
+    CallDeleted,
+    /// A newer revision or attempt owns the job now.
+    Overtaken,
+}
+
+/// Every stage of one claimed job.
+pub async fn analyse_call(
+    db: &Db,
+    objects: &Objects,
+    scope: &TenantScope,
+    job: &Claimed,
+) -> Result<Outcome, StageError> {
+    // Read what the stages need in one short read.
+    let mut tx = db.tenant(scope, Mode::Read).await?;
+    let call = calls::get(&mut tx, job.call_id).await?;
+    let config = match &call {
+        Some(_) => Some(active_config(&mut tx).await?),
+        None => None,
+    };
+    tx.commit().await?;
+    let (Some(call), Some(config)) = (call, config) else {
+        let mut tx = db.tenant(scope, Mode::Write).await?;
+        pipeline_jobs::delete(&mut tx, job.call_id).await?;
+        tx.commit().await?;
+        return Ok(Outcome::CallDeleted);
+    };
+
+    // Transcribe: no transcription endpoint exists yet, so an audio-only
+    // call waits, visibly.
+    let turns = call.fields.turns.clone().unwrap_or_default();
+    if turns.is_empty() {
+        let status = if call.audio_status == "stored" {
+            JobStatus::NeedsTranscription
+        } else {
+            JobStatus::NoTranscript
+        };
+        let mut tx = db.tenant(scope, Mode::Write).await?;
+        let mine = pipeline_jobs::finish(&mut tx, job, status, "transcribe", None, None).await?;
+        tx.commit().await?;
+        return Ok(if mine {
+            Outcome::Waiting(status)
+        } else {
+            Outcome::Overtaken
+        });
+    }
+
+    // Enrich and analyse: pure and CPU-bound, so off the async threads.
+    let duration_s = call.fields.duration_ms.map(|ms| ms as f64 / 1000.0);
+    let (analysis, config) = tokio::task::spawn_blocking(move || {
+        let a = switchboard_analysis::analyse(&turns, duration_s, &config.ai, Some(&config.qa));
+        (a, config)
+    })
+    .await
+    .map_err(|e| StageError::Task(e.to_string()))?;
+
+    // Finalise.
+    let analysed_at = now_ms();
+    let stored = StoredAnalysis {
+        ai_config_version: config.ai_version,
+        qa_config_version: config.qa_version,
+        rubric_version: config.qa.version.clone(),
+        analysed_at: crate::http::routes::rfc3339(analysed_at),
+        analysis: &analysis,
+    };
+    let document = serde_json::to_string(&stored).expect("analyses serialise");
+    let row = analysis_row(&call, job, &analysis, &stored, document, analysed_at);
+    let mut tx = db.tenant(scope, Mode::Write).await?;
+    // Taking the job first both checks this run still owns it and (on
+    // PostgreSQL) holds its row lock, so a newer run's writes wait for ours.
+    if !pipeline_jobs::finish(&mut tx, job, JobStatus::Done, "finalise", None, None).await? {
+        return Ok(Outcome::Overtaken);
+    }
+    let previous = analyses::bucket_of(&mut tx, call.id).await?;
+    analyses::upsert(&mut tx, &row).await?;
+    rollups::refresh(&mut tx, &row.day, &row.agent_id).await?;
+    if let Some((day, agent)) = previous.filter(|b| *b != (row.day.clone(), row.agent_id.clone())) {
+        rollups::refresh(&mut tx, &day, &agent).await?;
+    }
+    let view = CallView::new(call.clone(), false);
+    let enriched = serde_json::json!({
+        "call_id": call.id,
+        "analyser_version": analysis.analyser_version,
+        "redaction": analysis.redaction,
+        "turns": analysis.turns,
+        "sentiment": analysis.sentiment,
+        "talk": analysis.talk,
+        "entities": analysis.entities,
+        "key_phrases": analysis.key_phrases,
+    });
+    let final_doc = serde_json::json!({ "call": view, "analysis": stored });
+    futures_util::future::try_join(
+        objects.put(
+            &ObjectKey::enriched(scope, call.id),
+            serde_json::to_vec(&enriched).expect("serialises"),
+        ),
+        objects.put(
+            &ObjectKey::final_v1(scope, call.id),
+            serde_json::to_vec(&final_doc).expect("serialises"),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Outcome::Analysed)
+}
+
+/// The analysis document as stored and served.
+#[derive(Serialize)]
+pub struct StoredAnalysis<'a> {
+    pub ai_config_version: Option<i64>,
+    pub qa_config_version: Option<i64>,
+    pub rubric_version: Option<String>,
+    pub analysed_at: String,
+    #[serde(flatten)]
+    pub analysis: &'a CallAnalysis,
+}
+
+fn milli(x: Option<f64>) -> Option<i64> {
+    x.filter(|v| v.is_finite())
+        .map(|v| (v * 1000.0).round() as i64)
+}
+
+fn analysis_row(
+    call: &CallRecord,
+    job: &Claimed,
+    a: &CallAnalysis,
+    stored: &StoredAnalysis<'_>,
+    document: String,
+    analysed_at: i64,
+) -> AnalysisRow {
+    let at = call.fields.started_at.unwrap_or(call.created_at);
+    let when = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let qa = a.qa.as_ref();
+    AnalysisRow {
+        call_id: call.id,
+        revision: job.revision,
+        analyser_version: i64::from(a.analyser_version),
+        ai_config_version: stored.ai_config_version,
+        qa_config_version: stored.qa_config_version,
+        rubric_version: stored.rubric_version.clone(),
+        day: format!(
+            "{:04}-{:02}-{:02}",
+            when.year(),
+            u8::from(when.month()),
+            when.day()
+        ),
+        agent_id: call.agent_id.map(|a| a.to_string()).unwrap_or_default(),
+        hour: i64::from(when.hour()),
+        weekday: i64::from(when.weekday().number_days_from_monday()),
+        billable: !call.is_test,
+        duration_ms: call
+            .fields
+            .duration_ms
+            .or_else(|| Some(call.fields.ended_at? - call.fields.started_at?).filter(|d| *d >= 0))
+            .unwrap_or(0),
+        sentiment_agent: milli(a.sentiment.agent.overall),
+        sentiment_customer: milli(a.sentiment.customer.overall),
+        qa_score: qa.and_then(|q| q.score).map(|s| (s * 100.0).round() as i64),
+        qa_passed: qa.and_then(|q| q.passed),
+        categories: qa
+            .map(|q| q.categories.iter().map(|c| c.id.clone()).collect())
+            .unwrap_or_default(),
+        document,
+        analysed_at,
+    }
+}
+
+/// Queues every call of the tenant started at or after `since` (all when
+/// `None`) for analysis again; returns how many.
+pub async fn requeue_all(
+    db: &Db,
+    scope: &TenantScope,
+    since: Option<i64>,
+) -> Result<Vec<switchboard_core::CallId>, DbError> {
+    let mut tx = db.tenant(scope, Mode::Write).await?;
+    let ids = calls::ids_since(&mut tx, since).await?;
+    let now = now_ms();
+    for id in &ids {
+        pipeline_jobs::enqueue(&mut tx, *id, now).await?;
+    }
+    tx.commit().await?;
+    Ok(ids)
+}
+
+fn pending(counts: &[(JobStatus, i64)]) -> u64 {
+    counts
+        .iter()
+        .filter(|(s, _)| matches!(s, JobStatus::Queued | JobStatus::Running))
+        .map(|(_, n)| (*n).max(0) as u64)
+        .sum()
+}
+
+/// The bar `settle` advances, for `total` jobs.
+pub fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    indicatif::ProgressBar::new(total).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} analysing {bar:40} {pos}/{len}  {per_sec}  eta {eta}",
+        )
+        .expect("a valid template"),
+    )
+}
+
+/// Runs the tenant's jobs here until none is queued or running (waiting
+/// out retries' backoff), advancing `bar` as they finish; returns the jobs
+/// per status at the end.
+pub async fn settle(
+    state: &AppState,
+    scope: &TenantScope,
+    bar: &indicatif::ProgressBar,
+) -> Result<Vec<(JobStatus, i64)>, DbError> {
+    let progress = {
+        let (db, bar, scope) = (state.db.clone(), bar.clone(), *scope);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tick.tick().await;
+                let Ok(mut tx) = db.tenant(&scope, Mode::Read).await else {
+                    continue;
+                };
+                if let Ok(counts) = pipeline_jobs::counts(&mut tx).await {
+                    bar.set_position(bar.length().unwrap_or(0).saturating_sub(pending(&counts)));
+                }
+            }
+        })
+    };
+    let counts = loop {
+        drain_tenant(state, scope).await?;
+        let mut tx = state.db.tenant(scope, Mode::Read).await?;
+        let counts = pipeline_jobs::counts(&mut tx).await?;
+        tx.commit().await?;
+        if pending(&counts) == 0 {
+            break counts;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    progress.abort();
+    bar.finish();
+    Ok(counts)
+}
