@@ -10,7 +10,7 @@
 //! stop words and punctuation, each word scored by its degree over its
 //! frequency, a phrase by the sum of its words.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::OnceLock;
 
 use regex::Regex;
@@ -138,6 +138,9 @@ pub fn entities(turns: &[Turn], config: &EntityConfig) -> Vec<Entity> {
                     out.push(entity(&p.name, m.as_str(), i));
                 }
             }
+        }
+        if config.lists.is_empty() {
+            continue;
         }
         let turn_words = words(text);
         for list in &config.lists {
@@ -343,87 +346,146 @@ const STOP_WORDS: &[&str] = &[
 ];
 
 fn is_stop(word: &str) -> bool {
-    STOP_WORDS.contains(&word)
+    static SET: OnceLock<rustc_hash::FxHashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| STOP_WORDS.iter().copied().collect())
+        .contains(word)
 }
 
-/// Candidate phrases: runs of non-stop words, cut at punctuation that ends
-/// a clause and at placeholders such as `[PHONE]`.
-fn candidates(text: &str) -> Vec<Vec<String>> {
-    let mut out = Vec::new();
-    let mut clean = String::with_capacity(text.len());
+/// Words of the call, each stored once; phrases are runs of word ids.
+#[derive(Default)]
+struct Vocabulary {
+    ids: HashMap<String, u32>,
+    words: Vec<String>,
+}
+
+impl Vocabulary {
+    fn id(&mut self, word: &str) -> u32 {
+        if let Some(&id) = self.ids.get(word) {
+            return id;
+        }
+        let id = self.words.len() as u32;
+        self.words.push(word.to_owned());
+        self.ids.insert(word.to_owned(), id);
+        id
+    }
+}
+
+/// Candidate phrases of `text`, appended to `out`: runs of non-stop words,
+/// cut at punctuation that ends a clause, at numbers and at placeholders
+/// such as `[PHONE]`. Words are as `qa::words` cuts them (lower-cased,
+/// apostrophes inside a word kept), read in one pass without allocating
+/// per word.
+fn candidates(text: &str, vocab: &mut Vocabulary, out: &mut Vec<Vec<u32>>) {
+    let mut run: Vec<u32> = Vec::new();
+    let mut word = String::new();
     let mut in_brackets = false;
-    for c in text.chars() {
-        match c {
-            '[' => in_brackets = true,
-            ']' if in_brackets => {
-                in_brackets = false;
-                clean.push('.');
-            }
-            _ if in_brackets => {}
-            _ => clean.push(c),
-        }
-    }
-    for clause in clean.split(|c: char| ".,;:!?()\"\n".contains(c) || c == '—') {
-        let mut run: Vec<String> = Vec::new();
-        for w in words(clause) {
-            if is_stop(&w) || w.chars().all(|c| c.is_ascii_digit()) {
-                if !run.is_empty() {
-                    out.push(std::mem::take(&mut run));
-                }
-            } else {
-                run.push(w);
-            }
-        }
+    let end_phrase = |run: &mut Vec<u32>, out: &mut Vec<Vec<u32>>| {
         if !run.is_empty() {
-            out.push(run);
+            out.push(std::mem::take(run));
+        }
+    };
+    let mut end_word = |word: &mut String, run: &mut Vec<u32>, out: &mut Vec<Vec<u32>>| {
+        while word.ends_with('\'') {
+            word.pop();
+        }
+        if word.is_empty() {
+            return;
+        }
+        if is_stop(word) || word.bytes().all(|b| b.is_ascii_digit()) {
+            end_phrase(run, out);
+        } else {
+            run.push(vocab.id(word));
+        }
+        word.clear();
+    };
+    for ch in text.chars() {
+        if in_brackets {
+            if ch == ']' {
+                in_brackets = false;
+            }
+            continue;
+        }
+        let ch = match ch {
+            '\u{2019}' | '\u{2018}' | '\u{02BC}' => '\'',
+            c => c,
+        };
+        if ch.is_ascii_alphanumeric() {
+            word.push(ch.to_ascii_lowercase());
+        } else if !ch.is_ascii() && ch.is_alphanumeric() {
+            word.extend(ch.to_lowercase());
+        } else if ch == '\'' && !word.is_empty() {
+            word.push('\'');
+        } else {
+            end_word(&mut word, &mut run, out);
+            if ".,;:!?()\"\n[]—".contains(ch) {
+                end_phrase(&mut run, out);
+                in_brackets = ch == '[';
+            }
         }
     }
-    out.into_iter()
-        .filter(|p| p.len() <= MAX_PHRASE_WORDS && p.iter().any(|w| w.chars().count() > 2))
-        .collect()
+    end_word(&mut word, &mut run, out);
+    end_phrase(&mut run, out);
 }
 
 /// The call's key phrases, best first (ties by first occurrence).
 pub fn key_phrases(turns: &[Turn]) -> Vec<KeyPhrase> {
-    let phrases: Vec<Vec<String>> = turns.iter().flat_map(|t| candidates(&t.text)).collect();
-    let mut freq: HashMap<&str, f64> = HashMap::new();
-    let mut degree: HashMap<&str, f64> = HashMap::new();
+    let mut vocab = Vocabulary::default();
+    let mut phrases: Vec<Vec<u32>> = Vec::new();
+    for t in turns {
+        candidates(&t.text, &mut vocab, &mut phrases);
+    }
+    phrases.retain(|p| {
+        p.len() <= MAX_PHRASE_WORDS
+            && p.iter()
+                .any(|&w| vocab.words[w as usize].chars().count() > 2)
+    });
+    let mut freq = vec![0.0f64; vocab.words.len()];
+    let mut degree = vec![0.0f64; vocab.words.len()];
     for p in &phrases {
-        for w in p {
-            *freq.entry(w).or_default() += 1.0;
-            *degree.entry(w).or_default() += p.len() as f64;
+        for &w in p {
+            freq[w as usize] += 1.0;
+            degree[w as usize] += p.len() as f64;
         }
     }
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut ranked: Vec<KeyPhrase> = Vec::new();
+    // Distinct phrases in order of first occurrence, with their counts.
+    let mut seen: HashMap<&[u32], usize> = HashMap::default();
+    let mut distinct: Vec<(&[u32], usize)> = Vec::new();
     for p in &phrases {
-        let phrase = p.join(" ");
-        if let Some(&at) = seen.get(&phrase) {
-            ranked[at].count += 1;
-            continue;
+        match seen.get(p.as_slice()) {
+            Some(&at) => distinct[at].1 += 1,
+            None => {
+                seen.insert(p, distinct.len());
+                distinct.push((p, 1));
+            }
         }
-        let score = p
-            .iter()
-            .map(|w| degree[w.as_str()] / freq[w.as_str()])
-            .sum();
-        seen.insert(phrase.clone(), ranked.len());
-        ranked.push(KeyPhrase {
-            phrase,
-            score,
-            count: 1,
-        });
     }
     // A phrase said again matters more than one said once: RAKE's score
     // weighs the words, the count weighs the phrase.
-    for k in &mut ranked {
-        k.score = round3(k.score * (1.0 + (k.count as f64).ln()));
-    }
-    let mut order: Vec<usize> = (0..ranked.len()).collect();
-    order.sort_by(|&a, &b| ranked[b].score.total_cmp(&ranked[a].score).then(a.cmp(&b)));
+    let scored: Vec<f64> = distinct
+        .iter()
+        .map(|(p, count)| {
+            let rake: f64 = p
+                .iter()
+                .map(|&w| degree[w as usize] / freq[w as usize])
+                .sum();
+            round3(rake * (1.0 + (*count as f64).ln()))
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..distinct.len()).collect();
+    order.sort_by(|&a, &b| scored[b].total_cmp(&scored[a]).then(a.cmp(&b)));
     order
         .into_iter()
         .take(MAX_KEY_PHRASES)
-        .map(|i| ranked[i].clone())
+        .map(|i| KeyPhrase {
+            phrase: distinct[i]
+                .0
+                .iter()
+                .map(|&w| vocab.words[w as usize].as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            score: scored[i],
+            count: distinct[i].1,
+        })
         .collect()
 }
 

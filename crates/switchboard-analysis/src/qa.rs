@@ -700,6 +700,17 @@ pub(crate) fn words(text: &str) -> Vec<String> {
         cur.clear();
     };
     for ch in text.chars() {
+        // Transcripts are mostly ASCII: lower-case it without the Unicode tables.
+        if ch.is_ascii() {
+            if ch.is_ascii_alphanumeric() {
+                cur.push(ch.to_ascii_lowercase());
+            } else if ch == '\'' && !cur.is_empty() {
+                cur.push('\'');
+            } else {
+                flush(&mut cur, &mut out);
+            }
+            continue;
+        }
         let ch = match ch {
             '\u{2019}' | '\u{2018}' | '\u{02BC}' => '\'',
             c => c,

@@ -24,7 +24,9 @@
 //! compound weighted by each turn's word count, the same mean per quarter of
 //! the call, and the trend (last quarter minus first).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::OnceLock;
 
 use serde::Serialize;
@@ -210,6 +212,9 @@ pub struct Vader {
     boosters: HashMap<&'static str, f64>,
     negate: HashSet<&'static str>,
     special: HashMap<&'static str, f64>,
+    /// Every word of a multi-word special idiom or booster: an n-gram with
+    /// a word outside it cannot match, so it is never built.
+    ngram_words: HashSet<&'static str>,
 }
 
 impl Default for Vader {
@@ -222,7 +227,7 @@ impl Vader {
     pub fn new() -> Self {
         // As `make_lex_dict`: the first two tab-separated fields of each
         // stripped line; a later duplicate wins.
-        let mut lexicon = HashMap::new();
+        let mut lexicon = HashMap::default();
         for line in RAW_LEXICON.trim_end_matches('\n').split('\n') {
             let mut fields = line.trim().split('\t');
             if let (Some(word), Some(measure)) = (fields.next(), fields.next()) {
@@ -233,7 +238,7 @@ impl Vader {
         }
         // Python looks each character of the text up, so only one-character
         // keys can ever match.
-        let mut emojis = HashMap::new();
+        let mut emojis = HashMap::default();
         for line in RAW_EMOJI_LEXICON.trim_end_matches('\n').split('\n') {
             let mut fields = line.trim().split('\t');
             if let (Some(emoji), Some(description)) = (fields.next(), fields.next()) {
@@ -248,12 +253,21 @@ impl Vader {
             .map(|w| (*w, B_INCR))
             .chain(BOOSTER_DECR.iter().map(|w| (*w, B_DECR)))
             .collect();
+        let special: HashMap<&'static str, f64> = SPECIAL_CASES.iter().copied().collect();
+        let ngram_words = special
+            .keys()
+            .chain(BOOSTER_INCR.iter())
+            .chain(BOOSTER_DECR.iter())
+            .filter(|k| k.contains(' '))
+            .flat_map(|k| k.split(' '))
+            .collect();
         Self {
             lexicon,
             emojis,
             boosters,
             negate: NEGATE.iter().copied().collect(),
-            special: SPECIAL_CASES.iter().copied().collect(),
+            special,
+            ngram_words,
         }
     }
 
@@ -416,29 +430,46 @@ impl Vader {
     }
 
     fn special_idioms_check(&self, mut valence: f64, w: &[String], i: usize) -> f64 {
-        let onezero = format!("{} {}", w[i - 1], w[i]);
-        let twoonezero = format!("{} {} {}", w[i - 2], w[i - 1], w[i]);
-        let twoone = format!("{} {}", w[i - 2], w[i - 1]);
-        let threetwoone = format!("{} {} {}", w[i - 3], w[i - 2], w[i - 1]);
-        let threetwo = format!("{} {}", w[i - 3], w[i - 2]);
-        for seq in [&onezero, &twoonezero, &twoone, &threetwoone, &threetwo] {
+        // The n-gram's text, or `None` when it cannot be a key.
+        let gram = |parts: &[&String]| -> Option<String> {
+            parts
+                .iter()
+                .all(|p| self.ngram_words.contains(p.as_str()))
+                .then(|| {
+                    parts
+                        .iter()
+                        .map(|p| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+        };
+        let onezero = gram(&[&w[i - 1], &w[i]]);
+        let twoonezero = gram(&[&w[i - 2], &w[i - 1], &w[i]]);
+        let twoone = gram(&[&w[i - 2], &w[i - 1]]);
+        let threetwoone = gram(&[&w[i - 3], &w[i - 2], &w[i - 1]]);
+        let threetwo = gram(&[&w[i - 3], &w[i - 2]]);
+        for seq in [&onezero, &twoonezero, &twoone, &threetwoone, &threetwo]
+            .into_iter()
+            .flatten()
+        {
             if let Some(&v) = self.special.get(seq.as_str()) {
                 valence = v;
                 break;
             }
         }
         if w.len() - 1 > i {
-            if let Some(&v) = self.special.get(format!("{} {}", w[i], w[i + 1]).as_str()) {
+            if let Some(&v) = gram(&[&w[i], &w[i + 1]]).and_then(|g| self.special.get(g.as_str())) {
                 valence = v;
             }
         }
         if w.len() - 1 > i + 1 {
-            let zeroonetwo = format!("{} {} {}", w[i], w[i + 1], w[i + 2]);
-            if let Some(&v) = self.special.get(zeroonetwo.as_str()) {
+            if let Some(&v) =
+                gram(&[&w[i], &w[i + 1], &w[i + 2]]).and_then(|g| self.special.get(g.as_str()))
+            {
                 valence = v;
             }
         }
-        for ngram in [&threetwoone, &threetwo, &twoone] {
+        for ngram in [&threetwoone, &threetwo, &twoone].into_iter().flatten() {
             if let Some(&b) = self.boosters.get(ngram.as_str()) {
                 valence += b;
             }
@@ -478,7 +509,7 @@ fn but_check(lower: &[String], sentiments: &mut [f64]) {
         return;
     };
     // Zeros scale to zero wherever they are found: only the others matter.
-    let mut seen: HashMap<u64, BTreeSet<usize>> = HashMap::new();
+    let mut seen: HashMap<u64, BTreeSet<usize>> = HashMap::default();
     for i in 0..sentiments.len() {
         let v = sentiments[i];
         if v == 0.0 {

@@ -8,7 +8,7 @@
 //! back…"), in order. Both are labelled `method: extractive`, so nobody
 //! mistakes them for an LLM's.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use serde::Serialize;
 use switchboard_ingest::{Speaker, Turn};
@@ -58,6 +58,13 @@ const FILLER: &[&str] = &[
     "thank", "thanks", "yeah", "hi", "hello", "please", "just", "that's", "will", "would", "could",
     "there", "what", "if", "all", "right", "sure", "great",
 ];
+
+fn is_filler(word: &str) -> bool {
+    static SET: std::sync::OnceLock<rustc_hash::FxHashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| FILLER.iter().copied().collect())
+        .contains(word)
+}
 
 struct Sentence {
     speaker: Speaker,
@@ -116,10 +123,10 @@ fn speaker_label(s: Speaker) -> &'static str {
 /// The extractive summary of `turns` in at most `max_sentences` sentences.
 pub fn extractive(turns: &[Turn], max_sentences: usize) -> Summary {
     let all = sentences(turns);
-    let mut freq: HashMap<&str, f64> = HashMap::new();
+    let mut freq: HashMap<&str, f64> = HashMap::default();
     for s in &all {
         for w in &s.words {
-            if !FILLER.contains(&w.as_str()) && w.chars().count() > 2 {
+            if !is_filler(w) && w.chars().count() > 2 {
                 *freq.entry(w).or_default() += 1.0;
             }
         }
