@@ -577,7 +577,8 @@ pub struct CriterionResult {
 pub struct Evidence {
     /// Index into the transcript's turns.
     pub turn: usize,
-    /// The phrase as the rubric writes it.
+    /// The phrase as the rubric writes it; empty for a turn an LLM's
+    /// answer to a question rests on.
     pub phrase: String,
 }
 
@@ -651,6 +652,62 @@ pub fn evaluate(config: &QaConfig, turns: &[Turn], call_duration_s: Option<f64>)
         passed,
         categories,
     }
+}
+
+/// An answer to one question criterion (from an LLM).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub id: String,
+    pub yes: bool,
+    /// Turns the answer rests on (indices into the transcript).
+    pub turns: Vec<usize>,
+}
+
+/// Fills question criteria in from `answers` and recomputes the score.
+/// Answers to unknown ids, or to criteria that are not questions, are
+/// ignored; evidence turns outside the transcript are dropped; a question
+/// without an answer stays `not_evaluated`.
+pub fn answer_questions(
+    result: &mut QaResult,
+    config: &QaConfig,
+    answers: &[Answer],
+    turns: usize,
+) {
+    for (c, r) in config.criteria.iter().zip(result.criteria.iter_mut()) {
+        let CriterionKind::Question { .. } = &c.kind else {
+            continue;
+        };
+        if let Some(a) = answers.iter().find(|a| a.id == c.id) {
+            r.status = if a.yes {
+                Status::Passed
+            } else {
+                Status::Failed
+            };
+            r.evidence = a
+                .turns
+                .iter()
+                .filter(|&&t| t < turns)
+                .map(|&t| Evidence {
+                    turn: t,
+                    phrase: String::new(),
+                })
+                .collect();
+        }
+    }
+    let (mut evaluated, mut passed_weight) = (0.0, 0.0);
+    for r in &result.criteria {
+        match r.status {
+            Status::Passed => {
+                evaluated += r.weight;
+                passed_weight += r.weight;
+            }
+            Status::Failed => evaluated += r.weight,
+            Status::NotEvaluated => {}
+        }
+    }
+    result.score = (evaluated > 0.0 && evaluated.is_finite())
+        .then(|| (passed_weight / evaluated * 100.0).clamp(0.0, 100.0));
+    result.passed = result.score.map(|s| s >= config.pass_mark);
 }
 
 /// Whether `rule` holds, and every phrase occurrence it saw.
@@ -1393,5 +1450,52 @@ mod tests {
                 }
             }
         }
+    }
+    #[test]
+    fn llm_answers_fill_questions_in_and_rescore() {
+        let config = parse_config(
+            br#"{"pass_mark": 60, "criteria": [
+                {"id": "greet", "name": "Greets", "weight": 1, "type": "rule", "match": "any", "phrases": ["hello"]},
+                {"id": "kind", "name": "Kind", "weight": 3, "type": "question", "question": "Was the agent kind?"},
+                {"id": "solved", "name": "Solved", "weight": 1, "type": "question", "question": "Was it solved?"}]}"#,
+        )
+        .unwrap();
+        let turns = [Turn {
+            speaker: Speaker::Agent,
+            text: "Hello there".into(),
+            start: None,
+            end: None,
+            words: vec![],
+        }];
+        let mut r = evaluate(&config, &turns, None);
+        assert_eq!(r.score, Some(100.0));
+        let answers = [
+            Answer {
+                id: "kind".into(),
+                yes: false,
+                turns: vec![0, 7],
+            },
+            Answer {
+                id: "greet".into(),
+                yes: false,
+                turns: vec![],
+            },
+            Answer {
+                id: "nope".into(),
+                yes: true,
+                turns: vec![],
+            },
+        ];
+        answer_questions(&mut r, &config, &answers, turns.len());
+        assert_eq!(
+            r.criteria[0].status,
+            Status::Passed,
+            "rules are not overridden"
+        );
+        assert_eq!(r.criteria[1].status, Status::Failed);
+        assert_eq!(r.criteria[1].evidence.len(), 1, "turn 7 does not exist");
+        assert_eq!(r.criteria[2].status, Status::NotEvaluated);
+        assert_eq!(r.score, Some(25.0));
+        assert_eq!(r.passed, Some(false));
     }
 }

@@ -67,8 +67,14 @@ impl App {
             crate::db::Backend::Postgres => 4,
         };
         let pipeline = crate::pipeline::Hints::default();
-        let ingestor =
-            crate::ingest::Ingestor::start(db.clone(), objects.clone(), pipeline.clone(), writers);
+        let events = crate::events::Events::default();
+        let ingestor = crate::ingest::Ingestor::start(
+            db.clone(),
+            objects.clone(),
+            pipeline.clone(),
+            events.clone(),
+            writers,
+        );
         let auth = Arc::new(AuthService::new(db.clone(), keys, config.auth.clone()));
         let state = AppState {
             db,
@@ -78,6 +84,7 @@ impl App {
             objects,
             ingestor,
             pipeline,
+            events,
             http,
             limiter: Arc::new(limiter),
             metrics: metrics_handle(),

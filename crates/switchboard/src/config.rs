@@ -40,6 +40,12 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     pub database: DatabaseConfig,
     pub pipeline: crate::pipeline::PipelineConfig,
+    /// An OpenAI-compatible chat endpoint for summaries, next steps and
+    /// rubric questions; off unless `base_url` is set.
+    pub llm: crate::openai::EndpointConfig,
+    /// An OpenAI-compatible transcription endpoint for audio-only calls;
+    /// off unless `base_url` is set.
+    pub transcription: crate::openai::EndpointConfig,
 }
 
 impl Default for Config {
@@ -62,6 +68,8 @@ impl Default for Config {
             rate_limits: RateLimitConfig::default(),
             database: DatabaseConfig::default(),
             pipeline: crate::pipeline::PipelineConfig::default(),
+            llm: crate::openai::EndpointConfig::default_llm(),
+            transcription: crate::openai::EndpointConfig::default_transcription(),
         }
     }
 }

@@ -31,6 +31,9 @@ pub struct Accepted {
     pub call_id: CallId,
     /// The same event had been accepted before; nothing changed.
     pub duplicate: bool,
+    /// The event was the call's first.
+    #[serde(skip)]
+    pub(crate) created: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +127,13 @@ type Queue = Arc<Mutex<mpsc::Receiver<(Job, oneshot::Sender<Result<Accepted, Ing
 impl Ingestor {
     /// Starts `writers` batch writers (one for SQLite, which has a single
     /// writer anyway; a few for PostgreSQL, whose commits overlap).
-    pub fn start(db: Db, objects: Objects, hints: Hints, writers: usize) -> Ingestor {
+    pub fn start(
+        db: Db,
+        objects: Objects,
+        hints: Hints,
+        events: crate::events::Events,
+        writers: usize,
+    ) -> Ingestor {
         let (queue, rx) = mpsc::channel(4 * MAX_BATCH);
         let rx: Queue = Arc::new(Mutex::new(rx));
         for _ in 0..writers.max(1) {
@@ -132,6 +141,7 @@ impl Ingestor {
                 db.clone(),
                 objects.clone(),
                 hints.clone(),
+                events.clone(),
                 rx.clone(),
             ));
         }
@@ -150,7 +160,13 @@ impl Ingestor {
     }
 }
 
-async fn write_batches(db: Db, objects: Objects, hints: Hints, rx: Queue) {
+async fn write_batches(
+    db: Db,
+    objects: Objects,
+    hints: Hints,
+    events: crate::events::Events,
+    rx: Queue,
+) {
     loop {
         let batch = {
             let mut rx = rx.lock().await;
@@ -167,8 +183,14 @@ async fn write_batches(db: Db, objects: Objects, hints: Hints, rx: Queue) {
         let (jobs, replies): (Vec<Job>, Vec<_>) = batch.into_iter().unzip();
         match write_batch(&db, &objects, &jobs).await {
             Ok(results) => {
-                for job in &jobs {
+                for (job, result) in jobs.iter().zip(&results) {
                     hints.tenant_has_work(job.scope.tenant_id());
+                    if !result.duplicate {
+                        events.publish(
+                            job.scope.tenant_id(),
+                            crate::events::Event::received(result.call_id, result.created),
+                        );
+                    }
                 }
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
@@ -247,6 +269,7 @@ async fn write_one(
         return Ok(Accepted {
             call_id: call,
             duplicate: true,
+            created: false,
         });
     }
     // A call's first event is all there is to merge: no need to read it back.
@@ -274,6 +297,7 @@ async fn write_one(
     Ok(Accepted {
         call_id: call,
         duplicate: false,
+        created: stored_events == 0,
     })
 }
 

@@ -7,6 +7,36 @@ use switchboard_ingest::Source;
 use super::{now_ms, DbResult, TenantTx};
 use crate::secrets::Sealed;
 
+/// Whose credential it is: a call provider's, or the tenant's own LLM key
+/// (bring-your-own-key) for the analysis pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialProvider {
+    Calls(Source),
+    Llm,
+}
+
+impl CredentialProvider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialProvider::Calls(s) => s.as_str(),
+            CredentialProvider::Llm => "llm",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "llm" => Some(CredentialProvider::Llm),
+            other => Source::parse(other).map(CredentialProvider::Calls),
+        }
+    }
+}
+
+impl From<Source> for CredentialProvider {
+    fn from(s: Source) -> Self {
+        CredentialProvider::Calls(s)
+    }
+}
+
 pub struct StoredCredential {
     pub sealed: Sealed,
     pub hint: String,
@@ -15,18 +45,23 @@ pub struct StoredCredential {
 
 /// The associated data binding a sealed credential to its tenant and
 /// provider, so a ciphertext copied to another row does not open.
-pub fn aad(tenant: &str, provider: Source) -> String {
-    format!("credential:{tenant}:{}", provider.as_str())
+pub fn aad(tenant: &str, provider: impl Into<CredentialProvider>) -> String {
+    format!("credential:{tenant}:{}", provider.into().as_str())
 }
 
-pub async fn put(tx: &mut TenantTx, provider: Source, sealed: &Sealed, hint: &str) -> DbResult<()> {
+pub async fn put(
+    tx: &mut TenantTx,
+    provider: impl Into<CredentialProvider>,
+    sealed: &Sealed,
+    hint: &str,
+) -> DbResult<()> {
     sqlx::query(
         "INSERT INTO provider_credentials (tenant_id, provider, sealed, hint, updated_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (tenant_id, provider) DO UPDATE SET sealed = excluded.sealed, hint = excluded.hint, \
          updated_at = excluded.updated_at",
     )
     .bind(tx.tenant_param())
-    .bind(provider.as_str())
+    .bind(provider.into().as_str())
     .bind(sealed.as_str())
     .bind(hint)
     .bind(now_ms())
@@ -35,12 +70,15 @@ pub async fn put(tx: &mut TenantTx, provider: Source, sealed: &Sealed, hint: &st
     Ok(())
 }
 
-pub async fn get(tx: &mut TenantTx, provider: Source) -> DbResult<Option<StoredCredential>> {
+pub async fn get(
+    tx: &mut TenantTx,
+    provider: impl Into<CredentialProvider>,
+) -> DbResult<Option<StoredCredential>> {
     let row = sqlx::query(
         "SELECT sealed, hint, updated_at FROM provider_credentials WHERE tenant_id = $1 AND provider = $2",
     )
     .bind(tx.tenant_param())
-    .bind(provider.as_str())
+    .bind(provider.into().as_str())
     .fetch_optional(tx.conn())
     .await?;
     let Some(row) = row else { return Ok(None) };
@@ -51,18 +89,18 @@ pub async fn get(tx: &mut TenantTx, provider: Source) -> DbResult<Option<StoredC
     }))
 }
 
-pub async fn delete(tx: &mut TenantTx, provider: Source) -> DbResult<bool> {
+pub async fn delete(tx: &mut TenantTx, provider: impl Into<CredentialProvider>) -> DbResult<bool> {
     let done =
         sqlx::query("DELETE FROM provider_credentials WHERE tenant_id = $1 AND provider = $2")
             .bind(tx.tenant_param())
-            .bind(provider.as_str())
+            .bind(provider.into().as_str())
             .execute(tx.conn())
             .await?;
     Ok(done.rows_affected() > 0)
 }
 
 /// Every sealed credential of the tenant, for master-key rotation.
-pub async fn all(tx: &mut TenantTx) -> DbResult<Vec<(Source, Sealed)>> {
+pub async fn all(tx: &mut TenantTx) -> DbResult<Vec<(CredentialProvider, Sealed)>> {
     let rows =
         sqlx::query("SELECT provider, sealed FROM provider_credentials WHERE tenant_id = $1")
             .bind(tx.tenant_param())
@@ -72,19 +110,23 @@ pub async fn all(tx: &mut TenantTx) -> DbResult<Vec<(Source, Sealed)>> {
         .filter_map(|r| {
             let provider: String = r.try_get("provider").ok()?;
             Some(Ok((
-                Source::parse(&provider)?,
+                CredentialProvider::parse(&provider)?,
                 Sealed::from_stored(r.try_get("sealed").ok()?),
             )))
         })
         .collect()
 }
 
-pub async fn replace_sealed(tx: &mut TenantTx, provider: Source, sealed: &Sealed) -> DbResult<()> {
+pub async fn replace_sealed(
+    tx: &mut TenantTx,
+    provider: impl Into<CredentialProvider>,
+    sealed: &Sealed,
+) -> DbResult<()> {
     sqlx::query(
         "UPDATE provider_credentials SET sealed = $3 WHERE tenant_id = $1 AND provider = $2",
     )
     .bind(tx.tenant_param())
-    .bind(provider.as_str())
+    .bind(provider.into().as_str())
     .bind(sealed.as_str())
     .execute(tx.conn())
     .await?;

@@ -22,6 +22,7 @@ pub mod refresh_tokens;
 pub mod rollups;
 pub mod tenant_configs;
 pub mod tenants;
+pub mod usage;
 pub mod users;
 
 use std::borrow::Cow;
@@ -333,6 +334,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "pipeline",
                 include_str!("../../../../migrations/sqlite/0006_pipeline.sql"),
             ),
+            (
+                7,
+                "llm_usage",
+                include_str!("../../../../migrations/sqlite/0007_llm_usage.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -364,6 +370,11 @@ fn migrator(backend: Backend) -> Migrator {
                 6,
                 "pipeline",
                 include_str!("../../../../migrations/postgres/0006_pipeline.sql"),
+            ),
+            (
+                7,
+                "llm_usage",
+                include_str!("../../../../migrations/postgres/0007_llm_usage.sql"),
             ),
         ],
     };

@@ -47,6 +47,8 @@ pub struct AppState {
     pub ingestor: crate::ingest::Ingestor,
     /// Tells this node's pipeline workers which tenants have new work.
     pub pipeline: crate::pipeline::Hints,
+    /// Live updates for the tenants' dashboards (this node's listeners).
+    pub events: crate::events::Events,
     /// Outgoing requests to providers.
     pub http: reqwest::Client,
     pub limiter: Arc<RateLimiter>,

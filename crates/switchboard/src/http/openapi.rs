@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::routes::{
     agents, analysis_settings, analytics, api_keys, audit, auth, branding, calls, credentials,
-    health, me, members, platform, recording_pull, webhooks,
+    events, health, me, members, platform, recording_pull, webhooks,
 };
 use super::AppState;
 
@@ -85,6 +85,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(analytics::overview))
         .routes(routes!(analytics::qa))
         .routes(routes!(analytics::agents))
+        .routes(routes!(events::stream))
         .routes(routes!(recording_pull::status))
         .routes(routes!(recording_pull::run))
         .routes(routes!(webhooks::receive))

@@ -19,6 +19,8 @@
 //! Jobs of other nodes, retries and expired leases are found by a sweep of
 //! every tenant at `poll_interval_ms`.
 
+mod llm;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -39,7 +41,7 @@ use crate::db::tenant_configs::{self, ConfigKind};
 use crate::db::{now_ms, rollups, tenants, Db, DbError, Mode, TenantTx};
 use crate::http::AppState;
 use crate::ingest::CallView;
-use crate::objects::{ObjectKey, Objects};
+use crate::objects::ObjectKey;
 
 /// The rubric a new tenant starts with, by industry.
 pub fn starter_rubric(industry: IndustryTemplate) -> &'static str {
@@ -92,6 +94,14 @@ pub enum StageError {
     Config(String),
     #[error("the analysis task failed: {0}")]
     Task(String),
+    #[error("LLM: {0}")]
+    Llm(crate::openai::EndpointError),
+    #[error("transcription: {0}")]
+    Transcription(crate::openai::EndpointError),
+    #[error("ingesting the transcript: {0}")]
+    Ingest(#[from] crate::ingest::IngestError),
+    #[error("the tenant's LLM key cannot be opened")]
+    Credential,
 }
 
 /// The tenant's configuration in force, with the versions that scored a call.
@@ -261,7 +271,7 @@ async fn run_job(state: &AppState, scope: &TenantScope, job: Claimed) {
         .await;
         return;
     }
-    let result = analyse_call(&state.db, &state.objects, scope, &job).await;
+    let result = analyse_call(state, scope, &job).await;
     match result {
         Ok(_) => {}
         Err(e) => {
@@ -312,11 +322,11 @@ pub enum Outcome {
 
 /// Every stage of one claimed job.
 pub async fn analyse_call(
-    db: &Db,
-    objects: &Objects,
+    state: &AppState,
     scope: &TenantScope,
     job: &Claimed,
 ) -> Result<Outcome, StageError> {
+    let (db, objects) = (&state.db, &state.objects);
     // Read what the stages need in one short read.
     let mut tx = db.tenant(scope, Mode::Read).await?;
     let call = calls::get(&mut tx, job.call_id).await?;
@@ -332,15 +342,24 @@ pub async fn analyse_call(
         return Ok(Outcome::CallDeleted);
     };
 
-    // Transcribe: no transcription endpoint exists yet, so an audio-only
-    // call waits, visibly.
+    // Transcribe: an audio-only call is transcribed when an endpoint is
+    // configured — the transcript comes back in as an event of the call,
+    // which queues a new revision of this job — and waits visibly otherwise.
     let turns = call.fields.turns.clone().unwrap_or_default();
     if turns.is_empty() {
-        let status = if call.audio_status == "stored" {
-            JobStatus::NeedsTranscription
-        } else {
-            JobStatus::NoTranscript
-        };
+        let mut status = JobStatus::NoTranscript;
+        if call.audio_status == "stored" {
+            let endpoint =
+                crate::openai::Endpoint::new(&state.http, &state.config.transcription, None);
+            match endpoint {
+                Some(endpoint) => {
+                    if transcribe(state, scope, &call, &endpoint, &config.ai.language).await? {
+                        return Ok(Outcome::Overtaken);
+                    }
+                }
+                None => status = JobStatus::NeedsTranscription,
+            }
+        }
         let mut tx = db.tenant(scope, Mode::Write).await?;
         let mine = pipeline_jobs::finish(&mut tx, job, status, "transcribe", None, None).await?;
         tx.commit().await?;
@@ -353,12 +372,25 @@ pub async fn analyse_call(
 
     // Enrich and analyse: pure and CPU-bound, so off the async threads.
     let duration_s = call.fields.duration_ms.map(|ms| ms as f64 / 1000.0);
-    let (analysis, config) = tokio::task::spawn_blocking(move || {
+    let (mut analysis, config) = tokio::task::spawn_blocking(move || {
         let a = switchboard_analysis::analyse(&turns, duration_s, &config.ai, Some(&config.qa));
         (a, config)
     })
     .await
     .map_err(|e| StageError::Task(e.to_string()))?;
+
+    // With an LLM configured, it writes the summary and next steps and
+    // answers the rubric's questions, from the redacted transcript.
+    let mut llm_used = None;
+    if let Some(endpoint) = llm_endpoint(state, scope, &config.ai).await? {
+        let usage = llm::enrich(&endpoint, &config.ai, &config.qa, &mut analysis)
+            .await
+            .map_err(StageError::Llm)?;
+        llm_used = Some(LlmUse {
+            model: endpoint.model().to_owned(),
+            usage,
+        });
+    }
 
     // Finalise.
     let analysed_at = now_ms();
@@ -367,6 +399,7 @@ pub async fn analyse_call(
         qa_config_version: config.qa_version,
         rubric_version: config.qa.version.clone(),
         analysed_at: crate::http::routes::rfc3339(analysed_at),
+        llm: llm_used.clone(),
         analysis: &analysis,
     };
     let document = serde_json::to_string(&stored).expect("analyses serialise");
@@ -382,6 +415,9 @@ pub async fn analyse_call(
     rollups::refresh(&mut tx, &row.day, &row.agent_id).await?;
     if let Some((day, agent)) = previous.filter(|b| *b != (row.day.clone(), row.agent_id.clone())) {
         rollups::refresh(&mut tx, &day, &agent).await?;
+    }
+    if let Some(used) = llm_used.filter(|u| u.usage.requests > 0) {
+        crate::db::usage::add_llm(&mut tx, &day_of(analysed_at), &used.model, used.usage).await?;
     }
     let view = CallView::new(call.clone(), false);
     let enriched = serde_json::json!({
@@ -407,7 +443,112 @@ pub async fn analyse_call(
     )
     .await?;
     tx.commit().await?;
+    state
+        .events
+        .publish(scope.tenant_id(), crate::events::Event::analysed(call.id));
     Ok(Outcome::Analysed)
+}
+
+/// The LLM endpoint for this tenant: the platform's, with the tenant's own
+/// key when it has one; `None` when no LLM is configured.
+async fn llm_endpoint(
+    state: &AppState,
+    scope: &TenantScope,
+    ai: &AiConfig,
+) -> Result<Option<crate::openai::Endpoint>, StageError> {
+    if state.config.llm.base_url.is_none() {
+        return Ok(None);
+    }
+    let byok = crate::http::routes::credentials::open_credential(
+        state,
+        scope,
+        crate::db::credentials::CredentialProvider::Llm,
+    )
+    .await
+    .map_err(|_| StageError::Credential)?
+    .and_then(|c| c["api_key"].as_str().map(str::to_owned));
+    let mut config = state.config.llm.clone();
+    if let Some(model) = &ai.model {
+        config.model = model.clone();
+    }
+    Ok(crate::openai::Endpoint::new(&state.http, &config, byok))
+}
+
+/// Transcribes the call's stored audio and ingests the transcript; `false`
+/// when the audio holds no speech.
+async fn transcribe(
+    state: &AppState,
+    scope: &TenantScope,
+    call: &CallRecord,
+    endpoint: &crate::openai::Endpoint,
+    language: &str,
+) -> Result<bool, StageError> {
+    use crate::objects::AudioFormat;
+    let key = call
+        .audio_key
+        .as_deref()
+        .and_then(|k| ObjectKey::stored(scope, k))
+        .ok_or_else(|| StageError::Config("the call's audio key is not the tenant's".into()))?;
+    let format = key
+        .as_str()
+        .rsplit('.')
+        .next()
+        .and_then(AudioFormat::from_extension)
+        .unwrap_or(AudioFormat::Wav);
+    let audio = state.objects.get(&key).await?;
+    let file_name = format!("{}.{}", call.id, format.extension());
+    let (transcription, raw) = endpoint
+        .transcribe(audio, &file_name, format.content_type(), Some(language))
+        .await
+        .map_err(StageError::Transcription)?;
+    let turns = crate::openai::to_turns(&transcription);
+    if turns.is_empty() {
+        return Ok(false);
+    }
+    let update = switchboard_ingest::CallUpdate {
+        external_id: call.external_id.clone(),
+        stage: call.stage,
+        occurred_at: Some(now_ms()),
+        fields: switchboard_ingest::model::CallFields {
+            turns: Some(turns),
+            ..Default::default()
+        },
+    };
+    // One transcript per stored recording: a retry after a crash is a
+    // duplicate event, not a second transcript.
+    let event_key = format!(
+        "transcription:{}",
+        crate::ingest::event_key_of(key.as_str().as_bytes())
+    );
+    crate::ingest::accept(
+        state,
+        scope,
+        call.source,
+        call.agent_id,
+        &update,
+        &event_key,
+        &raw,
+    )
+    .await?;
+    Ok(true)
+}
+
+fn day_of(ms: i64) -> String {
+    let when = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}",
+        when.year(),
+        u8::from(when.month()),
+        when.day()
+    )
+}
+
+/// Which model an analysis used and what it cost in tokens.
+#[derive(Clone, Serialize)]
+pub struct LlmUse {
+    pub model: String,
+    pub usage: crate::openai::Usage,
 }
 
 /// The analysis document as stored and served.
@@ -417,6 +558,9 @@ pub struct StoredAnalysis<'a> {
     pub qa_config_version: Option<i64>,
     pub rubric_version: Option<String>,
     pub analysed_at: String,
+    /// Present when an LLM wrote the summary and answered the questions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmUse>,
     #[serde(flatten)]
     pub analysis: &'a CallAnalysis,
 }
@@ -445,12 +589,7 @@ fn analysis_row(
         ai_config_version: stored.ai_config_version,
         qa_config_version: stored.qa_config_version,
         rubric_version: stored.rubric_version.clone(),
-        day: format!(
-            "{:04}-{:02}-{:02}",
-            when.year(),
-            u8::from(when.month()),
-            when.day()
-        ),
+        day: day_of(at),
         agent_id: call.agent_id.map(|a| a.to_string()).unwrap_or_default(),
         hour: i64::from(when.hour()),
         weekday: i64::from(when.weekday().number_days_from_monday()),

@@ -15,7 +15,10 @@ crate::on_both_backends!(
     a_rejected_configuration_leaves_the_active_version_in_force,
     rollups_stay_exact_under_redelivery_reanalysis_and_deletion,
     a_failing_stage_is_retried_then_failed_then_redriven,
-    the_worker_and_reanalyse_commands_run_the_pipeline
+    the_worker_and_reanalyse_commands_run_the_pipeline,
+    an_llm_writes_the_summary_and_answers_the_rubric_questions,
+    audio_only_calls_wait_for_or_get_a_transcription,
+    live_events_reach_only_the_tenants_own_listeners
 );
 
 pub const RUBRIC: &str = r#"{
@@ -591,4 +594,209 @@ async fn the_worker_and_reanalyse_commands_run_the_pipeline(app: TestApp) {
         .expect("runs");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--since"));
+}
+
+async fn an_llm_writes_the_summary_and_answers_the_rubric_questions(app: TestApp) {
+    let (base, fake) = crate::fake_openai::start().await;
+    *fake.rate_limit_first.lock().unwrap() = 1;
+    let llm = TestApp::spawn_with(app.backend, "llm server", |c| {
+        c.llm.base_url = Some(base.clone());
+        c.llm.api_key = Some(switchboard::config::Secret::new("platform-llm-key-0001"));
+        c.llm.retry_base_ms = 10;
+    })
+    .await
+    .expect("the backend is reachable: the outer server started");
+    let t = llm.seed_tenant("byok").await;
+    let owner = llm.token(t.email(Role::Owner)).await;
+    assert_eq!(
+        put_rubric(&llm, &owner, RUBRIC).await.status,
+        StatusCode::OK
+    );
+    let saved = llm
+        .call(
+            Method::PUT,
+            "/api/v1/settings/credentials/llm",
+            Some(&owner),
+            Some(json!({"api_key": "tenant-byok-key-1234"})),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.text);
+    assert_eq!(saved.body["hint"], "1234");
+    let checked = llm
+        .post("/api/v1/settings/credentials/llm/test", &owner, json!({}))
+        .await;
+    assert_eq!(checked.body["ok"], true, "{}", checked.text);
+
+    let id = post_call(
+        &llm,
+        &owner,
+        call_json(
+            "llm-1",
+            "2026-03-01T10:00:00Z",
+            "Thank you for calling, may I have your policy number?",
+            "It is on my card 4111 1111 1111 1111, I need a claim form.",
+        ),
+    )
+    .await;
+    let call = wait_for(&llm, &owner, &id, "done").await;
+    let a = &call["analysis"];
+    assert_eq!(a["summary"]["method"], "llm", "{}", a["summary"]);
+    assert_eq!(
+        a["summary"]["text"],
+        "The caller filed a claim and asked for the form."
+    );
+    assert_eq!(
+        a["summary"]["next_steps"][0],
+        "Email the claim form to the caller"
+    );
+    // The question was answered "no": (30 + 20 + 50) of 110 evaluated.
+    assert_eq!(a["qa"]["criteria"][3]["status"], "failed", "{}", a["qa"]);
+    assert_eq!(a["qa"]["criteria"][3]["evidence"][0]["turn"], 1);
+    let score = a["qa"]["score"].as_f64().unwrap();
+    assert!((score - 100.0 * 100.0 / 110.0).abs() < 1e-9, "{score}");
+    assert_eq!(a["llm"]["model"], "gpt-4o-mini");
+    assert_eq!(a["llm"]["usage"]["requests"], 2);
+    assert_eq!(a["llm"]["usage"]["prompt_tokens"], 200);
+
+    let chats = fake.requests_to("/v1/chat/completions");
+    assert_eq!(chats.len(), 3, "one 429, retried, and the questions");
+    for (auth, body) in &chats {
+        assert_eq!(
+            auth, "Bearer tenant-byok-key-1234",
+            "the tenant's own key wins"
+        );
+        assert!(
+            !body.contains("4111"),
+            "an unredacted card reached the LLM: {body}"
+        );
+        assert!(body.contains("[CARD]"));
+    }
+    let overview = llm.get("/api/v1/analytics/overview", &owner).await.body;
+    assert_eq!(overview["llm_usage"]["requests"], 2, "{overview}");
+    assert_eq!(overview["llm_usage"]["completion_tokens"], 40);
+
+    // Re-analysing is a new, legitimate use: counted again, once.
+    llm.post(&format!("/api/v1/calls/{id}/reanalyse"), &owner, json!({}))
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while llm.get("/api/v1/analytics/overview", &owner).await.body["llm_usage"]["requests"] != 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "re-analysis not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn audio_only_calls_wait_for_or_get_a_transcription(app: TestApp) {
+    let audio_only = |ext: &str| {
+        json!({"external_id": ext, "direction": "inbound", "from": "+14155550123",
+               "to": "+14155550100", "started_at": "2026-03-01T10:00:00Z"})
+    };
+    let upload = |app: &TestApp, token: String, id: String| {
+        let req = app
+            .client
+            .post(app.url(&format!("/api/v1/calls/{id}/audio")))
+            .bearer_auth(token)
+            .header("content-type", "audio/wav")
+            .body(b"RIFF\x24\x00\x00\x00WAVEfmt fake audio".to_vec());
+        async move {
+            let res = req.send().await.unwrap();
+            assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+        }
+    };
+    // Without a transcription endpoint the call waits, visibly.
+    let t = app.seed_tenant("silent").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    let id = post_call(&app, &owner, audio_only("a-1")).await;
+    let call = app.get(&format!("/api/v1/calls/{id}"), &owner).await.body;
+    assert!(
+        call["stages"].get("analysis").is_none(),
+        "nothing to analyse yet: {call}"
+    );
+    upload(&app, owner.clone(), id.clone()).await;
+    wait_for(&app, &owner, &id, "needs_transcription").await;
+
+    // With one, the recording is transcribed and the call analysed.
+    let (base, fake) = crate::fake_openai::start().await;
+    let stt = TestApp::spawn_with(app.backend, "stt server", |c| {
+        c.transcription.base_url = Some(base.clone());
+        c.transcription.api_key = Some(switchboard::config::Secret::new("platform-stt-key-0001"));
+    })
+    .await
+    .expect("the backend is reachable");
+    let t = stt.seed_tenant("spoken").await;
+    let owner = stt.token(t.email(Role::Owner)).await;
+    let id = post_call(&stt, &owner, audio_only("a-2")).await;
+    upload(&stt, owner.clone(), id.clone()).await;
+    let call = wait_for(&stt, &owner, &id, "done").await;
+    assert_eq!(
+        call["turns"].as_array().unwrap().len(),
+        2,
+        "{}",
+        call["turns"]
+    );
+    assert_eq!(call["turns"][0]["speaker"], "agent");
+    assert_eq!(call["turns"][1]["text"], "I want to file a claim.");
+    // The starter rubric's greeting rule heard the transcribed agent.
+    assert_eq!(call["analysis"]["qa"]["criteria"][0]["id"], "greeting");
+    assert_eq!(
+        call["analysis"]["qa"]["criteria"][0]["status"], "passed",
+        "{}",
+        call["analysis"]["qa"]
+    );
+    let sent = fake.requests_to("/v1/audio/transcriptions");
+    assert_eq!(sent.len(), 1, "transcribed once");
+    assert_eq!(sent[0].0, "Bearer platform-stt-key-0001");
+    assert!(sent[0].1.contains("whisper-1") && sent[0].1.contains("fake audio"));
+}
+
+async fn live_events_reach_only_the_tenants_own_listeners(app: TestApp) {
+    let a = app.seed_tenant("listener").await;
+    let b = app.seed_tenant("other").await;
+    let a_owner = app.token(a.email(Role::Owner)).await;
+    let b_owner = app.token(b.email(Role::Owner)).await;
+    let listen = |token: &str| {
+        app.client
+            .get(app.url("/api/v1/events"))
+            .bearer_auth(token)
+            .send()
+    };
+    let mut a_stream = listen(&a_owner).await.unwrap();
+    assert_eq!(
+        a_stream.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let mut b_stream = listen(&b_owner).await.unwrap();
+    let id = post_call(
+        &app,
+        &a_owner,
+        call_json(
+            "e-1",
+            "2026-03-01T10:00:00Z",
+            "Thank you for calling.",
+            "A claim.",
+        ),
+    )
+    .await;
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !(seen.contains("event: call.created") && seen.contains("event: call.analysed")) {
+        let chunk = tokio::time::timeout_at(deadline, a_stream.chunk())
+            .await
+            .expect("events in time")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains(&id), "{seen}");
+    // B's listener heard nothing of A's call.
+    let heard = tokio::time::timeout(Duration::from_millis(500), b_stream.chunk()).await;
+    assert!(heard.is_err(), "B received {:?}", heard);
+    // A member lacks calls:view_all.
+    let member = app.token(a.email(Role::Member)).await;
+    assert_eq!(
+        listen(&member).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
 }

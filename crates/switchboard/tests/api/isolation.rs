@@ -269,6 +269,12 @@ fn probes_for(method: &Method, path: &str, b: &TenantB) -> Option<Vec<Probe>> {
         | ("POST", "/api/v1/calls/{id}/audio") => {
             vec![probe(m, path.replace("{id}", &b.call_id), None, HIDDEN)]
         }
+        // The stream itself is tested in `insight`: it carries only the
+        // caller's tenant's events.
+        ("GET", "/api/v1/events") => vec![
+            probe(m.clone(), format!("{path}?tenant_id={bid}"), None, REFUSED),
+            probe(m, format!("{path}?customer_id={slug}"), None, REFUSED),
+        ],
         ("POST", "/api/v1/calls/{id}/reanalyse") => {
             vec![probe(m, path.replace("{id}", &b.call_id), None, HIDDEN)]
         }

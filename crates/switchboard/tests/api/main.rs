@@ -10,6 +10,7 @@ mod calls_in;
 mod crash;
 mod demo;
 mod external_idp;
+mod fake_openai;
 mod insight;
 mod isolation;
 mod members;

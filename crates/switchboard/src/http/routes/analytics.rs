@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_core::AgentId;
 
 use crate::db::rollups::{self, Rollup};
-use crate::db::Mode;
+use crate::db::{usage, Mode};
 use crate::http::extract::{perm, Authorized};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::routes::Validator;
@@ -123,6 +123,10 @@ pub struct Day {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Overview {
     pub total: Figures,
+    /// LLM tokens spent in the range, by the day they were spent (a call
+    /// re-analysed later counts on the later day).
+    #[schema(value_type = Object)]
+    pub llm_usage: crate::openai::Usage,
     /// Days with analysed calls, oldest first.
     pub days: Vec<Day>,
 }
@@ -160,9 +164,8 @@ pub struct QaOverview {
 async fn load(
     state: &AppState,
     auth: &Authorized<perm::AnalyticsViewAll>,
-    q: RangeQuery,
+    r: &Range,
 ) -> ApiResult<Vec<(String, String, Rollup)>> {
-    let r = range(q)?;
     let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Read).await?;
     let rows = rollups::list(
         &mut tx,
@@ -200,9 +203,15 @@ pub async fn overview(
     auth: Authorized<perm::AnalyticsViewAll>,
     Query(q): Query<RangeQuery>,
 ) -> ApiResult<Json<Overview>> {
-    let rows = load(&state, &auth, q).await?;
+    let r = range(q)?;
+    let rows = load(&state, &auth, &r).await?;
     let (total, days) = group(&rows, |r| r.0.clone());
+    let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Read).await?;
+    let llm_usage =
+        usage::llm_total(&mut tx, r.since.as_deref(), r.until_exclusive.as_deref()).await?;
+    tx.commit().await?;
     Ok(Json(Overview {
+        llm_usage,
         total: Figures::from(&total),
         days: days
             .iter()
@@ -222,7 +231,7 @@ pub async fn qa(
     auth: Authorized<perm::AnalyticsViewAll>,
     Query(q): Query<RangeQuery>,
 ) -> ApiResult<Json<QaOverview>> {
-    let rows = load(&state, &auth, q).await?;
+    let rows = load(&state, &auth, &range(q)?).await?;
     let (total, days) = group(&rows, |r| r.0.clone());
     let t = Figures::from(&total);
     Ok(Json(QaOverview {
@@ -253,7 +262,7 @@ pub async fn agents(
     auth: Authorized<perm::AnalyticsViewAll>,
     Query(q): Query<RangeQuery>,
 ) -> ApiResult<Json<Agents>> {
-    let rows = load(&state, &auth, q).await?;
+    let rows = load(&state, &auth, &range(q)?).await?;
     let (_, by_agent) = group(&rows, |r| r.1.clone());
     Ok(Json(Agents {
         items: by_agent

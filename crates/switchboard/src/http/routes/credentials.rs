@@ -10,7 +10,7 @@ use serde_json::Value;
 use switchboard_ingest::Source;
 
 use crate::auth::TenantScope;
-use crate::db::credentials::{self, aad};
+use crate::db::credentials::{self, aad, CredentialProvider};
 use crate::db::{audit, Mode};
 use crate::http::extract::{perm, Authorized, JsonBody, RequestIdText};
 use crate::http::problem::{ApiResult, Problem};
@@ -33,7 +33,12 @@ enum Kind {
 }
 
 /// What each provider's credential holds.
-fn fields_of(provider: Source) -> &'static [(&'static str, Kind)] {
+fn fields_of(provider: CredentialProvider) -> &'static [(&'static str, Kind)] {
+    let provider = match provider {
+        // The tenant's own key for the platform's LLM endpoint.
+        CredentialProvider::Llm => return &[("api_key", Kind::Secret)],
+        CredentialProvider::Calls(source) => source,
+    };
     match provider {
         Source::Retell | Source::Vapi => &[("api_key", Kind::Secret)],
         Source::Twilio => &[
@@ -82,8 +87,8 @@ fn check_field(kind: Kind, value: Option<&str>) -> Result<&str, &'static str> {
     }
 }
 
-fn parse_provider(text: &str) -> Result<Source, Problem> {
-    Source::parse(text)
+fn parse_provider(text: &str) -> Result<CredentialProvider, Problem> {
+    CredentialProvider::parse(text)
         .filter(|p| !fields_of(*p).is_empty())
         .ok_or_else(Problem::not_found)
 }
@@ -108,8 +113,9 @@ pub struct CredentialInput(pub serde_json::Map<String, Value>);
 pub async fn open_credential(
     state: &AppState,
     scope: &TenantScope,
-    provider: Source,
+    provider: impl Into<CredentialProvider>,
 ) -> Result<Option<Value>, Problem> {
+    let provider = provider.into();
     let mut tx = state.db.tenant(scope, Mode::Read).await?;
     let stored = credentials::get(&mut tx, provider).await?;
     tx.commit().await?;
@@ -127,7 +133,7 @@ pub async fn open_credential(
 }
 
 #[utoipa::path(get, path = "/api/v1/settings/credentials/{provider}", tag = "settings", security(("bearer" = [])),
-    params(("provider" = String, Path, description = "retell, vapi, twilio or recording_provider")),
+    params(("provider" = String, Path, description = "retell, vapi, twilio, recording_provider or llm")),
     responses((status = 200, body = CredentialStatus), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<AppState>,
@@ -147,7 +153,7 @@ pub async fn get(
 }
 
 #[utoipa::path(put, path = "/api/v1/settings/credentials/{provider}", tag = "settings", security(("bearer" = [])),
-    params(("provider" = String, Path, description = "retell, vapi, twilio or recording_provider")), request_body = CredentialInput,
+    params(("provider" = String, Path, description = "retell, vapi, twilio, recording_provider or llm")), request_body = CredentialInput,
     responses((status = 200, body = CredentialStatus), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn put(
     State(state): State<AppState>,
@@ -207,7 +213,7 @@ pub async fn put(
 }
 
 #[utoipa::path(delete, path = "/api/v1/settings/credentials/{provider}", tag = "settings", security(("bearer" = [])),
-    params(("provider" = String, Path, description = "retell, vapi, twilio or recording_provider")),
+    params(("provider" = String, Path, description = "retell, vapi, twilio, recording_provider or llm")),
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -248,7 +254,7 @@ pub struct CredentialCheck {
 /// Asks the provider whether it accepts the stored credentials (a read-only
 /// request to its API).
 #[utoipa::path(post, path = "/api/v1/settings/credentials/{provider}/test", tag = "settings", security(("bearer" = [])),
-    params(("provider" = String, Path, description = "retell, vapi, twilio or recording_provider")),
+    params(("provider" = String, Path, description = "retell, vapi, twilio, recording_provider or llm")),
     responses((status = 200, body = CredentialCheck), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn test(
     State(state): State<AppState>,
@@ -261,7 +267,26 @@ pub async fn test(
         .ok_or_else(|| {
             Problem::not_found().detail("no credentials are configured for this provider")
         })?;
-    if provider == Source::RecordingProvider {
+    let text = |k: &str| cred[k].as_str().unwrap_or_default().to_owned();
+    let p = &state.config.providers;
+    let source = match provider {
+        CredentialProvider::Llm => {
+            let Some(base) = &state.config.llm.base_url else {
+                return Ok(Json(CredentialCheck {
+                    ok: false,
+                    provider_status: None,
+                    message: "no LLM endpoint is configured on this platform".into(),
+                }));
+            };
+            let request = state
+                .http
+                .get(format!("{}/models", base.as_str().trim_end_matches('/')))
+                .bearer_auth(text("api_key"));
+            return Ok(Json(check_answer(request.send().await)));
+        }
+        CredentialProvider::Calls(source) => source,
+    };
+    if source == Source::RecordingProvider {
         return Ok(Json(
             match crate::pull::check_credential(&state.http, &cred).await {
                 Ok(()) => CredentialCheck {
@@ -277,9 +302,7 @@ pub async fn test(
             },
         ));
     }
-    let text = |k: &str| cred[k].as_str().unwrap_or_default().to_owned();
-    let p = &state.config.providers;
-    let request = match provider {
+    let request = match source {
         Source::Retell => state
             .http
             .get(format!("{}/list-agents", p.retell_api_base))
@@ -301,7 +324,12 @@ pub async fn test(
         }
         _ => return Err(Problem::not_found()),
     };
-    Ok(Json(match request.send().await {
+    Ok(Json(check_answer(request.send().await)))
+}
+
+/// What a provider's answer to a credential check means.
+fn check_answer(answer: reqwest::Result<reqwest::Response>) -> CredentialCheck {
+    match answer {
         Ok(res) if res.status().is_success() => CredentialCheck {
             ok: true,
             provider_status: Some(res.status().as_u16()),
@@ -324,5 +352,5 @@ pub async fn test(
                 "the provider could not be reached".into()
             },
         },
-    }))
+    }
 }

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod branding;
 pub mod calls;
 pub mod credentials;
+pub mod events;
 pub mod health;
 pub mod me;
 pub mod members;
