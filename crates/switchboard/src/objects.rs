@@ -87,7 +87,23 @@ impl AudioFormat {
     }
 }
 
-/// Where an object lives: always `<tenant>/<kind>/<call id>.<ext>`.
+/// The two tables of CCI's v2.0-flat output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlatTable {
+    Calls,
+    Qa,
+}
+
+impl FlatTable {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlatTable::Calls => "calls",
+            FlatTable::Qa => "qa",
+        }
+    }
+}
+
+/// Where an object lives: always under `<tenant>/`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectKey(String);
 
@@ -114,6 +130,27 @@ impl ObjectKey {
     /// The full analysed call (CCI's `final/v1.0`).
     pub fn final_v1(scope: &TenantScope, call: CallId) -> Self {
         Self::call_object(scope, "final/v1.0", call, "json")
+    }
+
+    /// A day's CCI v2.0-flat file: `table` is `calls` or `qa`; `None` when
+    /// `day` is not `yyyy-mm-dd`.
+    pub fn flat(scope: &TenantScope, table: FlatTable, day: &str) -> Option<Self> {
+        let b = day.as_bytes();
+        let shaped = b.len() == 10
+            && b.iter().enumerate().all(|(i, c)| {
+                if i == 4 || i == 7 {
+                    *c == b'-'
+                } else {
+                    c.is_ascii_digit()
+                }
+            });
+        shaped.then(|| {
+            Self(format!(
+                "{}/final/v2.0-flat/{}/{day}.jsonl",
+                scope.tenant_id(),
+                table.as_str()
+            ))
+        })
     }
 
     /// The tenant's active `ai-config.json` or `qa-config.json`.

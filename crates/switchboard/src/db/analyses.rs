@@ -185,3 +185,45 @@ pub async fn count(tx: &mut TenantTx) -> DbResult<i64> {
         .await?;
     Ok(row.try_get("n")?)
 }
+
+/// What a flat output row says about the call besides its analysis.
+pub struct DayRow {
+    pub call_id: CallId,
+    pub external_id: String,
+    pub source: String,
+    pub agent_id: String,
+    pub direction: Option<String>,
+    pub started_at: Option<i64>,
+    pub duration_ms: i64,
+    pub billable: bool,
+    pub document: String,
+}
+
+/// Every analysis of one day with its call's identity, by call id.
+pub async fn day_rows(tx: &mut TenantTx, day: &str) -> DbResult<Vec<DayRow>> {
+    let rows = sqlx::query(
+        "SELECT a.call_id, c.external_id, c.source, a.agent_id, c.direction, c.started_at, a.duration_ms, \
+            a.billable, a.document \
+         FROM call_analyses a JOIN calls c ON c.tenant_id = a.tenant_id AND c.id = a.call_id \
+         WHERE a.tenant_id = $1 AND a.day = $2 ORDER BY a.call_id",
+    )
+    .bind(tx.tenant_param())
+    .bind(day)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(DayRow {
+                call_id: super::parse_col(&r.try_get::<String, _>("call_id")?, "call_id")?,
+                external_id: r.try_get("external_id")?,
+                source: r.try_get("source")?,
+                agent_id: r.try_get("agent_id")?,
+                direction: r.try_get("direction")?,
+                started_at: r.try_get("started_at")?,
+                duration_ms: r.try_get("duration_ms")?,
+                billable: r.try_get::<i64, _>("billable")? != 0,
+                document: r.try_get("document")?,
+            })
+        })
+        .collect()
+}

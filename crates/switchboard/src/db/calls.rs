@@ -295,6 +295,7 @@ pub async fn delete(tx: &mut TenantTx, id: CallId) -> DbResult<Option<CallRecord
     }
     if let Some((day, agent)) = bucket {
         super::rollups::refresh(tx, &day, &agent).await?;
+        super::flat_days::mark(tx, &day, now_ms()).await?;
     }
     Ok(Some(call))
 }

@@ -14,6 +14,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod calls;
 pub mod credentials;
+pub mod flat_days;
 pub mod memberships;
 pub mod pipeline_jobs;
 pub mod platform_secrets;
@@ -129,11 +130,15 @@ impl Db {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(Duration::from_secs(30))
+                // Another process (a CLI command next to the server, a
+                // `worker`) may hold SQLite's one write lock while a loaded
+                // machine runs its transaction slowly: wait as long as for a
+                // pooled connection rather than fail the write.
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         conn.execute(&*format!(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;"
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000;"
                         ))
                         .await?;
                         Ok(())
@@ -339,6 +344,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "llm_usage",
                 include_str!("../../../../migrations/sqlite/0007_llm_usage.sql"),
             ),
+            (
+                8,
+                "flat_outputs",
+                include_str!("../../../../migrations/sqlite/0008_flat_outputs.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -375,6 +385,11 @@ fn migrator(backend: Backend) -> Migrator {
                 7,
                 "llm_usage",
                 include_str!("../../../../migrations/postgres/0007_llm_usage.sql"),
+            ),
+            (
+                8,
+                "flat_outputs",
+                include_str!("../../../../migrations/postgres/0008_flat_outputs.sql"),
             ),
         ],
     };

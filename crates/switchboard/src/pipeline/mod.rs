@@ -19,6 +19,7 @@
 //! Jobs of other nodes, retries and expired leases are found by a sweep of
 //! every tenant at `poll_interval_ms`.
 
+pub mod flat;
 mod llm;
 
 use std::collections::HashSet;
@@ -169,6 +170,9 @@ pub struct PipelineConfig {
     pub max_attempts: i64,
     /// The first retry waits this long; each next one four times longer.
     pub retry_base_ms: u64,
+    /// A day's flat output files are rewritten once its analyses have not
+    /// changed for this long (a busy day is not rewritten per call).
+    pub flat_interval_ms: u64,
 }
 
 impl Default for PipelineConfig {
@@ -180,6 +184,7 @@ impl Default for PipelineConfig {
             lease_secs: 120,
             max_attempts: 5,
             retry_base_ms: 2_000,
+            flat_interval_ms: 10_000,
         }
     }
 }
@@ -220,6 +225,9 @@ pub async fn run_workers(state: AppState) {
             let scope = Operator::command_line().scope_for(tenant);
             if let Err(e) = drain_tenant(&state, &scope).await {
                 tracing::error!(error = %e, tenant = %tenant, "claiming pipeline jobs failed");
+            }
+            if let Err(e) = flat::flush(&state, &scope, cfg.flat_interval_ms as i64).await {
+                tracing::error!(error = %e, tenant = %tenant, "writing flat outputs failed");
             }
         }
         tokio::select! {
@@ -413,8 +421,15 @@ pub async fn analyse_call(
     let previous = analyses::bucket_of(&mut tx, call.id).await?;
     analyses::upsert(&mut tx, &row).await?;
     rollups::refresh(&mut tx, &row.day, &row.agent_id).await?;
-    if let Some((day, agent)) = previous.filter(|b| *b != (row.day.clone(), row.agent_id.clone())) {
-        rollups::refresh(&mut tx, &day, &agent).await?;
+    if let Some((day, agent)) = previous
+        .as_ref()
+        .filter(|(d, a)| (d, a) != (&row.day, &row.agent_id))
+    {
+        rollups::refresh(&mut tx, day, agent).await?;
+    }
+    crate::db::flat_days::mark(&mut tx, &row.day, analysed_at).await?;
+    if let Some((day, _)) = previous.as_ref().filter(|(day, _)| *day != row.day) {
+        crate::db::flat_days::mark(&mut tx, day, analysed_at).await?;
     }
     if let Some(used) = llm_used.filter(|u| u.usage.requests > 0) {
         crate::db::usage::add_llm(&mut tx, &day_of(analysed_at), &used.model, used.usage).await?;
@@ -681,5 +696,8 @@ pub async fn settle(
     };
     progress.abort();
     bar.finish();
+    if let Err(e) = flat::flush(state, scope, 0).await {
+        tracing::error!(error = %e, "writing flat outputs failed");
+    }
     Ok(counts)
 }

@@ -127,6 +127,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.pipeline.poll_interval_ms = 100;
     config.pipeline.retry_base_ms = 50;
     config.pipeline.max_attempts = 3;
+    config.pipeline.flat_interval_ms = 0;
     config
 }
 

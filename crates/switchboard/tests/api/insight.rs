@@ -91,6 +91,39 @@ fn object(app: &TestApp, tenant: &Seeded, path: &str) -> Option<Value> {
         .map(|b| serde_json::from_slice(&b).expect("objects are JSON"))
 }
 
+/// The lines of a day's flat file once they satisfy `done`.
+async fn flat_lines(
+    app: &TestApp,
+    tenant: &Seeded,
+    table: &str,
+    day: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let file = app
+        .state
+        .config
+        .data_dir
+        .join("objects")
+        .join(tenant.id.to_string())
+        .join(format!("final/v2.0-flat/{table}/{day}.jsonl"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let lines: Vec<Value> = std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+            .collect();
+        if done(&lines) {
+            return lines;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{table}/{day}: {lines:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn put_rubric(app: &TestApp, token: &str, rubric: &str) -> Reply {
     app.call(
         Method::PUT,
@@ -165,6 +198,19 @@ async fn a_call_is_analysed_with_the_tenants_rubric_and_redacted_outputs(app: Te
     let final_doc = object(&app, &t, &format!("final/v1.0/{id}.json")).unwrap();
     assert_eq!(final_doc["call"]["id"], id.as_str());
     assert_eq!(final_doc["analysis"]["qa"]["score"], 100.0);
+
+    let calls = flat_lines(&app, &t, "calls", "2026-03-01", |l| l.len() == 1).await;
+    assert_eq!(calls[0]["call_id"], id.as_str());
+    assert_eq!(calls[0]["external_id"], "insight-1");
+    assert_eq!(calls[0]["qa_score"], 100.0);
+    assert_eq!(calls[0]["categories"], "claim");
+    assert_eq!(calls[0]["rubric_version"], "test-rubric-v2");
+    assert!(!calls[0].to_string().contains("4111"));
+    let qa = flat_lines(&app, &t, "qa", "2026-03-01", |l| l.len() == 4).await;
+    assert_eq!(qa[0]["criterion_id"], "greeting");
+    assert_eq!(qa[0]["status"], "passed");
+    assert_eq!(qa[0]["evidence_turns"], json!([0]));
+    assert_eq!(qa[3]["status"], "not_evaluated");
 
     let overview = app.get("/api/v1/analytics/overview", &owner).await;
     assert_eq!(overview.status, StatusCode::OK, "{}", overview.text);
@@ -438,6 +484,12 @@ async fn rollups_stay_exact_under_redelivery_reanalysis_and_deletion(app: TestAp
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
     assert!(object(&app, &t, &format!("final/v1.0/{gone}.json")).is_none());
     check_rollups(&app, &owner, &calls).await;
+    // The flat files follow: r-1 left 2026-03-01 and r-2 moved to 03-04.
+    flat_lines(&app, &t, "calls", "2026-03-01", |l| l.is_empty()).await;
+    let moved = flat_lines(&app, &t, "calls", "2026-03-04", |l| l.len() == 1).await;
+    assert_eq!(moved[0]["call_id"], calls[0].as_str());
+    let day2 = flat_lines(&app, &t, "qa", "2026-03-02", |l| l.len() == 4).await;
+    assert_eq!(day2[0]["rubric_version"], "test-rubric-v2");
     let agents = app.get("/api/v1/analytics/agents", &owner).await;
     assert_eq!(
         agents.body["items"][0]["agent_id"],
