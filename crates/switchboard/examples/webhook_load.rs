@@ -6,6 +6,11 @@
 //! throughput. Open loop (`--rate R`): one request every 1/R s whatever the
 //! server does, latency measured from when each request was due, so a slow
 //! server cannot hide its queueing (no coordinated omission).
+//!
+//! With `--events-token T`, it also listens to the tenant's live events
+//! (`GET /api/v1/events`) and reports, per call, the time from when its
+//! webhook was due to its `call.analysed` event: received → analysis
+//! stored, end to end.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,14 +39,50 @@ struct Args {
     /// Distinguishes the call ids of separate runs against one server.
     #[arg(long, default_value = "run")]
     label: String,
+    /// A token with calls:view_all: measure webhook → analysis stored.
+    #[arg(long)]
+    events_token: Option<String>,
 }
 
 struct Sample {
     latency_us: u64,
     ok: bool,
+    /// The call the server answered with, and when its request was due.
+    call: Option<(String, Instant)>,
 }
 
-async fn send(client: &reqwest::Client, args: &Args, template: &str, n: u64) -> bool {
+/// `call_id` → when its `call.analysed` event arrived, until the stream ends.
+async fn listen(
+    client: reqwest::Client,
+    url: String,
+    token: String,
+    seen: Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>>,
+) {
+    let Ok(mut res) = client.get(url).bearer_auth(token).send().await else {
+        eprintln!("cannot listen to events");
+        return;
+    };
+    let mut buf = String::new();
+    while let Ok(Some(chunk)) = res.chunk().await {
+        let at = Instant::now();
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let event: String = buf.drain(..end + 2).collect();
+            if !event.contains("event: call.analysed") {
+                continue;
+            }
+            if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(data) {
+                    if let Some(id) = v["call_id"].as_str() {
+                        seen.lock().unwrap().entry(id.to_owned()).or_insert(at);
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn send(client: &reqwest::Client, args: &Args, template: &str, n: u64) -> Option<String> {
     let body = template.replace("__CALL_ID__", &format!("{}-{n}", args.label));
     let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
     let signature = sign_retell(&args.key, body.as_bytes(), now_ms);
@@ -52,7 +93,12 @@ async fn send(client: &reqwest::Client, args: &Args, template: &str, n: u64) -> 
         .body(body)
         .send()
         .await
-        .is_ok_and(|r| r.status().is_success())
+        .ok()
+        .filter(|r| r.status().is_success())?
+        .json::<serde_json::Value>()
+        .await
+        .ok()
+        .and_then(|v| v["call_id"].as_str().map(str::to_owned))
 }
 
 #[tokio::main]
@@ -71,6 +117,19 @@ async fn main() {
         .pool_max_idle_per_host(1024)
         .build()
         .expect("client");
+    let analysed = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let listener = args.events_token.clone().map(|token| {
+        let events = args
+            .url
+            .split("/webhooks/")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+            + "/api/v1/events";
+        tokio::spawn(listen(client.clone(), events, token, analysed.clone()))
+    });
+    // Let the listener connect before the first call can be analysed.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
     let until = started + Duration::from_secs(args.duration);
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -89,10 +148,11 @@ async fn main() {
                     while Instant::now() < until {
                         let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let t0 = Instant::now();
-                        let ok = send(&client, &args, &template, n).await;
+                        let call = send(&client, &args, &template, n).await;
                         samples.push(Sample {
                             latency_us: t0.elapsed().as_micros() as u64,
-                            ok,
+                            ok: call.is_some(),
+                            call: call.map(|c| (c, t0)),
                         });
                     }
                     samples
@@ -108,10 +168,11 @@ async fn main() {
                 let (client, args, template) = (client.clone(), args.clone(), template.clone());
                 let scheduled = due;
                 tasks.push(tokio::spawn(async move {
-                    let ok = send(&client, &args, &template, n).await;
+                    let call = send(&client, &args, &template, n).await;
                     vec![Sample {
                         latency_us: scheduled.elapsed().as_micros() as u64,
-                        ok,
+                        ok: call.is_some(),
+                        call: call.map(|c| (c, scheduled)),
                     }]
                 }));
                 n += 1;
@@ -127,18 +188,50 @@ async fn main() {
     let failed = samples.iter().filter(|s| !s.ok).count();
     let mut latencies: Vec<u64> = samples.iter().map(|s| s.latency_us).collect();
     latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+    fn pct(sorted: &[u64], p: f64) -> f64 {
+        sorted
+            .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
             .map_or(0.0, |us| *us as f64 / 1000.0)
-    };
-    // One line, machine-readable, for bench/webhooks.sh.
+    }
+    let mut extra = String::new();
+    if let Some(listener) = listener {
+        // Wait for the last analyses (at most 30 s), then report them.
+        let wanted: Vec<&(String, Instant)> =
+            samples.iter().filter_map(|s| s.call.as_ref()).collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline
+            && wanted
+                .iter()
+                .any(|(c, _)| !analysed.lock().unwrap().contains_key(c))
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        listener.abort();
+        let seen = analysed.lock().unwrap();
+        let mut e2e: Vec<u64> = wanted
+            .iter()
+            .filter_map(|(c, due)| {
+                seen.get(c)
+                    .map(|at| at.duration_since(*due).as_micros() as u64)
+            })
+            .collect();
+        e2e.sort_unstable();
+        extra = format!(
+            " analysed={} missing={} e2e_p50_ms={:.2} e2e_p99_ms={:.2} e2e_max_ms={:.2}",
+            e2e.len(),
+            wanted.len() - e2e.len(),
+            pct(&e2e, 0.50),
+            pct(&e2e, 0.99),
+            e2e.last().map_or(0.0, |us| *us as f64 / 1000.0),
+        );
+    }
+    // One line, machine-readable, for bench/webhooks.sh and bench/analysis.sh.
     println!(
-        "requests={} ok_per_sec={:.1} failed={failed} p50_ms={:.2} p99_ms={:.2} max_ms={:.2}",
+        "requests={} ok_per_sec={:.1} failed={failed} p50_ms={:.2} p99_ms={:.2} max_ms={:.2}{extra}",
         samples.len(),
         (samples.len() - failed) as f64 / elapsed,
-        pct(0.50),
-        pct(0.99),
+        pct(&latencies, 0.50),
+        pct(&latencies, 0.99),
         latencies.last().map_or(0.0, |us| *us as f64 / 1000.0),
     );
 }

@@ -262,7 +262,12 @@ impl Db {
         let pool = self.pool(mode);
         match self.inner.backend {
             Backend::Sqlite if mode == Mode::Read => Ok(Handle::Plain(pool.acquire().await?)),
-            Backend::Sqlite => Ok(Handle::Tx(pool.begin().await?)),
+            // IMMEDIATE takes the write lock before anything is read: a
+            // deferred transaction that reads, then waits to write, holds a
+            // WAL read mark while another process's writer may need it
+            // released, and the two wait on each other until the busy
+            // timeout (seen with a CLI import next to the server's workers).
+            Backend::Sqlite => Ok(Handle::Tx(pool.begin_with("BEGIN IMMEDIATE").await?)),
             Backend::Postgres => {
                 let mut begin = String::from(match mode {
                     Mode::Read => "BEGIN READ ONLY",
