@@ -133,12 +133,13 @@ impl Db {
                 // Another process (a CLI command next to the server, a
                 // `worker`) may hold SQLite's one write lock while a loaded
                 // machine runs its transaction slowly: wait as long as for a
-                // pooled connection rather than fail the write.
+                // pooled connection rather than fail — from the first
+                // statement on, since setting the journal mode may wait too.
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         conn.execute(&*format!(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000;"
+                            "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; \
+                             PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"
                         ))
                         .await?;
                         Ok(())
