@@ -183,11 +183,8 @@ async fn verify_detects_edited_inserted_and_deleted_entries(app: TestApp) {
 
 async fn cli_audit_verify_exit_code_names_the_broken_entry(app: TestApp) {
     let t = app.seed_tenant("acme").await;
-    let run = || {
-        let mut cmd = app.cli(&["audit", "verify"]);
-        cmd.output().unwrap()
-    };
-    let ok = run();
+    let run = || async { app.cli(&["audit", "verify"]).output().await.unwrap() };
+    let ok = run().await;
     assert_eq!(
         ok.status.code(),
         Some(0),
@@ -203,7 +200,7 @@ async fn cli_audit_verify_exit_code_names_the_broken_entry(app: TestApp) {
         ),
     )
     .await;
-    let bad = run();
+    let bad = run().await;
     assert_eq!(bad.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(stderr.contains("acme: BROKEN at audit entry 4"), "{stderr}");

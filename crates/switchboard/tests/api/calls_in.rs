@@ -790,7 +790,7 @@ async fn master_key_rotation_rewraps_tenant_secrets(app: TestApp) {
     let mut cmd = app.cli(&["master-key", "rotate"]);
     cmd.env("SWITCHBOARD_MASTER_KEY", &new_key)
         .env("SWITCHBOARD_MASTER_KEY_PREVIOUS", old_key.expose());
-    let out = cmd.output().expect("the binary runs");
+    let out = cmd.output().await.expect("the binary runs");
     assert!(
         out.status.success(),
         "{}",
@@ -1006,7 +1006,7 @@ async fn imports_report_every_bad_line(app: TestApp) {
     std::fs::write(&file, format!("{}\n{{\"bad\": 1}}\n", good("cli-1"))).unwrap();
     let mut cmd = app.cli(&["import", "--tenant", "acme"]);
     cmd.arg(&file);
-    let out = cmd.output().unwrap();
+    let out = cmd.output().await.unwrap();
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -1069,11 +1069,12 @@ async fn cci_layouts_import_in_place(app: TestApp) {
     let owner = app.token(t.email(Role::Owner)).await;
     let root = app.state.config.data_dir.join("cci");
     write_cci_layout(&root);
-    let import = || {
+    let import = || async {
         let root = root.to_str().expect("a UTF-8 path");
         let out = app
             .cli(&["import", "--tenant", "acme", "--cci", root])
             .output()
+            .await
             .unwrap();
         let report: Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|_| panic!("no report: {}", String::from_utf8_lossy(&out.stderr)));
@@ -1083,7 +1084,7 @@ async fn cci_layouts_import_in_place(app: TestApp) {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let (code, report, stderr) = import();
+    let (code, report, stderr) = import().await;
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(
         (&report["accepted"], &report["failed"]),
@@ -1115,7 +1116,7 @@ async fn cci_layouts_import_in_place(app: TestApp) {
     assert_eq!(detail.body["turns"][0]["speaker"], "customer");
 
     // Importing the same layout again changes nothing.
-    let (_, again, _) = import();
+    let (_, again, _) = import().await;
     assert_eq!(
         (&again["accepted"], &again["duplicates"]),
         (&json!(0), &json!(2)),

@@ -187,8 +187,12 @@ impl TestApp {
 
     /// The `switchboard` binary pointed at this app's storage (data
     /// directory, database, master key), with `args` before `--data`.
-    pub fn cli(&self, args: &[&str]) -> std::process::Command {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    ///
+    /// Asynchronous on purpose: the server under test runs on the test's
+    /// own runtime, and blocking it on a child process would freeze the
+    /// server mid-transaction while the child waits for its lock.
+    pub fn cli(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
         cmd.args(args)
             .arg("--data")
             .arg(&self.state.config.data_dir)

@@ -608,6 +608,7 @@ async fn the_worker_and_reanalyse_commands_run_the_pipeline(app: TestApp) {
     let out = quiet
         .cli(&["reanalyse", "--tenant", "cli"])
         .output()
+        .await
         .expect("runs");
     assert!(
         out.status.success(),
@@ -637,12 +638,12 @@ async fn the_worker_and_reanalyse_commands_run_the_pipeline(app: TestApp) {
     )
     .await;
     let analysed = wait_for(&quiet, &owner, &second, "done").await;
-    worker.kill().expect("worker stops");
-    let _ = worker.wait();
+    worker.kill().await.expect("worker stops");
     assert_eq!(analysed["analysis"]["qa_config_version"], 1);
     let bad = quiet
         .cli(&["reanalyse", "--tenant", "cli", "--since", "March"])
         .output()
+        .await
         .expect("runs");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--since"));

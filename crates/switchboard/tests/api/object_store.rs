@@ -180,7 +180,7 @@ async fn cci_layouts_import_from_s3(app: TestApp) {
         .env("SWITCHBOARD_S3__REGION", "us-east-1")
         .env("SWITCHBOARD_S3__ACCESS_KEY_ID", "test-access-key")
         .env("SWITCHBOARD_S3__SECRET_ACCESS_KEY", "test-secret-key");
-    let out = cmd.output().unwrap();
+    let out = cmd.output().await.unwrap();
     assert!(
         out.status.success(),
         "{}",
