@@ -264,10 +264,9 @@ impl Db {
         match self.inner.backend {
             Backend::Sqlite if mode == Mode::Read => Ok(Handle::Plain(pool.acquire().await?)),
             // IMMEDIATE takes the write lock before anything is read: a
-            // deferred transaction that reads, then waits to write, holds a
-            // WAL read mark while another process's writer may need it
-            // released, and the two wait on each other until the busy
-            // timeout (seen with a CLI import next to the server's workers).
+            // deferred transaction that reads first and then writes fails at
+            // once (SQLITE_BUSY_SNAPSHOT, no busy wait) when another process
+            // wrote in between — a CLI command or `worker` next to `serve`.
             Backend::Sqlite => Ok(Handle::Tx(pool.begin_with("BEGIN IMMEDIATE").await?)),
             Backend::Postgres => {
                 let mut begin = String::from(match mode {
