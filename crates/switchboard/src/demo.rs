@@ -402,7 +402,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// Analyses every demo call before the URL is printed, so each figure on
 /// the dashboards is real: calls seeded now were queued by ingestion; calls
 /// of an earlier run that have no analysis yet are queued here.
-async fn analyse_demo_calls(app: &App) -> anyhow::Result<()> {
+pub async fn analyse_demo_calls(app: &App) -> anyhow::Result<()> {
     use crate::db::{analyses, calls, pipeline_jobs};
     for demo in &TENANTS {
         let Some(tenant) = crate::tenancy::resolve(&app.state.db, demo.slug).await? else {

@@ -35,6 +35,22 @@ pub struct AnalysisRow {
     pub analysed_at: i64,
 }
 
+impl AnalysisRow {
+    pub fn figures(&self) -> Figures {
+        Figures {
+            hour: self.hour,
+            weekday: self.weekday,
+            billable: self.billable,
+            duration_ms: self.duration_ms,
+            sentiment_agent: self.sentiment_agent,
+            sentiment_customer: self.sentiment_customer,
+            qa_score: self.qa_score,
+            qa_passed: self.qa_passed,
+            categories: self.categories.clone(),
+        }
+    }
+}
+
 const FIGURES: &str =
     "call_id, day, agent_id, hour, weekday, billable, duration_ms, sentiment_agent, \
     sentiment_customer, qa_score, qa_passed, categories";
@@ -71,17 +87,21 @@ fn figures(r: &sqlx::any::AnyRow) -> Result<Figures, sqlx::Error> {
     })
 }
 
-/// The bucket `(day, agent)` a stored analysis counts in.
-pub async fn bucket_of(tx: &mut TenantTx, call: CallId) -> DbResult<Option<(String, String)>> {
-    let row = sqlx::query(
-        "SELECT day, agent_id FROM call_analyses WHERE tenant_id = $1 AND call_id = $2",
-    )
+/// What a stored analysis counts in its rollup: its bucket `(day, agent)`
+/// and figures.
+pub async fn stored_figures(
+    tx: &mut TenantTx,
+    call: CallId,
+) -> DbResult<Option<(String, String, Figures)>> {
+    let row = sqlx::query(&format!(
+        "SELECT {FIGURES} FROM call_analyses WHERE tenant_id = $1 AND call_id = $2"
+    ))
     .bind(tx.tenant_param())
     .bind(call.to_string())
     .fetch_optional(tx.conn())
     .await?;
     Ok(match row {
-        Some(r) => Some((r.try_get("day")?, r.try_get("agent_id")?)),
+        Some(r) => Some((r.try_get("day")?, r.try_get("agent_id")?, figures(&r)?)),
         None => None,
     })
 }
@@ -149,32 +169,6 @@ pub async fn delete(tx: &mut TenantTx, call: CallId) -> DbResult<()> {
         .execute(tx.conn())
         .await?;
     Ok(())
-}
-
-/// The figures of every analysis in one bucket.
-pub async fn bucket(tx: &mut TenantTx, day: &str, agent: &str) -> DbResult<Vec<Figures>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {FIGURES} FROM call_analyses WHERE tenant_id = $1 AND day = $2 AND agent_id = $3"
-    ))
-    .bind(tx.tenant_param())
-    .bind(day)
-    .bind(agent)
-    .fetch_all(tx.conn())
-    .await?;
-    Ok(rows.iter().map(figures).collect::<Result<_, _>>()?)
-}
-
-/// Every bucket that has analyses, for recomputing rollups from scratch.
-pub async fn buckets(tx: &mut TenantTx) -> DbResult<Vec<(String, String)>> {
-    let rows = sqlx::query(
-        "SELECT DISTINCT day, agent_id FROM call_analyses WHERE tenant_id = $1 ORDER BY day, agent_id",
-    )
-    .bind(tx.tenant_param())
-    .fetch_all(tx.conn())
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("day")?, r.try_get("agent_id")?)))
-        .collect()
 }
 
 /// How many calls have an analysis.

@@ -274,13 +274,13 @@ pub async fn get(tx: &mut TenantTx, id: CallId) -> DbResult<Option<CallRecord>> 
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 
-/// Deletes the call, its events, its pipeline job and its analysis (the
-/// rollup it counted in is recomputed); returns what was deleted.
+/// Deletes the call, its events, its pipeline job and its analysis (taken
+/// out of its rollup); returns what was deleted.
 pub async fn delete(tx: &mut TenantTx, id: CallId) -> DbResult<Option<CallRecord>> {
     let Some(call) = get(tx, id).await? else {
         return Ok(None);
     };
-    let bucket = super::analyses::bucket_of(tx, id).await?;
+    let counted = super::analyses::stored_figures(tx, id).await?;
     for table in [
         "call_events WHERE tenant_id = $1 AND call_id = $2",
         "pipeline_jobs WHERE tenant_id = $1 AND call_id = $2",
@@ -293,8 +293,8 @@ pub async fn delete(tx: &mut TenantTx, id: CallId) -> DbResult<Option<CallRecord
             .execute(tx.conn())
             .await?;
     }
-    if let Some((day, agent)) = bucket {
-        super::rollups::refresh(tx, &day, &agent).await?;
+    if let Some((day, agent, figures)) = counted {
+        super::rollups::count(tx, &day, &agent, &figures, -1).await?;
         super::flat_days::mark(tx, &day, now_ms()).await?;
     }
     Ok(Some(call))

@@ -1,13 +1,15 @@
-//! Daily rollups per tenant, day and agent, for the dashboards. A change to
-//! one call's analysis (or its deletion) recomputes just the bucket it is
-//! in from `call_analyses`, in the same transaction: incremental in cost,
-//! exact by construction, whatever was re-analysed or deleted before.
+//! Daily rollups per tenant, day and agent, for the dashboards. Every change
+//! to `call_analyses` — a new analysis, a re-analysis replacing one, a
+//! deletion — takes the old figures out of their bucket and puts the new
+//! ones in, in the same transaction: one row read and written per change,
+//! and exact, since nothing else writes either table (a test recomputes the
+//! figures from the calls' own analyses and compares).
 
 use std::collections::BTreeMap;
 
 use sqlx::Row as _;
 
-use super::analyses::{self, Figures};
+use super::analyses::Figures;
 use super::{now_ms, DbResult, TenantTx};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -39,31 +41,36 @@ impl Rollup {
         }
     }
 
-    pub fn add(&mut self, f: &Figures) {
-        self.calls += 1;
-        self.billable_calls += i64::from(f.billable);
-        self.duration_ms += f.duration_ms;
+    /// Counts one call's figures in (`sign` 1) or takes them out (−1).
+    pub fn count(&mut self, f: &Figures, sign: i64) {
+        self.calls += sign;
+        self.billable_calls += sign * i64::from(f.billable);
+        self.duration_ms += sign * f.duration_ms;
         if let Some(s) = f.sentiment_agent {
-            self.sentiment_agent_sum += s;
-            self.sentiment_agent_n += 1;
+            self.sentiment_agent_sum += sign * s;
+            self.sentiment_agent_n += sign;
         }
         if let Some(s) = f.sentiment_customer {
-            self.sentiment_customer_sum += s;
-            self.sentiment_customer_n += 1;
+            self.sentiment_customer_sum += sign * s;
+            self.sentiment_customer_n += sign;
         }
         if let Some(q) = f.qa_score {
-            self.qa_scored += 1;
-            self.qa_score_sum += q;
-            self.qa_passed += i64::from(f.qa_passed == Some(true));
+            self.qa_scored += sign;
+            self.qa_score_sum += sign * q;
+            self.qa_passed += sign * i64::from(f.qa_passed == Some(true));
         }
         for c in &f.categories {
-            *self.categories.entry(c.clone()).or_default() += 1;
+            let n = self.categories.entry(c.clone()).or_default();
+            *n += sign;
+            if *n == 0 {
+                self.categories.remove(c);
+            }
         }
         if let Some(h) = self.hours.get_mut(f.hour as usize) {
-            *h += 1;
+            *h += sign;
         }
         if let Some(w) = self.weekdays.get_mut(f.weekday as usize) {
-            *w += 1;
+            *w += sign;
         }
     }
 
@@ -120,13 +127,29 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Rollup, sqlx::Error> {
     })
 }
 
-/// Recomputes one bucket from the analyses in it (deleting it when none is left).
-pub async fn refresh(tx: &mut TenantTx, day: &str, agent: &str) -> DbResult<()> {
-    let mut rollup = Rollup::empty();
-    for f in analyses::bucket(tx, day, agent).await? {
-        rollup.add(&f);
-    }
-    if rollup.calls == 0 {
+/// Counts a call's figures into its bucket (`sign` 1) or out of it (−1);
+/// a bucket left without calls is deleted.
+pub async fn count(
+    tx: &mut TenantTx,
+    day: &str,
+    agent: &str,
+    figures: &Figures,
+    sign: i64,
+) -> DbResult<()> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM daily_rollups WHERE tenant_id = $1 AND day = $2 AND agent_id = $3"
+    ))
+    .bind(tx.tenant_param())
+    .bind(day)
+    .bind(agent)
+    .fetch_optional(tx.conn())
+    .await?;
+    let mut rollup = match row {
+        Some(r) => from_row(&r)?,
+        None => Rollup::empty(),
+    };
+    rollup.count(figures, sign);
+    if rollup.calls <= 0 {
         sqlx::query(
             "DELETE FROM daily_rollups WHERE tenant_id = $1 AND day = $2 AND agent_id = $3",
         )
@@ -173,6 +196,11 @@ pub async fn refresh(tx: &mut TenantTx, day: &str, agent: &str) -> DbResult<()> 
     Ok(())
 }
 
+const COLUMNS: &str =
+    "calls, billable_calls, duration_ms, sentiment_agent_sum, sentiment_agent_n, \
+    sentiment_customer_sum, sentiment_customer_n, qa_scored, qa_score_sum, qa_passed, categories, \
+    hours, weekdays";
+
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).expect("serialises")
 }
@@ -185,14 +213,12 @@ pub async fn list(
     until: Option<&str>,
     agent: Option<&str>,
 ) -> DbResult<Vec<(String, String, Rollup)>> {
-    let rows = sqlx::query(
-        "SELECT day, agent_id, calls, billable_calls, duration_ms, sentiment_agent_sum, sentiment_agent_n, \
-            sentiment_customer_sum, sentiment_customer_n, qa_scored, qa_score_sum, qa_passed, \
-            categories, hours, weekdays \
+    let rows = sqlx::query(&format!(
+        "SELECT day, agent_id, {COLUMNS} \
          FROM daily_rollups WHERE tenant_id = $1 AND ($2 IS NULL OR day >= $2) \
             AND ($3 IS NULL OR day < $3) AND ($4 IS NULL OR agent_id = $4) \
-         ORDER BY day, agent_id",
-    )
+         ORDER BY day, agent_id"
+    ))
     .bind(tx.tenant_param())
     .bind(since)
     .bind(until)

@@ -418,19 +418,16 @@ pub async fn analyse_call(
     if !pipeline_jobs::finish(&mut tx, job, JobStatus::Done, "finalise", None, None).await? {
         return Ok(Outcome::Overtaken);
     }
-    let previous = analyses::bucket_of(&mut tx, call.id).await?;
+    let previous = analyses::stored_figures(&mut tx, call.id).await?;
     analyses::upsert(&mut tx, &row).await?;
-    rollups::refresh(&mut tx, &row.day, &row.agent_id).await?;
-    if let Some((day, agent)) = previous
-        .as_ref()
-        .filter(|(d, a)| (d, a) != (&row.day, &row.agent_id))
-    {
-        rollups::refresh(&mut tx, day, agent).await?;
+    if let Some((day, agent, figures)) = &previous {
+        rollups::count(&mut tx, day, agent, figures, -1).await?;
+        if *day != row.day {
+            crate::db::flat_days::mark(&mut tx, day, analysed_at).await?;
+        }
     }
+    rollups::count(&mut tx, &row.day, &row.agent_id, &row.figures(), 1).await?;
     crate::db::flat_days::mark(&mut tx, &row.day, analysed_at).await?;
-    if let Some((day, _)) = previous.as_ref().filter(|(day, _)| *day != row.day) {
-        crate::db::flat_days::mark(&mut tx, day, analysed_at).await?;
-    }
     if let Some(used) = llm_used.filter(|u| u.usage.requests > 0) {
         crate::db::usage::add_llm(&mut tx, &day_of(analysed_at), &used.model, used.usage).await?;
     }

@@ -80,4 +80,24 @@ async fn demo_seed_is_realistic_and_idempotent(app: TestApp) {
             .len(),
         3
     );
+
+    // Every call is analysed before the demo prints its URL, so every
+    // figure of the overview is real.
+    switchboard::demo::analyse_demo_calls(&wrapped)
+        .await
+        .expect("analysed");
+    let overview = app.get("/api/v1/analytics/overview", &owner).await.body;
+    assert_eq!(overview["total"]["calls"], 40, "{overview}");
+    assert_eq!(overview["total"]["qa_scored"], 40, "{overview}");
+    let average = overview["total"]["qa_average"].as_f64().unwrap();
+    assert!((0.0..=100.0).contains(&average), "{overview}");
+    assert!(
+        overview["total"]["billable_calls"].as_i64().unwrap() < 40,
+        "some demo calls are test calls: {overview}"
+    );
+    let rubric = app.get("/api/v1/settings/qa-config", &owner).await.body;
+    assert_eq!(
+        rubric["version"], 1,
+        "the demo tenant has its starter rubric"
+    );
 }
