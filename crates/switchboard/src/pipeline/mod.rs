@@ -432,26 +432,27 @@ pub async fn analyse_call(
         crate::db::usage::add_llm(&mut tx, &day_of(analysed_at), &used.model, used.usage).await?;
     }
     let view = CallView::new(call.clone(), false);
-    let enriched = serde_json::json!({
-        "call_id": call.id,
-        "analyser_version": analysis.analyser_version,
-        "redaction": analysis.redaction,
-        "turns": analysis.turns,
-        "sentiment": analysis.sentiment,
-        "talk": analysis.talk,
-        "entities": analysis.entities,
-        "key_phrases": analysis.key_phrases,
-    });
-    let final_doc = serde_json::json!({ "call": view, "analysis": stored });
+    let enriched = serde_json::to_vec(&EnrichedDoc {
+        call_id: call.id,
+        analyser_version: analysis.analyser_version,
+        redaction: &analysis.redaction,
+        turns: &analysis.turns,
+        sentiment: &analysis.sentiment,
+        talk: &analysis.talk,
+        entities: &analysis.entities,
+        key_phrases: &analysis.key_phrases,
+    })
+    .expect("serialises");
+    // The stored document is already JSON: the final object embeds it as is.
+    let final_doc = serde_json::to_vec(&FinalDoc {
+        call: &view,
+        analysis: &serde_json::value::RawValue::from_string(row.document.clone())
+            .expect("the document is JSON"),
+    })
+    .expect("serialises");
     futures_util::future::try_join(
-        objects.put(
-            &ObjectKey::enriched(scope, call.id),
-            serde_json::to_vec(&enriched).expect("serialises"),
-        ),
-        objects.put(
-            &ObjectKey::final_v1(scope, call.id),
-            serde_json::to_vec(&final_doc).expect("serialises"),
-        ),
+        objects.put(&ObjectKey::enriched(scope, call.id), enriched),
+        objects.put(&ObjectKey::final_v1(scope, call.id), final_doc),
     )
     .await?;
     tx.commit().await?;
@@ -554,6 +555,27 @@ fn day_of(ms: i64) -> String {
         u8::from(when.month()),
         when.day()
     )
+}
+
+/// `<tenant>/enriched/<call>.json`: the redacted transcript with the local
+/// analysers' results.
+#[derive(Serialize)]
+struct EnrichedDoc<'a> {
+    call_id: switchboard_core::CallId,
+    analyser_version: u32,
+    redaction: &'a switchboard_analysis::Redaction,
+    turns: &'a [switchboard_ingest::Turn],
+    sentiment: &'a switchboard_analysis::sentiment::CallSentiment,
+    talk: &'a switchboard_analysis::talk::TalkMetrics,
+    entities: &'a [switchboard_analysis::entities::Entity],
+    key_phrases: &'a [switchboard_analysis::entities::KeyPhrase],
+}
+
+/// `<tenant>/final/v1.0/<call>.json`: the call and its whole analysis.
+#[derive(Serialize)]
+struct FinalDoc<'a> {
+    call: &'a CallView,
+    analysis: &'a serde_json::value::RawValue,
 }
 
 /// Which model an analysis used and what it cost in tokens.
