@@ -54,6 +54,10 @@ CREATE TABLE call_analyses (
     qa_passed          BIGINT,
     categories         TEXT NOT NULL,
     document           TEXT NOT NULL,
+    -- The call's lines of the CCI v2.0-flat files, made with the analysis
+    -- so a day's files are rewritten without reading documents back.
+    flat_call          TEXT NOT NULL,
+    flat_qa            TEXT NOT NULL,
     analysed_at        BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, call_id)
 );

@@ -32,6 +32,10 @@ pub struct AnalysisRow {
     /// Ids of the categories the call was tagged with.
     pub categories: Vec<String>,
     pub document: String,
+    /// The call's line of the day's flat calls file.
+    pub flat_call: String,
+    /// Its lines of the day's flat QA file, each ending in a newline.
+    pub flat_qa: String,
     pub analysed_at: i64,
 }
 
@@ -111,8 +115,9 @@ pub async fn upsert(tx: &mut TenantTx, a: &AnalysisRow) -> DbResult<()> {
     sqlx::query(
         "INSERT INTO call_analyses (tenant_id, call_id, revision, analyser_version, ai_config_version, \
             qa_config_version, rubric_version, day, agent_id, hour, weekday, billable, duration_ms, \
-            sentiment_agent, sentiment_customer, qa_score, qa_passed, categories, document, analysed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+            sentiment_agent, sentiment_customer, qa_score, qa_passed, categories, document, flat_call, flat_qa, \
+            analysed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
          ON CONFLICT (tenant_id, call_id) DO UPDATE SET revision = excluded.revision, \
             analyser_version = excluded.analyser_version, ai_config_version = excluded.ai_config_version, \
             qa_config_version = excluded.qa_config_version, rubric_version = excluded.rubric_version, \
@@ -120,7 +125,8 @@ pub async fn upsert(tx: &mut TenantTx, a: &AnalysisRow) -> DbResult<()> {
             billable = excluded.billable, duration_ms = excluded.duration_ms, \
             sentiment_agent = excluded.sentiment_agent, sentiment_customer = excluded.sentiment_customer, \
             qa_score = excluded.qa_score, qa_passed = excluded.qa_passed, categories = excluded.categories, \
-            document = excluded.document, analysed_at = excluded.analysed_at",
+            document = excluded.document, flat_call = excluded.flat_call, flat_qa = excluded.flat_qa, \
+            analysed_at = excluded.analysed_at",
     )
     .bind(tx.tenant_param())
     .bind(a.call_id.to_string())
@@ -141,6 +147,8 @@ pub async fn upsert(tx: &mut TenantTx, a: &AnalysisRow) -> DbResult<()> {
     .bind(a.qa_passed.map(i64::from))
     .bind(serde_json::to_string(&a.categories).expect("serialises"))
     .bind(&a.document)
+    .bind(&a.flat_call)
+    .bind(&a.flat_qa)
     .bind(a.analysed_at)
     .execute(tx.conn())
     .await?;
@@ -162,15 +170,6 @@ pub async fn document(tx: &mut TenantTx, call: CallId) -> DbResult<Option<(Strin
     })
 }
 
-pub async fn delete(tx: &mut TenantTx, call: CallId) -> DbResult<()> {
-    sqlx::query("DELETE FROM call_analyses WHERE tenant_id = $1 AND call_id = $2")
-        .bind(tx.tenant_param())
-        .bind(call.to_string())
-        .execute(tx.conn())
-        .await?;
-    Ok(())
-}
-
 /// How many calls have an analysis.
 pub async fn count(tx: &mut TenantTx) -> DbResult<i64> {
     let row = sqlx::query("SELECT COUNT(*) AS n FROM call_analyses WHERE tenant_id = $1")
@@ -180,44 +179,17 @@ pub async fn count(tx: &mut TenantTx) -> DbResult<i64> {
     Ok(row.try_get("n")?)
 }
 
-/// What a flat output row says about the call besides its analysis.
-pub struct DayRow {
-    pub call_id: CallId,
-    pub external_id: String,
-    pub source: String,
-    pub agent_id: String,
-    pub direction: Option<String>,
-    pub started_at: Option<i64>,
-    pub duration_ms: i64,
-    pub billable: bool,
-    pub document: String,
-}
-
-/// Every analysis of one day with its call's identity, by call id.
-pub async fn day_rows(tx: &mut TenantTx, day: &str) -> DbResult<Vec<DayRow>> {
+/// The flat lines of every analysis of one day, by call id: (calls line,
+/// QA lines).
+pub async fn flat_lines_of_day(tx: &mut TenantTx, day: &str) -> DbResult<Vec<(String, String)>> {
     let rows = sqlx::query(
-        "SELECT a.call_id, c.external_id, c.source, a.agent_id, c.direction, c.started_at, a.duration_ms, \
-            a.billable, a.document \
-         FROM call_analyses a JOIN calls c ON c.tenant_id = a.tenant_id AND c.id = a.call_id \
-         WHERE a.tenant_id = $1 AND a.day = $2 ORDER BY a.call_id",
+        "SELECT flat_call, flat_qa FROM call_analyses WHERE tenant_id = $1 AND day = $2 ORDER BY call_id",
     )
     .bind(tx.tenant_param())
     .bind(day)
     .fetch_all(tx.conn())
     .await?;
     rows.iter()
-        .map(|r| {
-            Ok(DayRow {
-                call_id: super::parse_col(&r.try_get::<String, _>("call_id")?, "call_id")?,
-                external_id: r.try_get("external_id")?,
-                source: r.try_get("source")?,
-                agent_id: r.try_get("agent_id")?,
-                direction: r.try_get("direction")?,
-                started_at: r.try_get("started_at")?,
-                duration_ms: r.try_get("duration_ms")?,
-                billable: r.try_get::<i64, _>("billable")? != 0,
-                document: r.try_get("document")?,
-            })
-        })
+        .map(|r| Ok((r.try_get("flat_call")?, r.try_get("flat_qa")?)))
         .collect()
 }

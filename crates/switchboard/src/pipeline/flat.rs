@@ -5,96 +5,99 @@
 //! whole from the stored analyses once it has been quiet for
 //! `flat_interval_ms`, so the files are always a function of the database.
 
-use serde_json::{json, Value};
+use serde_json::json;
+use switchboard_analysis::qa::Status;
+use switchboard_analysis::CallAnalysis;
 
 use crate::auth::TenantScope;
-use crate::db::analyses::{self, DayRow};
+use crate::db::analyses;
+use crate::db::calls::CallRecord;
 use crate::db::{flat_days, now_ms, DbError, Mode};
 use crate::http::routes::rfc3339;
 use crate::http::AppState;
 use crate::objects::{FlatTable, ObjectKey};
 
-fn num(v: &Value) -> Value {
-    v.as_f64()
-        .map_or(Value::Null, |x| json!((x * 1000.0).round() / 1000.0))
+fn round3(x: Option<f64>) -> Option<f64> {
+    x.filter(|v| v.is_finite())
+        .map(|v| (v * 1000.0).round() / 1000.0)
 }
 
-/// The call's line and its criteria's lines.
-pub fn lines(row: &DayRow, day: &str) -> (Value, Vec<Value>) {
-    let doc: Value = serde_json::from_str(&row.document).unwrap_or(Value::Null);
-    let qa = &doc["qa"];
-    let categories: Vec<&str> = qa["categories"]
-        .as_array()
-        .map(|c| c.iter().filter_map(|c| c["id"].as_str()).collect())
+/// What the flat lines say besides the analysis itself.
+pub struct LineContext<'a> {
+    pub call: &'a CallRecord,
+    pub day: &'a str,
+    pub duration_ms: i64,
+    pub rubric_version: Option<&'a str>,
+    pub qa_config_version: Option<i64>,
+    pub analysed_at: &'a str,
+}
+
+/// The call's line of the calls file, and its lines of the QA file (each
+/// ending in a newline).
+pub fn lines(cx: &LineContext<'_>, a: &CallAnalysis) -> (String, String) {
+    let call = cx.call;
+    let agent = call.agent_id.map(|a| a.to_string());
+    let qa = a.qa.as_ref();
+    let categories: Vec<&str> = qa
+        .map(|q| q.categories.iter().map(|c| c.id.as_str()).collect())
         .unwrap_or_default();
-    let talk = &doc["talk"];
-    let call = json!({
-        "call_id": row.call_id,
-        "day": day,
-        "external_id": row.external_id,
-        "source": row.source,
-        "agent_id": Some(&row.agent_id).filter(|a| !a.is_empty()),
-        "direction": row.direction,
-        "started_at": row.started_at.map(rfc3339),
-        "duration_s": row.duration_ms as f64 / 1000.0,
-        "billable": row.billable,
-        "sentiment_agent": num(&doc["sentiment"]["agent"]["overall"]),
-        "sentiment_customer": num(&doc["sentiment"]["customer"]["overall"]),
-        "sentiment_customer_trend": num(&doc["sentiment"]["customer"]["trend"]),
-        "talk_s_agent": num(&talk["talk_s_agent"]),
-        "talk_s_customer": num(&talk["talk_s_customer"]),
-        "non_talk_s": num(&talk["non_talk_s"]),
-        "interruptions": talk["interruptions"].as_array().map_or(0, |i| i.len()),
-        "agent_talk_ratio": num(&talk["agent_talk_ratio"]),
-        "wpm_agent": num(&talk["wpm_agent"]),
-        "wpm_customer": num(&talk["wpm_customer"]),
-        "qa_score": num(&qa["score"]),
-        "qa_passed": qa["passed"],
-        "rubric_version": doc["rubric_version"],
-        "qa_config_version": doc["qa_config_version"],
+    let talk = &a.talk;
+    let line = json!({
+        "call_id": call.id,
+        "day": cx.day,
+        "external_id": call.external_id,
+        "source": call.source.as_str(),
+        "agent_id": agent,
+        "direction": call.fields.direction.map(|d| d.as_str()),
+        "started_at": call.fields.started_at.map(rfc3339),
+        "duration_s": cx.duration_ms as f64 / 1000.0,
+        "billable": !call.is_test,
+        "sentiment_agent": round3(a.sentiment.agent.overall),
+        "sentiment_customer": round3(a.sentiment.customer.overall),
+        "sentiment_customer_trend": round3(a.sentiment.customer.trend),
+        "talk_s_agent": round3(Some(talk.talk_s_agent)),
+        "talk_s_customer": round3(Some(talk.talk_s_customer)),
+        "non_talk_s": round3(Some(talk.non_talk_s)),
+        "interruptions": talk.interruptions.len(),
+        "agent_talk_ratio": round3(talk.agent_talk_ratio),
+        "wpm_agent": round3(talk.wpm_agent),
+        "wpm_customer": round3(talk.wpm_customer),
+        "qa_score": round3(qa.and_then(|q| q.score)),
+        "qa_passed": qa.and_then(|q| q.passed),
+        "rubric_version": cx.rubric_version,
+        "qa_config_version": cx.qa_config_version,
         "categories": categories.join(";"),
-        "summary": doc["summary"]["text"],
-        "summary_method": doc["summary"]["method"],
-        "next_steps": doc["summary"]["next_steps"].as_array().map(|s| {
-            s.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" | ")
-        }),
-        "analysed_at": doc["analysed_at"],
+        "summary": a.summary.text,
+        "summary_method": a.summary.method,
+        "next_steps": a.summary.next_steps.join(" | "),
+        "analysed_at": cx.analysed_at,
     });
-    let criteria = qa["criteria"]
-        .as_array()
-        .map(|cs| {
-            cs.iter()
-                .map(|c| {
-                    let mut turns: Vec<u64> = c["evidence"]
-                        .as_array()
-                        .map(|e| e.iter().filter_map(|e| e["turn"].as_u64()).collect())
-                        .unwrap_or_default();
-                    turns.dedup();
-                    json!({
-                        "call_id": row.call_id,
-                        "day": day,
-                        "agent_id": Some(&row.agent_id).filter(|a| !a.is_empty()),
-                        "rubric_version": doc["rubric_version"],
-                        "criterion_id": c["id"],
-                        "criterion": c["name"],
-                        "weight": c["weight"],
-                        "status": c["status"],
-                        "evidence_turns": turns,
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    (call, criteria)
-}
-
-fn jsonl(values: impl IntoIterator<Item = Value>) -> Vec<u8> {
-    let mut out = Vec::new();
-    for v in values {
-        serde_json::to_writer(&mut out, &v).expect("serialises");
-        out.push(b'\n');
+    let mut qa_lines = String::new();
+    for c in qa.map(|q| q.criteria.as_slice()).unwrap_or_default() {
+        let mut turns: Vec<usize> = c.evidence.iter().map(|e| e.turn).collect();
+        turns.dedup();
+        let status = match c.status {
+            Status::Passed => "passed",
+            Status::Failed => "failed",
+            Status::NotEvaluated => "not_evaluated",
+        };
+        qa_lines.push_str(
+            &json!({
+                "call_id": call.id,
+                "day": cx.day,
+                "agent_id": agent,
+                "rubric_version": cx.rubric_version,
+                "criterion_id": c.id,
+                "criterion": c.name,
+                "weight": c.weight,
+                "status": status,
+                "evidence_turns": turns,
+            })
+            .to_string(),
+        );
+        qa_lines.push('\n');
     }
-    out
+    (line.to_string(), qa_lines)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,13 +121,13 @@ pub async fn flush(
     tx.commit().await?;
     for (day, seen) in &due {
         let mut tx = state.db.tenant(scope, Mode::Read).await?;
-        let rows = analyses::day_rows(&mut tx, day).await?;
+        let rows = analyses::flat_lines_of_day(&mut tx, day).await?;
         tx.commit().await?;
-        let (mut calls, mut qa) = (Vec::with_capacity(rows.len()), Vec::new());
-        for row in &rows {
-            let (call, criteria) = lines(row, day);
-            calls.push(call);
-            qa.extend(criteria);
+        let (mut calls, mut qa) = (Vec::new(), Vec::new());
+        for (call, criteria) in &rows {
+            calls.extend_from_slice(call.as_bytes());
+            calls.push(b'\n');
+            qa.extend_from_slice(criteria.as_bytes());
         }
         let (Some(calls_key), Some(qa_key)) = (
             ObjectKey::flat(scope, FlatTable::Calls, day),
@@ -136,8 +139,8 @@ pub async fn flush(
             state.objects.delete(&calls_key).await?;
             state.objects.delete(&qa_key).await?;
         } else {
-            state.objects.put(&calls_key, jsonl(calls)).await?;
-            state.objects.put(&qa_key, jsonl(qa)).await?;
+            state.objects.put(&calls_key, calls).await?;
+            state.objects.put(&qa_key, qa).await?;
         }
         let mut tx = state.db.tenant(scope, Mode::Write).await?;
         flat_days::clear(&mut tx, day, *seen).await?;

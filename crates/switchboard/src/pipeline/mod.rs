@@ -411,7 +411,18 @@ pub async fn analyse_call(
         analysis: &analysis,
     };
     let document = serde_json::to_string(&stored).expect("analyses serialise");
-    let row = analysis_row(&call, job, &analysis, &stored, document, analysed_at);
+    let mut row = analysis_row(&call, job, &analysis, &stored, document, analysed_at);
+    (row.flat_call, row.flat_qa) = flat::lines(
+        &flat::LineContext {
+            call: &call,
+            day: &row.day,
+            duration_ms: row.duration_ms,
+            rubric_version: stored.rubric_version.as_deref(),
+            qa_config_version: stored.qa_config_version,
+            analysed_at: &stored.analysed_at,
+        },
+        &analysis,
+    );
     let mut tx = db.tenant(scope, Mode::Write).await?;
     // Taking the job first both checks this run still owns it and (on
     // PostgreSQL) holds its row lock, so a newer run's writes wait for ours.
@@ -641,6 +652,8 @@ fn analysis_row(
             .map(|q| q.categories.iter().map(|c| c.id.clone()).collect())
             .unwrap_or_default(),
         document,
+        flat_call: String::new(),
+        flat_qa: String::new(),
         analysed_at,
     }
 }
