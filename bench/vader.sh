@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PASSES="${1:-5}"
 ROUNDS="${2:-3}"
-OUT="bench/results/vader-$(date -u +%Y%m%dT%H%M%SZ)"
+OUT="$PWD/bench/results/vader-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$OUT"
 python3 -c 'import vaderSentiment' 2>/dev/null || pip3 install -q vaderSentiment >&2
 VADER_CORPUS_OUT="$OUT/corpus.txt" cargo test --release --locked -q -p switchboard-analysis --test vader_reference >/dev/null
