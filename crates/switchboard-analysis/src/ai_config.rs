@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::pii::PiiKind;
-use crate::qa::{shape_error, words, FieldError, MAX_ID_CHARS, MAX_TEXT_CHARS};
+use crate::qa::{parse_document, words, FieldError, MAX_ID_CHARS, MAX_TEXT_CHARS};
 use crate::talk::DEFAULT_MIN_GAP_S;
 
 /// Longest regular expression of a tenant pattern, in characters.
@@ -199,23 +199,7 @@ struct RawTalk {
 /// has a value of the wrong type yields that one error (with its path);
 /// otherwise every semantic problem is reported.
 pub fn parse_config(json: &[u8]) -> Result<AiConfig, Vec<FieldError>> {
-    let mut de = serde_json::Deserializer::from_slice(json);
-    let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            vec![FieldError::new("body", format!("not valid JSON: {inner}"))]
-        } else {
-            vec![shape_error(&path, &inner.to_string())]
-        }
-    })?;
-    if let Err(e) = de.end() {
-        return Err(vec![FieldError::new(
-            "body",
-            format!("not valid JSON: {e}"),
-        )]);
-    }
-    validate(raw)
+    validate(parse_document::<RawConfig>(json)?)
 }
 
 /// An entity name: the same alphabet as rubric ids, since it becomes a

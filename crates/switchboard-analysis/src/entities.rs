@@ -497,17 +497,8 @@ fn round3(x: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::ai_config::parse_config;
+    use crate::testing::turn;
     use switchboard_ingest::Speaker;
-
-    fn turn(speaker: Speaker, text: &str) -> Turn {
-        Turn {
-            speaker,
-            text: text.into(),
-            start: None,
-            end: None,
-            words: vec![],
-        }
-    }
 
     fn kinds_and_texts(e: &[Entity]) -> Vec<(String, String, usize)> {
         e.iter()

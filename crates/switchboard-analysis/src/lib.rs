@@ -13,6 +13,8 @@ pub mod qa;
 pub mod sentiment;
 pub mod summary;
 pub mod talk;
+#[cfg(test)]
+mod testing;
 
 use serde::Serialize;
 use switchboard_ingest::Turn;
@@ -90,18 +92,9 @@ pub fn analyse(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{arbitrary_turns, timed as turn};
     use proptest::prelude::*;
-    use switchboard_ingest::{Speaker, Word};
-
-    fn turn(speaker: Speaker, text: &str, start: f64, end: f64) -> Turn {
-        Turn {
-            speaker,
-            text: text.into(),
-            start: Some(start),
-            end: Some(end),
-            words: vec![],
-        }
-    }
+    use switchboard_ingest::Speaker;
 
     #[test]
     fn redaction_comes_before_every_other_analyser() {
@@ -153,36 +146,6 @@ mod tests {
         assert!(!a.redaction.applied);
         assert_eq!(a.entities[0].kind, "email");
         assert!(a.qa.is_none());
-    }
-
-    fn arbitrary_turns() -> impl Strategy<Value = Vec<Turn>> {
-        let time = prop_oneof![
-            Just(f64::NAN),
-            Just(f64::INFINITY),
-            Just(-1.0),
-            0.0..600.0f64
-        ];
-        let word = ("[a-z0-9@.$]{0,8}", time.clone(), time.clone())
-            .prop_map(|(word, start, end)| Word { word, start, end });
-        let turn = (
-            any::<bool>(),
-            "[ -~]{0,80}",
-            proptest::option::of(time.clone()),
-            proptest::option::of(time),
-            proptest::collection::vec(word, 0..6),
-        )
-            .prop_map(|(agent, text, start, end, words)| Turn {
-                speaker: if agent {
-                    Speaker::Agent
-                } else {
-                    Speaker::Customer
-                },
-                text,
-                start,
-                end,
-                words,
-            });
-        proptest::collection::vec(turn, 0..40)
     }
 
     proptest! {

@@ -242,8 +242,16 @@ impl TryFrom<RawConfig> for QaConfig {
 /// has a value of the wrong type yields that one error (with its path);
 /// otherwise every semantic problem is reported.
 pub fn parse_config(json: &[u8]) -> Result<QaConfig, Vec<FieldError>> {
+    validate(parse_document(json)?)
+}
+
+/// Reads a tenant's JSON document as written: not JSON, or a value of the
+/// wrong type, is that one error with its path.
+pub(crate) fn parse_document<T: serde::de::DeserializeOwned>(
+    json: &[u8],
+) -> Result<T, Vec<FieldError>> {
     let mut de = serde_json::Deserializer::from_slice(json);
-    let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let raw: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -258,12 +266,12 @@ pub fn parse_config(json: &[u8]) -> Result<QaConfig, Vec<FieldError>> {
             format!("not valid JSON: {e}"),
         )]);
     }
-    validate(raw)
+    Ok(raw)
 }
 
 /// A value of the wrong shape at `path` (`.` for the top level). A missing or
 /// unknown member is named itself, not its parent.
-pub(crate) fn shape_error(path: &str, message: &str) -> FieldError {
+fn shape_error(path: &str, message: &str) -> FieldError {
     let member = ["missing field `", "unknown field `"]
         .iter()
         .find_map(|prefix| message.strip_prefix(prefix))

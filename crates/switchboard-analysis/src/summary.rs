@@ -183,16 +183,7 @@ pub fn extractive(turns: &[Turn], max_sentences: usize) -> Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn turn(speaker: Speaker, text: &str) -> Turn {
-        Turn {
-            speaker,
-            text: text.into(),
-            start: None,
-            end: None,
-            words: vec![],
-        }
-    }
+    use crate::testing::turn;
 
     #[test]
     fn picks_the_topical_sentences_in_order_and_the_agents_commitments() {

@@ -414,13 +414,7 @@ pub async fn import(
                 report.failed += 1;
                 report.errors.push(LineErrors {
                     line: line.line,
-                    errors: errors
-                        .into_iter()
-                        .map(|e| crate::http::problem::FieldError {
-                            field: e.field,
-                            message: e.message,
-                        })
-                        .collect(),
+                    errors: errors.into_iter().map(Into::into).collect(),
                 });
             }
         }

@@ -86,15 +86,12 @@ impl Problem {
 
     /// 422 for a document whose fields the ingest layer refused.
     pub fn validation_of(errors: Vec<switchboard_ingest::ParseError>) -> Self {
-        Self::validation(
-            errors
-                .into_iter()
-                .map(|e| FieldError {
-                    field: e.field,
-                    message: e.message,
-                })
-                .collect(),
-        )
+        Self::validation(errors.into_iter().map(Into::into).collect())
+    }
+
+    /// 422 for a tenant document (ai-config, rubric) the analysis crate refused.
+    pub fn validation_of_config(errors: Vec<switchboard_analysis::qa::FieldError>) -> Self {
+        Self::validation(errors.into_iter().map(Into::into).collect())
     }
 
     pub fn field(field: &str, message: impl Into<String>) -> Self {
@@ -200,3 +197,21 @@ impl From<crate::auth::AuthError> for Problem {
 }
 
 pub type ApiResult<T> = Result<T, Problem>;
+
+impl From<switchboard_ingest::ParseError> for FieldError {
+    fn from(e: switchboard_ingest::ParseError) -> Self {
+        FieldError {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
+impl From<switchboard_analysis::qa::FieldError> for FieldError {
+    fn from(e: switchboard_analysis::qa::FieldError) -> Self {
+        FieldError {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}

@@ -12,7 +12,7 @@ use crate::auth::TenantContext;
 use crate::db::tenant_configs::{self, ConfigKind, ConfigVersion};
 use crate::db::{audit, tenants, Mode};
 use crate::http::extract::{perm, Authorized, JsonBody, RequestIdText, Tenant};
-use crate::http::problem::{ApiResult, FieldError, Problem};
+use crate::http::problem::{ApiResult, Problem};
 use crate::http::routes::{audit_event, rfc3339};
 use crate::http::AppState;
 use crate::objects::ObjectKey;
@@ -124,17 +124,7 @@ fn validate(kind: ConfigKind, body: &serde_json::Value) -> Result<Option<String>
         ConfigKind::Ai => switchboard_analysis::ai_config::parse_config(&bytes).map(|c| c.version),
         ConfigKind::Qa => switchboard_analysis::qa::parse_config(&bytes).map(|c| c.version),
     };
-    result.map_err(|errors| {
-        Problem::validation(
-            errors
-                .into_iter()
-                .map(|e| FieldError {
-                    field: e.field,
-                    message: e.message,
-                })
-                .collect(),
-        )
-    })
+    result.map_err(Problem::validation_of_config)
 }
 
 async fn save(
