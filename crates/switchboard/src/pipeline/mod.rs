@@ -607,7 +607,56 @@ pub struct StoredAnalysis<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm: Option<LlmUse>,
     #[serde(flatten)]
+    #[serde(serialize_with = "without_word_timings")]
     pub analysis: &'a CallAnalysis,
+}
+
+/// The analysis with its turns' text and times but not their word timings,
+/// which the `enriched/` object keeps: they are most of a transcript's
+/// JSON, and the stored document, the API and the final object need none.
+fn without_word_timings<S: serde::Serializer>(a: &&CallAnalysis, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct TurnText<'t> {
+        speaker: switchboard_ingest::Speaker,
+        text: &'t str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        start: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        end: Option<f64>,
+    }
+    #[derive(Serialize)]
+    struct View<'v> {
+        analyser_version: u32,
+        redaction: &'v switchboard_analysis::Redaction,
+        turns: Vec<TurnText<'v>>,
+        sentiment: &'v switchboard_analysis::sentiment::CallSentiment,
+        talk: &'v switchboard_analysis::talk::TalkMetrics,
+        entities: &'v [switchboard_analysis::entities::Entity],
+        key_phrases: &'v [switchboard_analysis::entities::KeyPhrase],
+        qa: &'v Option<switchboard_analysis::qa::QaResult>,
+        summary: &'v switchboard_analysis::summary::Summary,
+    }
+    View {
+        analyser_version: a.analyser_version,
+        redaction: &a.redaction,
+        turns: a
+            .turns
+            .iter()
+            .map(|t| TurnText {
+                speaker: t.speaker,
+                text: &t.text,
+                start: t.start,
+                end: t.end,
+            })
+            .collect(),
+        sentiment: &a.sentiment,
+        talk: &a.talk,
+        entities: &a.entities,
+        key_phrases: &a.key_phrases,
+        qa: &a.qa,
+        summary: &a.summary,
+    }
+    .serialize(s)
 }
 
 fn milli(x: Option<f64>) -> Option<i64> {
