@@ -436,9 +436,8 @@ async fn reanalyse(config: Config, args: &ReanalyseArgs) -> anyhow::Result<(usiz
     let since = match &args.since {
         None => None,
         Some(day) => {
-            let format = time::macros::format_description!("[year]-[month]-[day]");
-            let date = time::Date::parse(day, &format)
-                .map_err(|_| anyhow::anyhow!("--since: expected a day such as 2026-01-31"))?;
+            let date =
+                crate::http::routes::parse_day(day).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
             Some(date.midnight().assume_utc().unix_timestamp() * 1000)
         }
     };

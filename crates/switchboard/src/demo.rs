@@ -421,10 +421,8 @@ pub async fn analyse_demo_calls(app: &App) -> anyhow::Result<()> {
             .map(|(_, n)| n)
             .sum();
         tx.commit().await?;
-        if analysed + queued < total {
-            crate::pipeline::requeue_all(&app.state.db, &scope, None).await?;
-        }
         let pending = if analysed + queued < total {
+            crate::pipeline::requeue_all(&app.state.db, &scope, None).await?;
             total
         } else {
             queued

@@ -183,14 +183,13 @@ async fn write_batches(
         let (jobs, replies): (Vec<Job>, Vec<_>) = batch.into_iter().unzip();
         match write_batch(&db, &objects, &jobs).await {
             Ok(results) => {
-                for (job, result) in jobs.iter().zip(&results) {
+                // A redelivery changed nothing: no work, no news.
+                for (job, result) in jobs.iter().zip(&results).filter(|(_, r)| !r.duplicate) {
                     hints.tenant_has_work(job.scope.tenant_id());
-                    if !result.duplicate {
-                        events.publish(
-                            job.scope.tenant_id(),
-                            crate::events::Event::received(result.call_id, result.created),
-                        );
-                    }
+                    events.publish(
+                        job.scope.tenant_id(),
+                        crate::events::Event::received(result.call_id, result.created),
+                    );
                 }
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));

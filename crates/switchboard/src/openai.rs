@@ -296,15 +296,9 @@ struct ChatUsage {
 #[derive(Clone, Debug, Deserialize)]
 pub struct Transcription {
     #[serde(default)]
-    pub language: Option<String>,
-    #[serde(default)]
-    pub duration: Option<f64>,
-    #[serde(default)]
     pub segments: Vec<Segment>,
     #[serde(default)]
     pub words: Vec<TimedWord>,
-    #[serde(default)]
-    pub text: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -327,7 +321,7 @@ pub struct TimedWord {
 /// Who a segment's speaker label means: labels that say so, otherwise the
 /// first label heard is the agent (who answers the phone) and any other the
 /// customer. Without labels every segment is the customer's: the audio
-/// does not tell, and the analysis says so (`speakers_labelled: false`).
+/// does not tell.
 fn speaker_of(label: Option<&str>, first: &mut Option<String>) -> switchboard_ingest::Speaker {
     use switchboard_ingest::Speaker;
     let Some(label) = label else {
@@ -396,11 +390,6 @@ pub fn to_turns(t: &Transcription) -> Vec<switchboard_ingest::Turn> {
     turns
 }
 
-/// Whether the transcription named its speakers.
-pub fn speakers_labelled(t: &Transcription) -> bool {
-    t.segments.iter().any(|s| s.speaker.is_some())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,7 +424,6 @@ mod tests {
         assert_eq!((turns[1].start, turns[1].end), (Some(2.5), Some(4.5)));
         assert_eq!(turns[0].words.len(), 1);
         assert_eq!(turns[1].words.len(), 2);
-        assert!(speakers_labelled(&t));
     }
 
     #[test]
@@ -449,7 +437,6 @@ mod tests {
         let t = transcription(serde_json::json!({"segments": [
             {"start": 0.0, "end": 1.0, "text": "Hi"},
             {"start": 1.0, "end": 2.0, "text": "Hello"}]}));
-        assert!(!speakers_labelled(&t));
         assert_eq!(to_turns(&t).len(), 1);
     }
 }

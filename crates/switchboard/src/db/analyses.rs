@@ -6,8 +6,7 @@ use switchboard_core::CallId;
 
 use super::{DbResult, TenantTx};
 
-/// One call's analysis as stored. Scores are integers: `qa_score` in
-/// hundredths of a point, sentiments in thousandths.
+/// One call's analysis as stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AnalysisRow {
     pub call_id: CallId,
@@ -20,17 +19,8 @@ pub struct AnalysisRow {
     pub day: String,
     /// `""` for a call without an agent.
     pub agent_id: String,
-    pub hour: i64,
-    /// 0 = Monday.
-    pub weekday: i64,
-    pub billable: bool,
-    pub duration_ms: i64,
-    pub sentiment_agent: Option<i64>,
-    pub sentiment_customer: Option<i64>,
-    pub qa_score: Option<i64>,
-    pub qa_passed: Option<bool>,
-    /// Ids of the categories the call was tagged with.
-    pub categories: Vec<String>,
+    /// What the call counts in its rollup.
+    pub figures: Figures,
     pub document: String,
     /// The call's line of the day's flat calls file.
     pub flat_call: String,
@@ -39,30 +29,15 @@ pub struct AnalysisRow {
     pub analysed_at: i64,
 }
 
-impl AnalysisRow {
-    pub fn figures(&self) -> Figures {
-        Figures {
-            hour: self.hour,
-            weekday: self.weekday,
-            billable: self.billable,
-            duration_ms: self.duration_ms,
-            sentiment_agent: self.sentiment_agent,
-            sentiment_customer: self.sentiment_customer,
-            qa_score: self.qa_score,
-            qa_passed: self.qa_passed,
-            categories: self.categories.clone(),
-        }
-    }
-}
-
-const FIGURES: &str =
-    "call_id, day, agent_id, hour, weekday, billable, duration_ms, sentiment_agent, \
+const FIGURES: &str = "day, agent_id, hour, weekday, billable, duration_ms, sentiment_agent, \
     sentiment_customer, qa_score, qa_passed, categories";
 
-/// The rollup-relevant part of an analysis.
+/// The rollup-relevant part of an analysis. Scores are integers: `qa_score`
+/// in hundredths of a point, sentiments in thousandths.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Figures {
     pub hour: i64,
+    /// 0 = Monday.
     pub weekday: i64,
     pub billable: bool,
     pub duration_ms: i64,
@@ -137,15 +112,15 @@ pub async fn upsert(tx: &mut TenantTx, a: &AnalysisRow) -> DbResult<()> {
     .bind(a.rubric_version.as_deref())
     .bind(&a.day)
     .bind(&a.agent_id)
-    .bind(a.hour)
-    .bind(a.weekday)
-    .bind(i64::from(a.billable))
-    .bind(a.duration_ms)
-    .bind(a.sentiment_agent)
-    .bind(a.sentiment_customer)
-    .bind(a.qa_score)
-    .bind(a.qa_passed.map(i64::from))
-    .bind(serde_json::to_string(&a.categories).expect("serialises"))
+    .bind(a.figures.hour)
+    .bind(a.figures.weekday)
+    .bind(i64::from(a.figures.billable))
+    .bind(a.figures.duration_ms)
+    .bind(a.figures.sentiment_agent)
+    .bind(a.figures.sentiment_customer)
+    .bind(a.figures.qa_score)
+    .bind(a.figures.qa_passed.map(i64::from))
+    .bind(serde_json::to_string(&a.figures.categories).expect("serialises"))
     .bind(&a.document)
     .bind(&a.flat_call)
     .bind(&a.flat_qa)
@@ -155,19 +130,15 @@ pub async fn upsert(tx: &mut TenantTx, a: &AnalysisRow) -> DbResult<()> {
     Ok(())
 }
 
-/// The analysis document of a call, with when it was made.
-pub async fn document(tx: &mut TenantTx, call: CallId) -> DbResult<Option<(String, i64)>> {
-    let row = sqlx::query(
-        "SELECT document, analysed_at FROM call_analyses WHERE tenant_id = $1 AND call_id = $2",
-    )
-    .bind(tx.tenant_param())
-    .bind(call.to_string())
-    .fetch_optional(tx.conn())
-    .await?;
-    Ok(match row {
-        Some(r) => Some((r.try_get("document")?, r.try_get("analysed_at")?)),
-        None => None,
-    })
+/// The analysis document of a call.
+pub async fn document(tx: &mut TenantTx, call: CallId) -> DbResult<Option<String>> {
+    let row =
+        sqlx::query("SELECT document FROM call_analyses WHERE tenant_id = $1 AND call_id = $2")
+            .bind(tx.tenant_param())
+            .bind(call.to_string())
+            .fetch_optional(tx.conn())
+            .await?;
+    Ok(row.map(|r| r.try_get("document")).transpose()?)
 }
 
 /// How many calls have an analysis.

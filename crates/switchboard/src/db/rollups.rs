@@ -12,7 +12,7 @@ use sqlx::Row as _;
 use super::analyses::Figures;
 use super::{now_ms, DbResult, TenantTx};
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Rollup {
     pub calls: i64,
     pub billable_calls: i64,

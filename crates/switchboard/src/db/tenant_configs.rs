@@ -77,19 +77,6 @@ pub async fn get(
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 
-/// Every version, newest first.
-pub async fn versions(tx: &mut TenantTx, kind: ConfigKind) -> DbResult<Vec<ConfigVersion>> {
-    let rows = sqlx::query(
-        "SELECT version, document, created_at, created_by FROM tenant_configs \
-         WHERE tenant_id = $1 AND kind = $2 ORDER BY version DESC",
-    )
-    .bind(tx.tenant_param())
-    .bind(kind.as_str())
-    .fetch_all(tx.conn())
-    .await?;
-    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
-}
-
 /// Appends a validated document as the next version and returns it. The
 /// primary key makes two concurrent saves of one tenant collide instead of
 /// sharing a number.

@@ -109,15 +109,10 @@ pub enum FlatError {
 }
 
 /// Rewrites the tenant's days that changed and have been quiet for
-/// `quiet_ms`; returns how many.
-pub async fn flush(
-    state: &AppState,
-    scope: &TenantScope,
-    quiet_ms: i64,
-) -> Result<usize, FlatError> {
-    let quiet = quiet_ms;
+/// `quiet_ms`.
+pub async fn flush(state: &AppState, scope: &TenantScope, quiet_ms: i64) -> Result<(), FlatError> {
     let mut tx = state.db.tenant(scope, Mode::Read).await?;
-    let due = flat_days::due(&mut tx, now_ms() - quiet).await?;
+    let due = flat_days::due(&mut tx, now_ms() - quiet_ms).await?;
     tx.commit().await?;
     for (day, seen) in &due {
         let mut tx = state.db.tenant(scope, Mode::Read).await?;
@@ -146,5 +141,5 @@ pub async fn flush(
         flat_days::clear(&mut tx, day, *seen).await?;
         tx.commit().await?;
     }
-    Ok(due.len())
+    Ok(())
 }

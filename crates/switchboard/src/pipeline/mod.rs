@@ -11,10 +11,11 @@
 //! `final/v1.0/` objects, job `done`) — and a failure is retried on a
 //! backoff schedule until it is `failed` with its error.
 //!
-//! Every stage is idempotent: results are keyed by call and replaced, the
-//! rollup bucket is recomputed rather than incremented, and a run finishes
-//! only if its job still has the revision and attempt it claimed, so a run
-//! overtaken by a newer event of its call writes nothing.
+//! Every stage is idempotent: results are keyed by call and replaced, a
+//! call's previous figures are counted out of its rollup as the new ones
+//! are counted in, and a run finishes only if its job still has the
+//! revision and attempt it claimed, so a run overtaken by a newer event of
+//! its call writes nothing.
 //!
 //! Jobs of other nodes, retries and expired leases are found by a sweep of
 //! every tenant at `poll_interval_ms`.
@@ -35,11 +36,12 @@ use switchboard_core::{IndustryTemplate, TenantId};
 use tokio::sync::Notify;
 
 use crate::auth::{Operator, TenantScope};
-use crate::db::analyses::{self, AnalysisRow};
+use crate::db::analyses::{self, AnalysisRow, Figures};
 use crate::db::calls::{self, CallRecord};
 use crate::db::pipeline_jobs::{self, Claimed, JobStatus};
 use crate::db::tenant_configs::{self, ConfigKind};
 use crate::db::{now_ms, rollups, tenants, Db, DbError, Mode, TenantTx};
+use crate::http::routes::{day_text, utc, utc_day};
 use crate::http::AppState;
 use crate::ingest::CallView;
 use crate::objects::ObjectKey;
@@ -251,21 +253,30 @@ pub async fn drain_tenant(state: &AppState, scope: &TenantScope) -> Result<usize
             CLAIM_BATCH,
         )
         .await?;
-        tx.commit().await?;
         if claimed.is_empty() {
+            tx.commit().await?;
             return Ok(ran);
         }
+        // One read of the tenant's configuration serves the whole batch.
+        let config = active_config(&mut tx).await.map(Arc::new);
+        tx.commit().await?;
         ran += claimed.len();
+        let config = &config;
         futures_util::stream::iter(claimed)
             .for_each_concurrent(cfg.concurrency.max(1), |job| async move {
-                run_job(state, scope, job).await;
+                run_job(state, scope, config, job).await;
             })
             .await;
     }
 }
 
 /// One run of one job, ending in a recorded outcome whatever happens.
-async fn run_job(state: &AppState, scope: &TenantScope, job: Claimed) {
+async fn run_job(
+    state: &AppState,
+    scope: &TenantScope,
+    config: &Result<Arc<ActiveConfig>, StageError>,
+    job: Claimed,
+) {
     let cfg = &state.config.pipeline;
     if job.attempts > cfg.max_attempts {
         // Leases ran out this often: the job kills its workers.
@@ -279,9 +290,12 @@ async fn run_job(state: &AppState, scope: &TenantScope, job: Claimed) {
         .await;
         return;
     }
-    let result = analyse_call(state, scope, &job).await;
+    let result = match config {
+        Ok(config) => analyse_call(state, scope, config.clone(), &job).await,
+        Err(e) => Err(StageError::Config(e.to_string())),
+    };
     match result {
-        Ok(_) => {}
+        Ok(outcome) => tracing::debug!(call = %job.call_id, ?outcome, "a pipeline job ran"),
         Err(e) => {
             let retry = job.attempts < cfg.max_attempts;
             tracing::warn!(error = %e, call = %job.call_id, attempts = job.attempts, retry, "a pipeline stage failed");
@@ -329,21 +343,18 @@ pub enum Outcome {
 }
 
 /// Every stage of one claimed job.
+/// `config` is the tenant's configuration in force, read with the claim.
 pub async fn analyse_call(
     state: &AppState,
     scope: &TenantScope,
+    config: Arc<ActiveConfig>,
     job: &Claimed,
 ) -> Result<Outcome, StageError> {
     let (db, objects) = (&state.db, &state.objects);
-    // Read what the stages need in one short read.
     let mut tx = db.tenant(scope, Mode::Read).await?;
     let call = calls::get(&mut tx, job.call_id).await?;
-    let config = match &call {
-        Some(_) => Some(active_config(&mut tx).await?),
-        None => None,
-    };
     tx.commit().await?;
-    let (Some(call), Some(config)) = (call, config) else {
+    let Some(call) = call else {
         let mut tx = db.tenant(scope, Mode::Write).await?;
         pipeline_jobs::delete(&mut tx, job.call_id).await?;
         tx.commit().await?;
@@ -380,9 +391,9 @@ pub async fn analyse_call(
 
     // Enrich and analyse: pure and CPU-bound, so off the async threads.
     let duration_s = call.fields.duration_ms.map(|ms| ms as f64 / 1000.0);
-    let (mut analysis, config) = tokio::task::spawn_blocking(move || {
-        let a = switchboard_analysis::analyse(&turns, duration_s, &config.ai, Some(&config.qa));
-        (a, config)
+    let analysing = config.clone();
+    let mut analysis = tokio::task::spawn_blocking(move || {
+        switchboard_analysis::analyse(&turns, duration_s, &analysing.ai, Some(&analysing.qa))
     })
     .await
     .map_err(|e| StageError::Task(e.to_string()))?;
@@ -410,19 +421,7 @@ pub async fn analyse_call(
         llm: llm_used.clone(),
         analysis: &analysis,
     };
-    let document = serde_json::to_string(&stored).expect("analyses serialise");
-    let mut row = analysis_row(&call, job, &analysis, &stored, document, analysed_at);
-    (row.flat_call, row.flat_qa) = flat::lines(
-        &flat::LineContext {
-            call: &call,
-            day: &row.day,
-            duration_ms: row.duration_ms,
-            rubric_version: stored.rubric_version.as_deref(),
-            qa_config_version: stored.qa_config_version,
-            analysed_at: &stored.analysed_at,
-        },
-        &analysis,
-    );
+    let row = analysis_row(&call, job, &analysis, &stored, analysed_at);
     let mut tx = db.tenant(scope, Mode::Write).await?;
     // Taking the job first both checks this run still owns it and (on
     // PostgreSQL) holds its row lock, so a newer run's writes wait for ours.
@@ -437,10 +436,10 @@ pub async fn analyse_call(
             crate::db::flat_days::mark(&mut tx, day, analysed_at).await?;
         }
     }
-    rollups::count(&mut tx, &row.day, &row.agent_id, &row.figures(), 1).await?;
+    rollups::count(&mut tx, &row.day, &row.agent_id, &row.figures, 1).await?;
     crate::db::flat_days::mark(&mut tx, &row.day, analysed_at).await?;
     if let Some(used) = llm_used.filter(|u| u.usage.requests > 0) {
-        crate::db::usage::add_llm(&mut tx, &day_of(analysed_at), &used.model, used.usage).await?;
+        crate::db::usage::add_llm(&mut tx, &utc_day(analysed_at), &used.model, used.usage).await?;
     }
     let view = CallView::new(call.clone(), false);
     let enriched = serde_json::to_vec(&EnrichedDoc {
@@ -557,17 +556,6 @@ async fn transcribe(
     Ok(true)
 }
 
-fn day_of(ms: i64) -> String {
-    let when = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}",
-        when.year(),
-        u8::from(when.month()),
-        when.day()
-    )
-}
-
 /// `<tenant>/enriched/<call>.json`: the redacted transcript with the local
 /// analysers' results.
 #[derive(Serialize)]
@@ -664,29 +652,21 @@ fn milli(x: Option<f64>) -> Option<i64> {
         .map(|v| (v * 1000.0).round() as i64)
 }
 
+/// The row of an analysis: its document, the figures its rollup counts,
+/// and its lines of the day's flat files.
 fn analysis_row(
     call: &CallRecord,
     job: &Claimed,
     a: &CallAnalysis,
     stored: &StoredAnalysis<'_>,
-    document: String,
     analysed_at: i64,
 ) -> AnalysisRow {
-    let at = call.fields.started_at.unwrap_or(call.created_at);
-    let when = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let started = utc(call.fields.started_at.unwrap_or(call.created_at));
+    let day = day_text(started.date());
     let qa = a.qa.as_ref();
-    AnalysisRow {
-        call_id: call.id,
-        revision: job.revision,
-        analyser_version: i64::from(a.analyser_version),
-        ai_config_version: stored.ai_config_version,
-        qa_config_version: stored.qa_config_version,
-        rubric_version: stored.rubric_version.clone(),
-        day: day_of(at),
-        agent_id: call.agent_id.map(|a| a.to_string()).unwrap_or_default(),
-        hour: i64::from(when.hour()),
-        weekday: i64::from(when.weekday().number_days_from_monday()),
+    let figures = Figures {
+        hour: i64::from(started.hour()),
+        weekday: i64::from(started.weekday().number_days_from_monday()),
         billable: !call.is_test,
         duration_ms: call
             .fields
@@ -700,9 +680,31 @@ fn analysis_row(
         categories: qa
             .map(|q| q.categories.iter().map(|c| c.id.clone()).collect())
             .unwrap_or_default(),
-        document,
-        flat_call: String::new(),
-        flat_qa: String::new(),
+    };
+    let (flat_call, flat_qa) = flat::lines(
+        &flat::LineContext {
+            call,
+            day: &day,
+            duration_ms: figures.duration_ms,
+            rubric_version: stored.rubric_version.as_deref(),
+            qa_config_version: stored.qa_config_version,
+            analysed_at: &stored.analysed_at,
+        },
+        a,
+    );
+    AnalysisRow {
+        call_id: call.id,
+        revision: job.revision,
+        analyser_version: i64::from(a.analyser_version),
+        ai_config_version: stored.ai_config_version,
+        qa_config_version: stored.qa_config_version,
+        rubric_version: stored.rubric_version.clone(),
+        day,
+        agent_id: call.agent_id.map(|a| a.to_string()).unwrap_or_default(),
+        figures,
+        document: serde_json::to_string(stored).expect("analyses serialise"),
+        flat_call,
+        flat_qa,
         analysed_at,
     }
 }

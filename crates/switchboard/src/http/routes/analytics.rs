@@ -12,7 +12,7 @@ use crate::db::rollups::{self, Rollup};
 use crate::db::{usage, Mode};
 use crate::http::extract::{perm, Authorized};
 use crate::http::problem::{ApiResult, Problem};
-use crate::http::routes::Validator;
+use crate::http::routes::{day_text, parse_day, Validator};
 use crate::http::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -29,15 +29,6 @@ struct Range {
     /// Exclusive: the day after `until`.
     until_exclusive: Option<String>,
     agent: Option<String>,
-}
-
-fn parse_day(text: &str) -> Result<time::Date, &'static str> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, &format).map_err(|_| "expected a day such as 2026-01-31")
-}
-
-fn day_text(d: time::Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
 fn range(q: RangeQuery) -> Result<Range, Problem> {

@@ -212,7 +212,7 @@ pub async fn get(
     let mut view = CallView::new(call, true);
     view.stages.analysis = job.map(|j| AnalysisStage::from(&j));
     view.analysis = analysis
-        .map(|(doc, _)| serde_json::value::RawValue::from_string(doc))
+        .map(serde_json::value::RawValue::from_string)
         .transpose()
         .map_err(|e| {
             tracing::error!(error = %e, "a stored analysis is not JSON");

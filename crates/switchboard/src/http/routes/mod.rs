@@ -42,6 +42,28 @@ pub fn audit_event(
     }
 }
 
+/// The UTC day, `yyyy-mm-dd`, as rollups, flat files and analytics name it.
+pub fn day_text(d: time::Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// The UTC day of a stored Unix-millisecond time.
+pub fn utc_day(ms: i64) -> String {
+    day_text(utc(ms).date())
+}
+
+/// Parses a `yyyy-mm-dd` day.
+pub fn parse_day(text: &str) -> Result<time::Date, &'static str> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format).map_err(|_| "expected a day such as 2026-01-31")
+}
+
+/// A stored Unix-millisecond time as a UTC date-time (the epoch when out of range).
+pub fn utc(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
 /// RFC 3339 UTC text of a stored Unix-millisecond time.
 pub fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
