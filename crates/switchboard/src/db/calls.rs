@@ -274,6 +274,25 @@ pub async fn get(tx: &mut TenantTx, id: CallId) -> DbResult<Option<CallRecord>> 
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 
+/// The calls of `ids` that exist, in one round trip (a pipeline batch).
+pub async fn get_many(tx: &mut TenantTx, ids: &[CallId]) -> DbResult<Vec<CallRecord>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders = (0..ids.len())
+        .map(|i| format!("${}", i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql =
+        format!("SELECT {COLUMNS} FROM calls WHERE tenant_id = $1 AND id IN ({placeholders})");
+    let mut query = sqlx::query(&sql).bind(tx.tenant_param());
+    for id in ids {
+        query = query.bind(id.to_string());
+    }
+    let rows = query.fetch_all(tx.conn()).await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
 /// Deletes the call, its events, its pipeline job and its analysis (taken
 /// out of its rollup); returns what was deleted.
 pub async fn delete(tx: &mut TenantTx, id: CallId) -> DbResult<Option<CallRecord>> {
@@ -294,7 +313,13 @@ pub async fn delete(tx: &mut TenantTx, id: CallId) -> DbResult<Option<CallRecord
             .await?;
     }
     if let Some((day, agent, figures)) = counted {
-        super::rollups::count(tx, &day, &agent, &figures, -1).await?;
+        super::rollups::add(
+            tx,
+            &day,
+            &agent,
+            &super::rollups::Rollup::counted(&figures, -1),
+        )
+        .await?;
         super::flat_days::mark(tx, &day, now_ms()).await?;
     }
     Ok(Some(call))

@@ -74,7 +74,15 @@ impl Rollup {
         }
     }
 
-    /// Sums another rollup into this one (for ranges of days).
+    /// One call's figures counted in (`sign` 1) or out (−1) of nothing: a
+    /// change to add to a bucket.
+    pub fn counted(f: &Figures, sign: i64) -> Self {
+        let mut delta = Rollup::empty();
+        delta.count(f, sign);
+        delta
+    }
+
+    /// Sums another rollup, or a change to one, into this one.
     pub fn merge(&mut self, other: &Rollup) {
         self.calls += other.calls;
         self.billable_calls += other.billable_calls;
@@ -87,7 +95,11 @@ impl Rollup {
         self.qa_score_sum += other.qa_score_sum;
         self.qa_passed += other.qa_passed;
         for (k, v) in &other.categories {
-            *self.categories.entry(k.clone()).or_default() += v;
+            let n = self.categories.entry(k.clone()).or_default();
+            *n += v;
+            if *n == 0 {
+                self.categories.remove(k);
+            }
         }
         for (a, b) in self.hours.iter_mut().zip(&other.hours) {
             *a += b;
@@ -127,15 +139,11 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Rollup, sqlx::Error> {
     })
 }
 
-/// Counts a call's figures into its bucket (`sign` 1) or out of it (−1);
-/// a bucket left without calls is deleted.
-pub async fn count(
-    tx: &mut TenantTx,
-    day: &str,
-    agent: &str,
-    figures: &Figures,
-    sign: i64,
-) -> DbResult<()> {
+/// Adds `delta` (figures counted in and out, see [`Rollup::count`]) to the
+/// bucket `(day, agent)`; a bucket left without calls is deleted. A batch
+/// of analyses sums its changes per bucket first, so a bucket is read and
+/// written once per batch rather than once per call.
+pub async fn add(tx: &mut TenantTx, day: &str, agent: &str, delta: &Rollup) -> DbResult<()> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM daily_rollups WHERE tenant_id = $1 AND day = $2 AND agent_id = $3"
     ))
@@ -148,7 +156,7 @@ pub async fn count(
         Some(r) => from_row(&r)?,
         None => Rollup::empty(),
     };
-    rollup.count(figures, sign);
+    rollup.merge(delta);
     if rollup.calls <= 0 {
         sqlx::query(
             "DELETE FROM daily_rollups WHERE tenant_id = $1 AND day = $2 AND agent_id = $3",
@@ -228,4 +236,62 @@ pub async fn list(
     rows.iter()
         .map(|r| Ok((r.try_get("day")?, r.try_get("agent_id")?, from_row(r)?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(hour: i64, score: Option<i64>, categories: &[&str]) -> Figures {
+        Figures {
+            hour,
+            weekday: 2,
+            billable: true,
+            duration_ms: 90_000 + hour,
+            sentiment_agent: Some(400),
+            sentiment_customer: Some(-120 + hour),
+            qa_score: score,
+            qa_passed: score.map(|s| s >= 7000),
+            categories: categories.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    /// A batch sums its changes per bucket before writing it: the bucket
+    /// must end where counting the changes one by one would have left it.
+    #[test]
+    fn a_summed_change_equals_the_changes_one_by_one() {
+        let (a, b, a_again) = (
+            call(9, Some(8000), &["billing"]),
+            call(14, None, &["billing", "complaint"]),
+            call(9, Some(6000), &["complaint"]),
+        );
+        let mut stored = Rollup::empty();
+        stored.count(&a, 1);
+
+        let mut one_by_one = stored.clone();
+        one_by_one.count(&b, 1);
+        one_by_one.count(&a, -1);
+        one_by_one.count(&a_again, 1);
+
+        let mut change = Rollup::counted(&b, 1);
+        change.merge(&Rollup::counted(&a, -1));
+        change.merge(&Rollup::counted(&a_again, 1));
+        let mut summed = stored;
+        summed.merge(&change);
+
+        assert_eq!(summed, one_by_one);
+        assert_eq!(summed.calls, 2);
+        assert_eq!(summed.qa_scored, 1);
+        assert_eq!(summed.hours[9], 1);
+        assert_eq!(summed.categories.get("complaint"), Some(&2));
+        assert_eq!(summed.categories.get("billing"), Some(&1));
+    }
+
+    #[test]
+    fn a_category_counted_out_to_zero_disappears() {
+        let f = call(3, Some(9000), &["cancellation"]);
+        let mut bucket = Rollup::counted(&f, 1);
+        bucket.merge(&Rollup::counted(&f, -1));
+        assert_eq!(bucket, Rollup::empty());
+    }
 }

@@ -9,7 +9,10 @@
 //! analyse (the pure `switchboard_analysis::analyse`, off the async
 //! threads), finalise (analysis row, the day's rollup, `enriched/` and
 //! `final/v1.0/` objects, job `done`) — and a failure is retried on a
-//! backoff schedule until it is `failed` with its error.
+//! backoff schedule until it is `failed` with its error. A claimed batch
+//! is read in one query and finalised in one transaction: per call, the
+//! round trips to the database and the commit were most of the pipeline's
+//! cost (BENCHMARKS.md).
 //!
 //! Every stage is idempotent: results are keyed by call and replaced, a
 //! call's previous figures are counted out of its rollup as the new ones
@@ -23,7 +26,7 @@
 pub mod flat;
 mod llm;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,15 +35,16 @@ use serde::Serialize;
 use switchboard_analysis::ai_config::AiConfig;
 use switchboard_analysis::qa::QaConfig;
 use switchboard_analysis::CallAnalysis;
-use switchboard_core::{IndustryTemplate, TenantId};
+use switchboard_core::{CallId, IndustryTemplate, TenantId};
 use tokio::sync::Notify;
 
 use crate::auth::{Operator, TenantScope};
 use crate::db::analyses::{self, AnalysisRow, Figures};
 use crate::db::calls::{self, CallRecord};
 use crate::db::pipeline_jobs::{self, Claimed, JobStatus};
+use crate::db::rollups::{self, Rollup};
 use crate::db::tenant_configs::{self, ConfigKind};
-use crate::db::{now_ms, rollups, tenants, Db, DbError, Mode, TenantTx};
+use crate::db::{now_ms, tenants, Db, DbError, Mode, TenantTx};
 use crate::http::routes::{day_text, utc, utc_day};
 use crate::http::AppState;
 use crate::ingest::CallView;
@@ -105,6 +109,8 @@ pub enum StageError {
     Ingest(#[from] crate::ingest::IngestError),
     #[error("the tenant's LLM key cannot be opened")]
     Credential,
+    #[error("the job's lease expired on every attempt")]
+    LeasesExpired,
 }
 
 /// The tenant's configuration in force, with the versions that scored a call.
@@ -261,56 +267,88 @@ pub async fn drain_tenant(state: &AppState, scope: &TenantScope) -> Result<usize
         let config = active_config(&mut tx).await.map(Arc::new);
         tx.commit().await?;
         ran += claimed.len();
-        let config = &config;
-        futures_util::stream::iter(claimed)
-            .for_each_concurrent(cfg.concurrency.max(1), |job| async move {
-                run_job(state, scope, config, job).await;
-            })
-            .await;
+        run_batch(state, scope, &config, claimed).await;
     }
 }
 
-/// One run of one job, ending in a recorded outcome whatever happens.
-async fn run_job(
+/// One run of a claimed batch, every job ending in a recorded outcome
+/// whatever happens. Jobs are analysed side by side; the analyses that are
+/// ready are then stored in one transaction, so a batch costs one commit
+/// (one fsync on SQLite) and each rollup bucket it touches is written once.
+async fn run_batch(
     state: &AppState,
     scope: &TenantScope,
     config: &Result<Arc<ActiveConfig>, StageError>,
-    job: Claimed,
+    claimed: Vec<Claimed>,
 ) {
     let cfg = &state.config.pipeline;
-    if job.attempts > cfg.max_attempts {
-        // Leases ran out this often: the job kills its workers.
-        record_failure(
-            state,
-            scope,
-            &job,
-            "the job's lease expired on every attempt",
-            false,
-        )
+    let mut calls = match read_calls(state, scope, &claimed).await {
+        Ok(calls) => calls,
+        Err(e) => {
+            let e = StageError::Db(e);
+            for job in &claimed {
+                record_failure(state, scope, job, &e).await;
+            }
+            return;
+        }
+    };
+    let jobs = claimed.into_iter().map(|job| {
+        let call = calls.remove(&job.call_id);
+        (job, call)
+    });
+    let prepared: Vec<(Claimed, Result<Step, StageError>)> = futures_util::stream::iter(jobs)
+        .map(|(job, call)| async move {
+            let step = match config {
+                // Leases ran out this often: the job kills its workers.
+                _ if job.attempts > cfg.max_attempts => Err(StageError::LeasesExpired),
+                Ok(config) => prepare(state, scope, config.clone(), &job, call).await,
+                Err(e) => Err(StageError::Config(e.to_string())),
+            };
+            (job, step)
+        })
+        .buffer_unordered(cfg.concurrency.max(1))
+        .collect()
         .await;
+    let mut ready = Vec::with_capacity(prepared.len());
+    for (job, step) in prepared {
+        match step {
+            Ok(Step::Ready(analysed)) => ready.push(*analysed),
+            Ok(Step::Done(outcome)) => {
+                tracing::debug!(call = %job.call_id, ?outcome, "a pipeline job ran")
+            }
+            Err(e) => record_failure(state, scope, &job, &e).await,
+        }
+    }
+    if ready.is_empty() {
         return;
     }
-    let result = match config {
-        Ok(config) => analyse_call(state, scope, config.clone(), &job).await,
-        Err(e) => Err(StageError::Config(e.to_string())),
-    };
-    match result {
-        Ok(outcome) => tracing::debug!(call = %job.call_id, ?outcome, "a pipeline job ran"),
-        Err(e) => {
-            let retry = job.attempts < cfg.max_attempts;
-            tracing::warn!(error = %e, call = %job.call_id, attempts = job.attempts, retry, "a pipeline stage failed");
-            record_failure(state, scope, &job, &e.to_string(), retry).await;
+    // Jobs, analyses and rollups are locked in one order by every batch.
+    ready.sort_by_key(|a| a.job.call_id);
+    if let Err(e) = store(state, scope, &ready).await {
+        let e = StageError::Db(e);
+        for analysed in &ready {
+            record_failure(state, scope, &analysed.job, &e).await;
         }
     }
 }
 
-async fn record_failure(
+/// The batch's calls by id, read together; a deleted call is missing.
+async fn read_calls(
     state: &AppState,
     scope: &TenantScope,
-    job: &Claimed,
-    error: &str,
-    retry: bool,
-) {
+    jobs: &[Claimed],
+) -> Result<HashMap<CallId, CallRecord>, DbError> {
+    let ids: Vec<CallId> = jobs.iter().map(|j| j.call_id).collect();
+    let mut tx = state.db.tenant(scope, Mode::Read).await?;
+    let calls = calls::get_many(&mut tx, &ids).await?;
+    tx.commit().await?;
+    Ok(calls.into_iter().map(|c| (c.id, c)).collect())
+}
+
+async fn record_failure(state: &AppState, scope: &TenantScope, job: &Claimed, error: &StageError) {
+    let retry = job.attempts < state.config.pipeline.max_attempts
+        && !matches!(error, StageError::LeasesExpired);
+    tracing::warn!(%error, call = %job.call_id, attempts = job.attempts, retry, "a pipeline stage failed");
     let outcome = async {
         let mut tx = state.db.tenant(scope, Mode::Write).await?;
         let (status, run_at) = if retry {
@@ -321,7 +359,8 @@ async fn record_failure(
         } else {
             (JobStatus::Failed, None)
         };
-        pipeline_jobs::finish(&mut tx, job, status, "enrich", Some(error), run_at).await?;
+        let error = error.to_string();
+        pipeline_jobs::finish(&mut tx, job, status, "enrich", Some(&error), run_at).await?;
         tx.commit().await
     };
     if let Err(e) = outcome.await {
@@ -333,7 +372,6 @@ async fn record_failure(
 /// What became of a run.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Analysed,
     /// Waiting for what it lacks; see [`JobStatus`].
     Waiting(JobStatus),
     /// The call is gone.
@@ -342,23 +380,38 @@ pub enum Outcome {
     Overtaken,
 }
 
-/// Every stage of one claimed job.
-/// `config` is the tenant's configuration in force, read with the claim.
-pub async fn analyse_call(
+/// Where a job stands after its stages up to finalising.
+enum Step {
+    /// Finished without an analysis to store.
+    Done(Outcome),
+    /// Analysed, objects written; the row is stored with its batch.
+    Ready(Box<Analysed>),
+}
+
+/// An analysis ready to be stored.
+struct Analysed {
+    job: Claimed,
+    row: AnalysisRow,
+    llm_used: Option<LlmUse>,
+}
+
+/// Every stage of one claimed job but the storing of its analysis:
+/// transcribe or analyse its call (`None` when deleted), ask the LLM when
+/// one is configured, and write the `enriched/` and `final/v1.0/` objects
+/// (before the row that points readers to them is committed).
+async fn prepare(
     state: &AppState,
     scope: &TenantScope,
     config: Arc<ActiveConfig>,
     job: &Claimed,
-) -> Result<Outcome, StageError> {
+    call: Option<CallRecord>,
+) -> Result<Step, StageError> {
     let (db, objects) = (&state.db, &state.objects);
-    let mut tx = db.tenant(scope, Mode::Read).await?;
-    let call = calls::get(&mut tx, job.call_id).await?;
-    tx.commit().await?;
     let Some(call) = call else {
         let mut tx = db.tenant(scope, Mode::Write).await?;
         pipeline_jobs::delete(&mut tx, job.call_id).await?;
         tx.commit().await?;
-        return Ok(Outcome::CallDeleted);
+        return Ok(Step::Done(Outcome::CallDeleted));
     };
 
     // Transcribe: an audio-only call is transcribed when an endpoint is
@@ -373,7 +426,7 @@ pub async fn analyse_call(
             match endpoint {
                 Some(endpoint) => {
                     if transcribe(state, scope, &call, &endpoint, &config.ai.language).await? {
-                        return Ok(Outcome::Overtaken);
+                        return Ok(Step::Done(Outcome::Overtaken));
                     }
                 }
                 None => status = JobStatus::NeedsTranscription,
@@ -382,11 +435,11 @@ pub async fn analyse_call(
         let mut tx = db.tenant(scope, Mode::Write).await?;
         let mine = pipeline_jobs::finish(&mut tx, job, status, "transcribe", None, None).await?;
         tx.commit().await?;
-        return Ok(if mine {
+        return Ok(Step::Done(if mine {
             Outcome::Waiting(status)
         } else {
             Outcome::Overtaken
-        });
+        }));
     }
 
     // Enrich and analyse: pure and CPU-bound, so off the async threads.
@@ -411,7 +464,6 @@ pub async fn analyse_call(
         });
     }
 
-    // Finalise.
     let analysed_at = now_ms();
     let stored = StoredAnalysis {
         ai_config_version: config.ai_version,
@@ -422,25 +474,6 @@ pub async fn analyse_call(
         analysis: &analysis,
     };
     let row = analysis_row(&call, job, &analysis, &stored, analysed_at);
-    let mut tx = db.tenant(scope, Mode::Write).await?;
-    // Taking the job first both checks this run still owns it and (on
-    // PostgreSQL) holds its row lock, so a newer run's writes wait for ours.
-    if !pipeline_jobs::finish(&mut tx, job, JobStatus::Done, "finalise", None, None).await? {
-        return Ok(Outcome::Overtaken);
-    }
-    let previous = analyses::stored_figures(&mut tx, call.id).await?;
-    analyses::upsert(&mut tx, &row).await?;
-    if let Some((day, agent, figures)) = &previous {
-        rollups::count(&mut tx, day, agent, figures, -1).await?;
-        if *day != row.day {
-            crate::db::flat_days::mark(&mut tx, day, analysed_at).await?;
-        }
-    }
-    rollups::count(&mut tx, &row.day, &row.agent_id, &row.figures, 1).await?;
-    crate::db::flat_days::mark(&mut tx, &row.day, analysed_at).await?;
-    if let Some(used) = llm_used.filter(|u| u.usage.requests > 0) {
-        crate::db::usage::add_llm(&mut tx, &utc_day(analysed_at), &used.model, used.usage).await?;
-    }
     let view = CallView::new(call.clone(), false);
     let enriched = serde_json::to_vec(&EnrichedDoc {
         call_id: call.id,
@@ -465,11 +498,62 @@ pub async fn analyse_call(
         objects.put(&ObjectKey::final_v1(scope, call.id), final_doc),
     )
     .await?;
+    Ok(Step::Ready(Box::new(Analysed {
+        job: *job,
+        row,
+        llm_used,
+    })))
+}
+
+/// Finalises a batch of analyses in one transaction: each job is taken
+/// first, which both checks the run still owns it and (on PostgreSQL) holds
+/// its row lock, so a newer run's writes wait for ours; an overtaken run
+/// writes nothing. Each call's previous figures are counted out of their
+/// rollup as the new ones are counted in.
+async fn store(state: &AppState, scope: &TenantScope, batch: &[Analysed]) -> Result<(), DbError> {
+    let mut tx = state.db.tenant(scope, Mode::Write).await?;
+    let mut changes: BTreeMap<(String, String), Rollup> = BTreeMap::new();
+    let mut days = BTreeSet::new();
+    let mut stored = Vec::with_capacity(batch.len());
+    for analysed in batch {
+        let (job, row) = (&analysed.job, &analysed.row);
+        if !pipeline_jobs::finish(&mut tx, job, JobStatus::Done, "finalise", None, None).await? {
+            tracing::debug!(call = %job.call_id, outcome = ?Outcome::Overtaken, "a pipeline job ran");
+            continue;
+        }
+        if let Some((day, agent, figures)) = analyses::stored_figures(&mut tx, row.call_id).await? {
+            changes
+                .entry((day.clone(), agent))
+                .or_insert_with(Rollup::empty)
+                .count(&figures, -1);
+            days.insert(day);
+        }
+        analyses::upsert(&mut tx, row).await?;
+        changes
+            .entry((row.day.clone(), row.agent_id.clone()))
+            .or_insert_with(Rollup::empty)
+            .count(&row.figures, 1);
+        days.insert(row.day.clone());
+        if let Some(used) = analysed.llm_used.as_ref().filter(|u| u.usage.requests > 0) {
+            let day = utc_day(row.analysed_at);
+            crate::db::usage::add_llm(&mut tx, &day, &used.model, used.usage).await?;
+        }
+        stored.push(row.call_id);
+    }
+    for ((day, agent), change) in &changes {
+        rollups::add(&mut tx, day, agent, change).await?;
+    }
+    let now = now_ms();
+    for day in &days {
+        crate::db::flat_days::mark(&mut tx, day, now).await?;
+    }
     tx.commit().await?;
-    state
-        .events
-        .publish(scope.tenant_id(), crate::events::Event::analysed(call.id));
-    Ok(Outcome::Analysed)
+    for call in stored {
+        state
+            .events
+            .publish(scope.tenant_id(), crate::events::Event::analysed(call));
+    }
+    Ok(())
 }
 
 /// The LLM endpoint for this tenant: the platform's, with the tenant's own
