@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 use switchboard_analysis::ai_config::AiConfig;
 use switchboard_analysis::qa::QaConfig;
@@ -208,6 +208,9 @@ impl PipelineConfig {
 /// Jobs claimed per round trip.
 const CLAIM_BATCH: i64 = 32;
 
+/// Objects a finalising batch writes at once.
+const OBJECT_WRITES: usize = 8;
+
 /// Runs workers until the task is dropped: on a hint, the hinted tenants;
 /// every poll interval, all of them.
 pub async fn run_workers(state: AppState) {
@@ -325,7 +328,6 @@ async fn run_batch(
     // Jobs, analyses and rollups are locked in one order by every batch.
     ready.sort_by_key(|a| a.job.call_id);
     if let Err(e) = store(state, scope, &ready).await {
-        let e = StageError::Db(e);
         for analysed in &ready {
             record_failure(state, scope, &analysed.job, &e).await;
         }
@@ -388,17 +390,18 @@ enum Step {
     Ready(Box<Analysed>),
 }
 
-/// An analysis ready to be stored.
+/// An analysis ready to be stored, with its objects' bytes.
 struct Analysed {
     job: Claimed,
     row: AnalysisRow,
     llm_used: Option<LlmUse>,
+    enriched: bytes::Bytes,
+    final_doc: bytes::Bytes,
 }
 
 /// Every stage of one claimed job but the storing of its analysis:
 /// transcribe or analyse its call (`None` when deleted), ask the LLM when
-/// one is configured, and write the `enriched/` and `final/v1.0/` objects
-/// (before the row that points readers to them is committed).
+/// one is configured, and make the `enriched/` and `final/v1.0/` objects.
 async fn prepare(
     state: &AppState,
     scope: &TenantScope,
@@ -406,7 +409,7 @@ async fn prepare(
     job: &Claimed,
     call: Option<CallRecord>,
 ) -> Result<Step, StageError> {
-    let (db, objects) = (&state.db, &state.objects);
+    let db = &state.db;
     let Some(call) = call else {
         let mut tx = db.tenant(scope, Mode::Write).await?;
         pipeline_jobs::delete(&mut tx, job.call_id).await?;
@@ -493,24 +496,27 @@ async fn prepare(
             .expect("the document is JSON"),
     })
     .expect("serialises");
-    futures_util::future::try_join(
-        objects.put(&ObjectKey::enriched(scope, call.id), enriched),
-        objects.put(&ObjectKey::final_v1(scope, call.id), final_doc),
-    )
-    .await?;
     Ok(Step::Ready(Box::new(Analysed {
         job: *job,
         row,
         llm_used,
+        enriched: enriched.into(),
+        final_doc: final_doc.into(),
     })))
 }
 
 /// Finalises a batch of analyses in one transaction: each job is taken
-/// first, which both checks the run still owns it and (on PostgreSQL) holds
-/// its row lock, so a newer run's writes wait for ours; an overtaken run
-/// writes nothing. Each call's previous figures are counted out of their
-/// rollup as the new ones are counted in.
-async fn store(state: &AppState, scope: &TenantScope, batch: &[Analysed]) -> Result<(), DbError> {
+/// first, which both checks the run still owns it and holds its row lock
+/// (on SQLite, the write lock), so a newer run's writes — objects included —
+/// wait for ours; an overtaken run writes nothing. Each call's previous
+/// figures are counted out of their rollup as the new ones are counted in.
+/// The objects are written before the commit, so a committed analysis has
+/// them.
+async fn store(
+    state: &AppState,
+    scope: &TenantScope,
+    batch: &[Analysed],
+) -> Result<(), StageError> {
     let mut tx = state.db.tenant(scope, Mode::Write).await?;
     let mut changes: BTreeMap<(String, String), Rollup> = BTreeMap::new();
     let mut days = BTreeSet::new();
@@ -538,7 +544,7 @@ async fn store(state: &AppState, scope: &TenantScope, batch: &[Analysed]) -> Res
             let day = utc_day(row.analysed_at);
             crate::db::usage::add_llm(&mut tx, &day, &used.model, used.usage).await?;
         }
-        stored.push(row.call_id);
+        stored.push(analysed);
     }
     for ((day, agent), change) in &changes {
         rollups::add(&mut tx, day, agent, change).await?;
@@ -547,11 +553,27 @@ async fn store(state: &AppState, scope: &TenantScope, batch: &[Analysed]) -> Res
     for day in &days {
         crate::db::flat_days::mark(&mut tx, day, now).await?;
     }
+    let puts: Vec<(ObjectKey, bytes::Bytes)> = stored
+        .iter()
+        .flat_map(|a| {
+            let call = a.row.call_id;
+            [
+                (ObjectKey::enriched(scope, call), a.enriched.clone()),
+                (ObjectKey::final_v1(scope, call), a.final_doc.clone()),
+            ]
+        })
+        .collect();
+    futures_util::stream::iter(puts.into_iter().map(|(key, bytes)| {
+        let objects = state.objects.clone();
+        async move { objects.put(&key, bytes).await }
+    }))
+    .buffer_unordered(OBJECT_WRITES)
+    .try_collect::<()>()
+    .await?;
     tx.commit().await?;
-    for call in stored {
-        state
-            .events
-            .publish(scope.tenant_id(), crate::events::Event::analysed(call));
+    for analysed in stored {
+        let analysed_event = crate::events::Event::analysed(analysed.row.call_id);
+        state.events.publish(scope.tenant_id(), analysed_event);
     }
     Ok(())
 }
