@@ -29,6 +29,12 @@ RETELL_KEY="bench-retell-signing-key-0001"
 export SWITCHBOARD_RATE_LIMITS__PER_IP_PER_SECOND=10000000
 export SWITCHBOARD_RATE_LIMITS__TENANT_PER_SECOND__ENTERPRISE=10000000
 export SWITCHBOARD_LOG__FILTER=warn
+# Ingestion alone, as on API nodes whose analysis runs on `switchboard
+# worker` nodes: with in-process workers, the analysis of one scenario's
+# calls would still be running through the next, interleaved, scenario.
+# bench/analysis.sh measures the pipeline; PIPELINE_WORKERS=true measures
+# both in one process.
+export SWITCHBOARD_PIPELINE__WORKERS="${PIPELINE_WORKERS:-false}"
 export SWITCHBOARD_MASTER_KEY; SWITCHBOARD_MASTER_KEY=$(head -c 32 /dev/urandom | base64)
 unset DATABASE_URL
 
@@ -80,6 +86,10 @@ for round in $(seq 1 "$ROUNDS"); do
     $LOAD --url "$url" --key "$RETELL_KEY" --duration "$DURATION" --label "s$i-r$round" $mode >"$file" 2>"$file.err"
     # An overloaded server times requests out: counted, reported, not fatal.
     echo "round $round: $backend $label: $(cat "$file")" >&2
+    # PostgreSQL writes out what a run left dirty (checkpoint, background
+    # writer) for seconds after it: do it now, not during the next scenario.
+    psql "${PG_ADMIN%/*}/$PG_DB" -qc CHECKPOINT >/dev/null
+    sleep 2
   done
 done
 
