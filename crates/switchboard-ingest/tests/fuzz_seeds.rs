@@ -56,11 +56,16 @@ fn expect(target: &str, name: &str, outcome: Outcome) {
     assert!(ok, "{target}/{name}: {outcome:?}");
 }
 
+/// Seed directories of the analysis crate's targets, which its own
+/// `tests/fuzz_seeds.rs` checks.
+const ANALYSIS_TARGETS: [&str; 2] = ["ai_config", "qa_config"];
+
 #[test]
 fn every_seed_directory_has_a_test() {
     let mut dirs: Vec<String> = std::fs::read_dir(SEEDS)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|d| !ANALYSIS_TARGETS.contains(&d.as_str()))
         .collect();
     dirs.sort();
     assert_eq!(dirs, TARGETS);
