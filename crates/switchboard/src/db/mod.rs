@@ -438,6 +438,13 @@ impl Handle {
             Handle::ReadOnlyTx(_) | Handle::Plain(_) => Ok(()),
         }
     }
+
+    async fn rollback(self) -> DbResult<()> {
+        match self {
+            Handle::Tx(tx) | Handle::ReadOnlyTx(tx) => Ok(tx.rollback().await?),
+            Handle::Plain(_) => Ok(()),
+        }
+    }
 }
 
 /// Refuses anything but `[A-Za-z0-9_]`, so a value can be inlined into the
@@ -518,6 +525,13 @@ impl TenantTx {
 
     pub async fn commit(self) -> DbResult<()> {
         self.tx.commit().await
+    }
+
+    /// Ends the work now, releasing its locks before the caller goes on
+    /// (a dropped transaction is rolled back only once its connection is
+    /// next taken from the pool).
+    pub async fn rollback(self) -> DbResult<()> {
+        self.tx.rollback().await
     }
 
     /// Continues the same transaction confined to another tenant, so that

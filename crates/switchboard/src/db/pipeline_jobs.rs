@@ -133,7 +133,13 @@ pub async fn claim(
 /// failed, `run_at` for a retry). `false` when the job was re-queued or
 /// re-claimed since: the run was overtaken and must not write its results.
 /// On PostgreSQL this takes the job's row lock, so the caller's writes that
-/// follow in the same transaction cannot interleave with a newer run's.
+/// follow in the same transaction cannot interleave with a newer run's; a
+/// job whose row another transaction holds (ingest queueing a new revision
+/// of it) counts as overtaken instead of being waited for. A pipeline batch
+/// finishes many jobs in one transaction while an ingest batch may be
+/// queueing several of them in another order: waiting could deadlock, and
+/// the new revision, once committed, supersedes this run anyway (if it rolls
+/// back, the lease expires and the job runs again).
 pub async fn finish(
     tx: &mut TenantTx,
     claimed: &Claimed,
@@ -142,11 +148,19 @@ pub async fn finish(
     error: Option<&str>,
     run_at: Option<i64>,
 ) -> DbResult<bool> {
-    let done = sqlx::query(
+    let unless_locked = match tx.backend() {
+        Backend::Postgres => {
+            " AND call_id IN (SELECT call_id FROM pipeline_jobs \
+                WHERE tenant_id = $1 AND call_id = $2 FOR UPDATE SKIP LOCKED)"
+        }
+        Backend::Sqlite => "",
+    };
+    let done = sqlx::query(&format!(
         "UPDATE pipeline_jobs SET status = $5, stage = $6, last_error = $7, \
             run_at = COALESCE($8, run_at), lease_until = NULL, updated_at = $9 \
-         WHERE tenant_id = $1 AND call_id = $2 AND revision = $3 AND attempts = $4 AND status = 'running'",
-    )
+         WHERE tenant_id = $1 AND call_id = $2 AND revision = $3 AND attempts = $4 \
+            AND status = 'running'{unless_locked}"
+    ))
     .bind(tx.tenant_param())
     .bind(claimed.call_id.to_string())
     .bind(claimed.revision)

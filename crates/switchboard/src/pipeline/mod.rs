@@ -518,23 +518,50 @@ async fn store(
     batch: &[Analysed],
 ) -> Result<(), StageError> {
     let mut tx = state.db.tenant(scope, Mode::Write).await?;
+    match finalise(state, scope, &mut tx, batch).await {
+        Ok(stored) => {
+            tx.commit().await?;
+            for call in stored {
+                let analysed = crate::events::Event::analysed(call);
+                state.events.publish(scope.tenant_id(), analysed);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            // Released now, so recording the failures does not find the
+            // jobs still held (and skip them as overtaken).
+            if let Err(rollback) = tx.rollback().await {
+                tracing::error!(error = %rollback, "rolling back a pipeline batch failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The writes of [`store`], in its transaction; the calls stored.
+async fn finalise(
+    state: &AppState,
+    scope: &TenantScope,
+    tx: &mut TenantTx,
+    batch: &[Analysed],
+) -> Result<Vec<CallId>, StageError> {
     let mut changes: BTreeMap<(String, String), Rollup> = BTreeMap::new();
     let mut days = BTreeSet::new();
     let mut stored = Vec::with_capacity(batch.len());
     for analysed in batch {
         let (job, row) = (&analysed.job, &analysed.row);
-        if !pipeline_jobs::finish(&mut tx, job, JobStatus::Done, "finalise", None, None).await? {
+        if !pipeline_jobs::finish(tx, job, JobStatus::Done, "finalise", None, None).await? {
             tracing::debug!(call = %job.call_id, outcome = ?Outcome::Overtaken, "a pipeline job ran");
             continue;
         }
-        if let Some((day, agent, figures)) = analyses::stored_figures(&mut tx, row.call_id).await? {
+        if let Some((day, agent, figures)) = analyses::stored_figures(tx, row.call_id).await? {
             changes
                 .entry((day.clone(), agent))
                 .or_insert_with(Rollup::empty)
                 .count(&figures, -1);
             days.insert(day);
         }
-        analyses::upsert(&mut tx, row).await?;
+        analyses::upsert(tx, row).await?;
         changes
             .entry((row.day.clone(), row.agent_id.clone()))
             .or_insert_with(Rollup::empty)
@@ -542,16 +569,16 @@ async fn store(
         days.insert(row.day.clone());
         if let Some(used) = analysed.llm_used.as_ref().filter(|u| u.usage.requests > 0) {
             let day = utc_day(row.analysed_at);
-            crate::db::usage::add_llm(&mut tx, &day, &used.model, used.usage).await?;
+            crate::db::usage::add_llm(tx, &day, &used.model, used.usage).await?;
         }
         stored.push(analysed);
     }
     for ((day, agent), change) in &changes {
-        rollups::add(&mut tx, day, agent, change).await?;
+        rollups::add(tx, day, agent, change).await?;
     }
     let now = now_ms();
     for day in &days {
-        crate::db::flat_days::mark(&mut tx, day, now).await?;
+        crate::db::flat_days::mark(tx, day, now).await?;
     }
     let puts: Vec<(ObjectKey, bytes::Bytes)> = stored
         .iter()
@@ -570,12 +597,7 @@ async fn store(
     .buffer_unordered(OBJECT_WRITES)
     .try_collect::<()>()
     .await?;
-    tx.commit().await?;
-    for analysed in stored {
-        let analysed_event = crate::events::Event::analysed(analysed.row.call_id);
-        state.events.publish(scope.tenant_id(), analysed_event);
-    }
-    Ok(())
+    Ok(stored.iter().map(|a| a.row.call_id).collect())
 }
 
 /// The LLM endpoint for this tenant: the platform's, with the tenant's own

@@ -853,3 +853,93 @@ async fn live_events_reach_only_the_tenants_own_listeners(app: TestApp) {
         StatusCode::FORBIDDEN
     );
 }
+
+/// On PostgreSQL a pipeline batch finishes its jobs in one transaction
+/// while ingest may be queueing new revisions of some of them in another:
+/// a job row held by another transaction is skipped (the run counts as
+/// overtaken) instead of waited for, so the two can never deadlock.
+#[tokio::test]
+async fn postgres_finishing_skips_a_job_another_transaction_holds() {
+    use sqlx::Connection as _;
+    use switchboard::auth::Operator;
+    use switchboard::db::pipeline_jobs::{self, JobStatus};
+    use switchboard::db::{now_ms, Mode};
+
+    let Some(app) = TestApp::spawn_with(
+        crate::helpers::Backend::Postgres,
+        "postgres_finishing_skips_a_job_another_transaction_holds",
+        |c| c.pipeline.workers = false,
+    )
+    .await
+    else {
+        return;
+    };
+    let tenant = app.seed_tenant("lockco").await;
+    let token = app.token(tenant.email(Role::Owner)).await;
+    let call = post_call(
+        &app,
+        &token,
+        call_json(
+            "lock-1",
+            "2026-11-20T10:00:00Z",
+            "Thank you for calling.",
+            "A claim.",
+        ),
+    )
+    .await;
+
+    let scope = Operator::command_line().scope_for(tenant.id);
+    let mut tx = app.db().tenant(&scope, Mode::Write).await.unwrap();
+    let claimed = pipeline_jobs::claim(&mut tx, now_ms(), now_ms() + 60_000, 10)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].call_id.to_string(), call);
+
+    // Another transaction holds the job's row, as ingest does while it
+    // queues a new revision.
+    let mut holder = sqlx::PgConnection::connect(app.database_url.as_deref().unwrap())
+        .await
+        .unwrap();
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("SELECT 1 FROM pipeline_jobs WHERE call_id = $1 FOR UPDATE")
+        .bind(&call)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    let mut tx = app.db().tenant(&scope, Mode::Write).await.unwrap();
+    let finished = tokio::time::timeout(
+        Duration::from_secs(5),
+        pipeline_jobs::finish(
+            &mut tx,
+            &claimed[0],
+            JobStatus::Done,
+            "finalise",
+            None,
+            None,
+        ),
+    )
+    .await
+    .expect("finishing waited for the held row")
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(!finished, "a held job counts as overtaken");
+
+    // Released, the same run finishes.
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    let mut tx = app.db().tenant(&scope, Mode::Write).await.unwrap();
+    let finished = pipeline_jobs::finish(
+        &mut tx,
+        &claimed[0],
+        JobStatus::Done,
+        "finalise",
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(finished);
+}
