@@ -909,37 +909,21 @@ async fn postgres_finishing_skips_a_job_another_transaction_holds() {
         .await
         .unwrap();
 
-    let mut tx = app.db().tenant(&scope, Mode::Write).await.unwrap();
-    let finished = tokio::time::timeout(
-        Duration::from_secs(5),
-        pipeline_jobs::finish(
-            &mut tx,
-            &claimed[0],
-            JobStatus::Done,
-            "finalise",
-            None,
-            None,
-        ),
-    )
-    .await
-    .expect("finishing waited for the held row")
-    .unwrap();
-    tx.commit().await.unwrap();
-    assert!(!finished, "a held job counts as overtaken");
+    // The run finishing its job in a transaction of its own, as a batch does.
+    let finish = || async {
+        let mut tx = app.db().tenant(&scope, Mode::Write).await.unwrap();
+        let job = &claimed[0];
+        let finished = pipeline_jobs::finish(&mut tx, job, JobStatus::Done, "finalise", None, None);
+        let finished = tokio::time::timeout(Duration::from_secs(5), finished)
+            .await
+            .expect("finishing waited for the held row")
+            .unwrap();
+        tx.commit().await.unwrap();
+        finished
+    };
+    assert!(!finish().await, "a held job counts as overtaken");
 
     // Released, the same run finishes.
     sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
-    let mut tx = app.db().tenant(&scope, Mode::Write).await.unwrap();
-    let finished = pipeline_jobs::finish(
-        &mut tx,
-        &claimed[0],
-        JobStatus::Done,
-        "finalise",
-        None,
-        None,
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    assert!(finished);
+    assert!(finish().await);
 }
