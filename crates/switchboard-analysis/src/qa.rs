@@ -250,6 +250,14 @@ pub fn parse_config(json: &[u8]) -> Result<QaConfig, Vec<FieldError>> {
 pub(crate) fn parse_document<T: serde::de::DeserializeOwned>(
     json: &[u8],
 ) -> Result<T, Vec<FieldError>> {
+    // serde reads a struct from an array too, which would name the array's
+    // elements (`[0]`) as the bad fields.
+    if json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(vec![FieldError::new(
+            "body",
+            "must be a JSON object, not an array",
+        )]);
+    }
     let mut de = serde_json::Deserializer::from_slice(json);
     let raw: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -1183,6 +1191,8 @@ mod tests {
         let errors = parse_config(b"{\"pass_mark\": 70,").unwrap_err();
         assert_eq!(fields(&errors), vec!["body"]);
         let errors = parse_config(b"[]").unwrap_err();
+        assert_eq!(fields(&errors), vec!["body"]);
+        let errors = parse_config(b" [70, []]").unwrap_err();
         assert_eq!(fields(&errors), vec!["body"]);
         let errors = parse_config(br#"{"pass_mark": 70, "criteria": []} trailing"#).unwrap_err();
         assert_eq!(fields(&errors), vec!["body"]);
