@@ -386,7 +386,7 @@ pub enum Outcome {
 enum Step {
     /// Finished without an analysis to store.
     Done(Outcome),
-    /// Analysed, objects written; the row is stored with its batch.
+    /// Analysed; its row and objects are stored with its batch.
     Ready(Box<Analysed>),
 }
 
