@@ -335,9 +335,9 @@ async fn seed_calls(
             ctx.scope(),
             source,
             Some(agent.id),
-            &update,
-            &ingest::event_key_of(raw.as_bytes()),
-            &raw,
+            update,
+            ingest::event_key_of(raw.as_bytes()),
+            raw,
         )
         .await?;
         bar.inc(1);

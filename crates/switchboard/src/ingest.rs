@@ -4,9 +4,12 @@
 //! written — all before the transaction commits, so a 2xx means everything
 //! is durable and a redelivery is a no-op (invariant 6).
 
+use std::borrow::Cow;
+
 use serde::Serialize;
+use serde_json::value::RawValue;
 use sha2::{Digest as _, Sha256};
-use switchboard_core::{AgentId, CallId};
+use switchboard_core::{AgentId, CallId, TenantId};
 use switchboard_ingest::model::{Cost, ProviderAnalysis, StoredUpdate};
 use switchboard_ingest::{CallUpdate, Source, Turn};
 
@@ -15,7 +18,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use crate::db::calls::{self, CallRecord, StoredEvent};
+use crate::db::calls::{self, CallRecord, Projection, Upserted};
 use crate::db::{agents, now_ms, pipeline_jobs, Db, DbError, Mode, TenantTx};
 use crate::http::problem::Problem;
 use crate::http::routes::rfc3339;
@@ -82,31 +85,65 @@ pub async fn accept(
     scope: &TenantScope,
     source: Source,
     agent: Option<AgentId>,
-    update: &CallUpdate,
-    event_key: &str,
-    raw: &str,
+    update: CallUpdate,
+    event_key: String,
+    raw: String,
 ) -> Result<Accepted, IngestError> {
-    state
-        .ingestor
-        .accept(Job {
-            scope: *scope,
-            source,
-            agent,
-            update: update.clone(),
-            event_key: event_key.to_owned(),
-            raw: raw.to_owned(),
-        })
-        .await
+    let job = Job::prepare(*scope, source, agent, update, event_key, raw, now_ms());
+    state.ingestor.accept(job).await
 }
 
-/// One event waiting to be written.
+/// One event waiting to be written, with the work that needs no database
+/// done already: the writer is serial on SQLite, request handlers are not.
 struct Job {
     scope: TenantScope,
     source: Source,
     agent: Option<AgentId>,
-    update: CallUpdate,
+    external_id: String,
     event_key: String,
+    received_at: i64,
+    update_json: String,
     raw: String,
+    /// The call as this event alone describes it, stored if it is the
+    /// call's first (most are: providers send one or three per call).
+    alone: Projection,
+    /// The raw document of a call that has only this event.
+    raw_alone: Vec<u8>,
+}
+
+impl Job {
+    fn prepare(
+        scope: TenantScope,
+        source: Source,
+        agent: Option<AgentId>,
+        update: CallUpdate,
+        event_key: String,
+        raw: String,
+        received_at: i64,
+    ) -> Job {
+        let update_json = serde_json::to_string(&update).expect("updates serialise");
+        let external_id = update.external_id.clone();
+        let mut stored = [StoredUpdate {
+            update,
+            received_at,
+            event_key,
+        }];
+        let alone = Projection::of(&mut stored);
+        let [StoredUpdate { event_key, .. }] = stored;
+        let raw_alone = raw_document(&event_key, received_at, &raw);
+        Job {
+            scope,
+            source,
+            agent,
+            external_id,
+            event_key,
+            received_at,
+            update_json,
+            raw,
+            alone,
+            raw_alone,
+        }
+    }
 }
 
 /// Events per transaction at most.
@@ -181,13 +218,15 @@ async fn write_batches(
             batch
         };
         let (jobs, replies): (Vec<Job>, Vec<_>) = batch.into_iter().unzip();
-        match write_batch(&db, &objects, &jobs).await {
+        let tenants: Vec<TenantId> = jobs.iter().map(|j| j.scope.tenant_id()).collect();
+        let count = jobs.len();
+        match write_batch(&db, &objects, jobs).await {
             Ok(results) => {
                 // A redelivery changed nothing: no work, no news.
-                for (job, result) in jobs.iter().zip(&results).filter(|(_, r)| !r.duplicate) {
-                    hints.tenant_has_work(job.scope.tenant_id());
+                for (tenant, result) in tenants.iter().zip(&results).filter(|(_, r)| !r.duplicate) {
+                    hints.tenant_has_work(*tenant);
                     events.publish(
-                        job.scope.tenant_id(),
+                        *tenant,
                         crate::events::Event::received(result.call_id, result.created),
                     );
                 }
@@ -196,7 +235,7 @@ async fn write_batches(
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, events = jobs.len(), "an ingest batch failed; nothing of it was stored");
+                tracing::error!(error = %e, events = count, "an ingest batch failed; nothing of it was stored");
                 let message = e.to_string();
                 for reply in replies {
                     let _ = reply.send(Err(IngestError::Batch(message.clone())));
@@ -211,15 +250,15 @@ async fn write_batches(
 async fn write_batch(
     db: &Db,
     objects: &Objects,
-    jobs: &[Job],
+    jobs: Vec<Job>,
 ) -> Result<Vec<Accepted>, IngestError> {
-    let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by_key(|&i| jobs[i].scope.tenant_id());
-    let mut tx: Option<TenantTx> = None;
     let mut results: Vec<Option<Accepted>> = vec![None; jobs.len()];
+    let mut jobs: Vec<(usize, Job)> = jobs.into_iter().enumerate().collect();
+    jobs.sort_by_key(|(_, job)| job.scope.tenant_id());
+    let mut tx: Option<TenantTx> = None;
     let mut puts: Vec<(ObjectKey, Vec<u8>)> = Vec::new();
-    for i in order {
-        let job = &jobs[i];
+    let mut jobs = jobs.into_iter().peekable();
+    while let Some((i, job)) = jobs.next() {
         let tx = match &mut tx {
             Some(open) => {
                 if open.tenant_id() != job.scope.tenant_id() {
@@ -229,19 +268,28 @@ async fn write_batch(
             }
             None => tx.insert(db.tenant(&job.scope, Mode::Write).await?),
         };
-        results[i] = Some(write_one(tx, job, &mut puts).await?);
+        let (agent, received_at) = (job.agent, job.received_at);
+        results[i] = Some(write_one(tx, objects, job, &mut puts).await?);
+        // Once per agent and tenant, last: the agent's row is locked (on
+        // PostgreSQL) for as short a time as possible.
+        let next_differs = jobs.peek().is_none_or(|(_, next)| {
+            next.scope.tenant_id() != tx.tenant_id() || next.agent != agent
+        });
+        if let (Some(agent), true) = (agent, next_differs) {
+            agents::record_webhook(tx, agent, received_at).await?;
+        }
     }
     // Two events of one call in a batch: its last objects are the whole story.
     let mut seen = std::collections::HashSet::new();
-    let latest: Vec<&(ObjectKey, Vec<u8>)> = puts
-        .iter()
+    let latest: Vec<(ObjectKey, Vec<u8>)> = puts
+        .into_iter()
         .rev()
         .filter(|(key, _)| seen.insert(key.as_str().to_owned()))
         .collect();
     futures_util::future::try_join_all(
         latest
             .into_iter()
-            .map(|(key, bytes)| objects.put(key, bytes.clone())),
+            .map(|(key, bytes)| async move { objects.put(&key, bytes).await }),
     )
     .await?;
     if let Some(tx) = tx {
@@ -255,40 +303,69 @@ async fn write_batch(
 
 async fn write_one(
     tx: &mut TenantTx,
-    job: &Job,
+    objects: &Objects,
+    job: Job,
     puts: &mut Vec<(ObjectKey, Vec<u8>)>,
 ) -> Result<Accepted, IngestError> {
-    let (call, stored_events) =
-        calls::upsert(tx, job.source, &job.update.external_id, job.agent).await?;
-    let now = now_ms();
-    if let Some(agent) = job.agent {
-        agents::record_webhook(tx, agent, now).await?;
-    }
-    if !calls::insert_event(tx, call, &job.event_key, now, &job.update, &job.raw).await? {
-        return Ok(Accepted {
-            call_id: call,
-            duplicate: true,
-            created: false,
-        });
-    }
-    // A call's first event is all there is to merge: no need to read it back.
-    let events = if stored_events == 0 {
-        vec![StoredEvent {
-            stored: StoredUpdate {
-                update: job.update.clone(),
-                received_at: now,
-                event_key: job.event_key.clone(),
-            },
-            raw: job.raw.clone(),
-        }]
-    } else {
-        calls::events(tx, call).await?
+    let has_turns = job.alone.has_turns();
+    let (record, raw_document, created) = match calls::create_or_lock(
+        tx,
+        job.source,
+        &job.external_id,
+        job.agent,
+        job.alone,
+    )
+    .await?
+    {
+        Upserted::Created(record) => {
+            calls::insert_event(
+                tx,
+                record.id,
+                &job.event_key,
+                job.received_at,
+                &job.update_json,
+            )
+            .await?;
+            if has_turns {
+                pipeline_jobs::enqueue(tx, record.id, job.received_at).await?;
+            }
+            (record, job.raw_alone, true)
+        }
+        Upserted::Existing(call) => {
+            if !calls::insert_event(tx, call, &job.event_key, job.received_at, &job.update_json)
+                .await?
+            {
+                return Ok(Accepted {
+                    call_id: call,
+                    duplicate: true,
+                    created: false,
+                });
+            }
+            let events = calls::events(tx, call).await?;
+            let record = calls::project(tx, call, events).await?;
+            if record.fields.turns.as_ref().is_some_and(|t| !t.is_empty()) {
+                pipeline_jobs::enqueue(tx, call, job.received_at).await?;
+            }
+            let key = ObjectKey::raw(&job.scope, call);
+            let earlier = match puts.iter().rev().find(|(k, _)| *k == key) {
+                Some((_, pending)) => Some(pending.clone()),
+                None => match objects.get(&key).await {
+                    Ok(stored) => Some(stored.to_vec()),
+                    Err(object_store::Error::NotFound { .. }) => None,
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            let document = append_raw(
+                earlier.as_deref(),
+                &job.event_key,
+                job.received_at,
+                &job.raw,
+            )?;
+            (record, document, false)
+        }
     };
-    let record = calls::project(tx, call, &events).await?;
-    if record.fields.turns.as_ref().is_some_and(|t| !t.is_empty()) {
-        pipeline_jobs::enqueue(tx, call, now).await?;
-    }
-    puts.push((ObjectKey::raw(&job.scope, call), raw_document(&events)));
+    let call = record.id;
+    puts.push((ObjectKey::raw(&job.scope, call), raw_document));
     puts.push((
         ObjectKey::meta(&job.scope, call),
         serde_json::to_vec(&CallView::new(record, false)).expect("serialises"),
@@ -296,38 +373,61 @@ async fn write_one(
     Ok(Accepted {
         call_id: call,
         duplicate: false,
-        created: stored_events == 0,
+        created,
     })
 }
 
-#[derive(Serialize)]
+/// An entry of `<tenant>/raw/<call>.json`.
+#[derive(Serialize, serde::Deserialize)]
 struct RawEntry<'a> {
-    event_key: &'a str,
-    received_at: String,
+    #[serde(borrow)]
+    event_key: Cow<'a, str>,
+    #[serde(borrow)]
+    received_at: Cow<'a, str>,
     /// The payload as received when it is JSON; form bodies as a string.
-    payload: RawPayload<'a>,
+    #[serde(borrow)]
+    payload: &'a RawValue,
 }
 
-#[derive(Serialize)]
-#[serde(untagged)]
-enum RawPayload<'a> {
-    Json(&'a serde_json::value::RawValue),
-    Text(&'a str),
+/// The raw document of a call that has had only this event: every event
+/// as it was received, in order of arrival.
+fn raw_document(event_key: &str, received_at: i64, raw: &str) -> Vec<u8> {
+    append_raw(None, event_key, received_at, raw).expect("a new document has no stored part")
 }
 
-/// `<tenant>/raw/<call>.json`: every event as it was received.
-fn raw_document(events: &[StoredEvent]) -> Vec<u8> {
-    let items: Vec<RawEntry> = events
-        .iter()
-        .map(|e| RawEntry {
-            event_key: &e.stored.event_key,
-            received_at: rfc3339(e.stored.received_at),
-            payload: serde_json::from_str(&e.raw)
-                .map(RawPayload::Json)
-                .unwrap_or(RawPayload::Text(&e.raw)),
-        })
-        .collect();
-    serde_json::to_vec(&items).expect("serialises")
+/// The raw document `earlier` (the call's events so far) with one more
+/// event. The database keeps no raw payloads: this document is where they
+/// are. An entry with the same key (left by a batch that wrote its objects
+/// but did not commit) is not repeated.
+fn append_raw(
+    earlier: Option<&[u8]>,
+    event_key: &str,
+    received_at: i64,
+    raw: &str,
+) -> Result<Vec<u8>, IngestError> {
+    let mut entries: Vec<RawEntry> = match earlier {
+        Some(bytes) => serde_json::from_slice(bytes).map_err(|e| {
+            IngestError::Batch(format!("the stored raw document does not parse: {e}"))
+        })?,
+        None => Vec::new(),
+    };
+    let as_text;
+    let payload: &RawValue = match serde_json::from_str(raw) {
+        Ok(json) => json,
+        Err(_) => {
+            as_text = RawValue::from_string(serde_json::to_string(raw).expect("serialises"))
+                .expect("a JSON string is JSON");
+            &as_text
+        }
+    };
+    if !entries.iter().any(|e| e.event_key == event_key) {
+        entries.push(RawEntry {
+            event_key: event_key.into(),
+            received_at: rfc3339(received_at).into(),
+            payload,
+        });
+    }
+    Ok(serde_json::to_vec(&entries).expect("serialises"))
 }
 
 /// One line of an import that was not taken, and why.
@@ -392,15 +492,14 @@ pub async fn import(
         };
         match outcome {
             Ok(valid) => {
-                let raw = String::from_utf8_lossy(&line.raw);
                 let accepted = accept(
                     state,
                     scope,
                     Source::Import,
                     valid.agent_id,
-                    &valid.update,
-                    &event_key_of(&line.raw),
-                    &raw,
+                    valid.update,
+                    event_key_of(&line.raw),
+                    String::from_utf8_lossy(&line.raw).into_owned(),
                 )
                 .await?;
                 if accepted.duplicate {
@@ -535,5 +634,58 @@ impl CallView {
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(doc: &[u8]) -> Vec<serde_json::Value> {
+        serde_json::from_slice::<serde_json::Value>(doc)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn raw_documents_grow_by_arrival_and_keep_payloads_verbatim() {
+        let first = raw_document("k1", 1_700_000_000_000, r#"{"event":"call_started","x":1}"#);
+        let second = append_raw(
+            Some(&first),
+            "k2",
+            1_700_000_001_000,
+            "CallSid=CA1&CallStatus=completed",
+        )
+        .unwrap();
+        let doc = entries(&second);
+        assert_eq!(doc.len(), 2);
+        assert_eq!(doc[0]["event_key"], "k1");
+        assert_eq!(doc[0]["payload"]["x"], 1, "JSON payloads stay JSON");
+        assert_eq!(doc[0]["received_at"], "2023-11-14T22:13:20Z");
+        assert_eq!(
+            doc[1]["payload"], "CallSid=CA1&CallStatus=completed",
+            "form bodies are kept as text"
+        );
+        // Untouched bytes of the earlier entries: the payload is not re-formatted.
+        assert!(String::from_utf8(second)
+            .unwrap()
+            .contains(r#"{"event":"call_started","x":1}"#));
+    }
+
+    #[test]
+    fn an_entry_left_by_an_uncommitted_batch_is_not_repeated() {
+        let first = raw_document("k1", 1, "{}");
+        let again = append_raw(Some(&first), "k1", 2, "{}").unwrap();
+        assert_eq!(entries(&again).len(), 1);
+    }
+
+    #[test]
+    fn a_stored_document_that_does_not_parse_stops_the_write() {
+        assert!(matches!(
+            append_raw(Some(b"[{\"event_key\":"), "k2", 2, "{}"),
+            Err(IngestError::Batch(_))
+        ));
     }
 }

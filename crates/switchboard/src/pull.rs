@@ -310,9 +310,9 @@ async fn take(
         scope,
         Source::RecordingProvider,
         None,
-        update,
-        &ingest::event_key_of(raw.as_bytes()),
-        &raw,
+        update.clone(),
+        ingest::event_key_of(raw.as_bytes()),
+        raw,
     )
     .await?;
     let mut tx = state.db.tenant(scope, Mode::Read).await?;

@@ -193,17 +193,28 @@ pub async fn replace_secrets(tx: &mut TenantTx, id: AgentId, sealed: &Sealed) ->
     Ok(())
 }
 
+/// How stale an active agent's `last_webhook_received_at` may be before a
+/// webhook rewrites it.
+const WEBHOOK_TIME_RESOLUTION_MS: i64 = 1_000;
+
 /// A correctly signed webhook arrived: a pending agent becomes active.
+///
+/// An active agent's time is rewritten at most once per
+/// [`WEBHOOK_TIME_RESOLUTION_MS`]: under a flood every ingest batch would
+/// otherwise update, and on PostgreSQL lock, the same row until it commits,
+/// and concurrent batches would queue behind one another.
 pub async fn record_webhook(tx: &mut TenantTx, id: AgentId, at: i64) -> DbResult<()> {
     sqlx::query(
         "UPDATE agents SET last_webhook_received_at = $3, \
             status = CASE WHEN status IN ('pending_validation', 'error') THEN 'active' ELSE status END, \
             error_message = CASE WHEN status = 'error' THEN NULL ELSE error_message END \
-         WHERE tenant_id = $1 AND id = $2",
+         WHERE tenant_id = $1 AND id = $2 AND (status <> 'active' OR last_webhook_received_at IS NULL \
+            OR last_webhook_received_at < $4)",
     )
     .bind(tx.tenant_param())
     .bind(id.to_string())
     .bind(at)
+    .bind(at - WEBHOOK_TIME_RESOLUTION_MS)
     .execute(tx.conn())
     .await?;
     Ok(())

@@ -6,7 +6,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 use switchboard_core::{AgentId, CallId};
-use switchboard_ingest::model::{self, CallFields, CallUpdate, StoredUpdate};
+use switchboard_ingest::model::{self, CallFields, StoredUpdate};
 use switchboard_ingest::{Source, Stage};
 
 use super::{now_ms, parse_col, DbResult, TenantTx};
@@ -72,71 +72,137 @@ fn from_row_with(row: &AnyRow, fields: CallFields) -> Result<CallRecord, sqlx::E
     })
 }
 
-/// Finds or creates the call `(source, external_id)`, with how many events
-/// it has stored, and locks it for this transaction (on PostgreSQL the upsert takes the row lock, so concurrent
-/// events of one call merge one after the other).
-pub async fn upsert(
+/// A call's fields merged from its events, with what the row stores of them.
+/// Pure: the projection of a call's first event is made by the request
+/// handler, in parallel with other requests, before the (serial) writer.
+pub struct Projection {
+    pub stage: Stage,
+    pub fields: CallFields,
+    details: String,
+    /// Lower-case, for the transcript search.
+    transcript: String,
+    event_count: i64,
+}
+
+impl Projection {
+    /// The call that `updates` (in any order) describe.
+    pub fn of(updates: &mut [StoredUpdate]) -> Self {
+        let (stage, fields) = model::merge(updates);
+        let transcript = fields
+            .turns
+            .as_deref()
+            .map(model::transcript_text)
+            .unwrap_or_default()
+            .to_lowercase();
+        Projection {
+            stage,
+            details: serde_json::to_string(&fields).expect("fields serialise"),
+            transcript,
+            event_count: updates.len() as i64,
+            fields,
+        }
+    }
+
+    /// Whether there is a transcript to analyse.
+    pub fn has_turns(&self) -> bool {
+        self.fields.turns.as_ref().is_some_and(|t| !t.is_empty())
+    }
+
+    fn audio_status(&self) -> &'static str {
+        if self.fields.recording_url.is_some() {
+            "available"
+        } else {
+            "none"
+        }
+    }
+}
+
+/// What [`create_or_lock`] found.
+pub enum Upserted {
+    /// The event was the call's first: the call is stored as it describes it.
+    Created(CallRecord),
+    /// The call existed (now locked for this transaction); the event still
+    /// has to be stored and merged.
+    Existing(CallId),
+}
+
+/// Creates the call `(source, external_id)` as its first event describes it
+/// (`first`), or finds and locks the existing one: on PostgreSQL the upsert
+/// takes the row lock, so concurrent events of one call merge one after the
+/// other.
+pub async fn create_or_lock(
     tx: &mut TenantTx,
     source: Source,
     external_id: &str,
     agent_id: Option<AgentId>,
-) -> DbResult<(CallId, i64)> {
+    first: Projection,
+) -> DbResult<Upserted> {
     let now = now_ms();
-    let row = sqlx::query(
-        "INSERT INTO calls (tenant_id, id, source, external_id, agent_id, stage, is_test, details, transcript_text, \
-            audio_status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, 'started', 0, '{}', '', 'none', $6, $6) \
+    let id = CallId::generate();
+    let f = &first.fields;
+    let row = sqlx::query(&format!(
+        "INSERT INTO calls (tenant_id, id, source, external_id, agent_id, stage, direction, from_number, \
+            to_number, started_at, ended_at, duration_ms, is_test, details, transcript_text, audio_status, \
+            created_at, updated_at, event_count) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18) \
          ON CONFLICT (tenant_id, source, external_id) DO UPDATE SET updated_at = excluded.updated_at, \
             agent_id = COALESCE(excluded.agent_id, calls.agent_id) \
-         RETURNING id, event_count",
-    )
+         RETURNING {COLUMNS_BUT_DETAILS}"
+    ))
     .bind(tx.tenant_param())
-    .bind(CallId::generate().to_string())
+    .bind(id.to_string())
     .bind(source.as_str())
     .bind(external_id)
     .bind(agent_id.map(|a| a.to_string()))
+    .bind(first.stage.as_str())
+    .bind(f.direction.map(|d| d.as_str()))
+    .bind(f.from.as_deref())
+    .bind(f.to.as_deref())
+    .bind(f.started_at)
+    .bind(f.ended_at)
+    .bind(f.duration_ms)
+    .bind(i64::from(f.test.unwrap_or(false)))
+    .bind(first.details.as_str())
+    .bind(first.transcript.as_str())
+    .bind(first.audio_status())
     .bind(now)
+    .bind(first.event_count)
     .fetch_one(tx.conn())
     .await?;
-    Ok((
-        parse_col(&row.try_get::<String, _>("id")?, "id")?,
-        row.try_get("event_count")?,
-    ))
+    let found: CallId = parse_col(&row.try_get::<String, _>("id")?, "id")?;
+    Ok(if found == id {
+        Upserted::Created(from_row_with(&row, first.fields)?)
+    } else {
+        Upserted::Existing(found)
+    })
 }
 
-/// Stores an event; `false` when the same event was stored before.
+/// Stores an event (its update already serialised; the raw payload goes to
+/// the object store only); `false` when the same event was stored before.
 pub async fn insert_event(
     tx: &mut TenantTx,
     call: CallId,
     event_key: &str,
     received_at: i64,
-    update: &CallUpdate,
-    raw: &str,
+    update_json: &str,
 ) -> DbResult<bool> {
     let done = sqlx::query(
-        "INSERT INTO call_events (tenant_id, call_id, event_key, received_at, update_json, raw) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, call_id, event_key) DO NOTHING",
+        "INSERT INTO call_events (tenant_id, call_id, event_key, received_at, update_json) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, call_id, event_key) DO NOTHING",
     )
     .bind(tx.tenant_param())
     .bind(call.to_string())
     .bind(event_key)
     .bind(received_at)
-    .bind(serde_json::to_string(update).expect("updates serialise"))
-    .bind(raw)
+    .bind(update_json)
     .execute(tx.conn())
     .await?;
     Ok(done.rows_affected() > 0)
 }
 
-/// One stored event with its raw payload.
-pub struct StoredEvent {
-    pub stored: StoredUpdate,
-    pub raw: String,
-}
-
-pub async fn events(tx: &mut TenantTx, call: CallId) -> DbResult<Vec<StoredEvent>> {
+pub async fn events(tx: &mut TenantTx, call: CallId) -> DbResult<Vec<StoredUpdate>> {
     let rows = sqlx::query(
-        "SELECT event_key, received_at, update_json, raw FROM call_events \
+        "SELECT event_key, received_at, update_json FROM call_events \
          WHERE tenant_id = $1 AND call_id = $2 ORDER BY received_at, event_key",
     )
     .bind(tx.tenant_param())
@@ -146,13 +212,10 @@ pub async fn events(tx: &mut TenantTx, call: CallId) -> DbResult<Vec<StoredEvent
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let json: String = r.try_get("update_json")?;
-        out.push(StoredEvent {
-            stored: StoredUpdate {
-                update: serde_json::from_str(&json).map_err(|e| decode_err("update_json", e))?,
-                received_at: r.try_get("received_at")?,
-                event_key: r.try_get("event_key")?,
-            },
-            raw: r.try_get("raw")?,
+        out.push(StoredUpdate {
+            update: serde_json::from_str(&json).map_err(|e| decode_err("update_json", e))?,
+            received_at: r.try_get("received_at")?,
+            event_key: r.try_get("event_key")?,
         });
     }
     Ok(out)
@@ -163,41 +226,35 @@ pub async fn events(tx: &mut TenantTx, call: CallId) -> DbResult<Vec<StoredEvent
 pub async fn project(
     tx: &mut TenantTx,
     call: CallId,
-    events: &[StoredEvent],
+    mut events: Vec<StoredUpdate>,
 ) -> DbResult<CallRecord> {
-    let mut updates: Vec<StoredUpdate> = events.iter().map(|e| e.stored.clone()).collect();
-    let (stage, fields) = model::merge(&mut updates);
-    let transcript = fields
-        .turns
-        .as_deref()
-        .map(model::transcript_text)
-        .unwrap_or_default()
-        .to_lowercase();
+    let projection = Projection::of(&mut events);
+    let f = &projection.fields;
     let row = sqlx::query(&format!(
         "UPDATE calls SET stage = $3, direction = $4, from_number = $5, to_number = $6, started_at = $7, \
             ended_at = $8, duration_ms = $9, is_test = $10, details = $11, transcript_text = $12, \
-            audio_status = CASE WHEN audio_status = 'none' AND $13 = 1 THEN 'available' ELSE audio_status END, \
+            audio_status = CASE WHEN audio_status = 'none' THEN $13 ELSE audio_status END, \
             updated_at = $14, event_count = $15 \
          WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS_BUT_DETAILS}"
     ))
     .bind(tx.tenant_param())
     .bind(call.to_string())
-    .bind(stage.as_str())
-    .bind(fields.direction.map(|d| d.as_str()))
-    .bind(fields.from.as_deref())
-    .bind(fields.to.as_deref())
-    .bind(fields.started_at)
-    .bind(fields.ended_at)
-    .bind(fields.duration_ms)
-    .bind(i64::from(fields.test.unwrap_or(false)))
-    .bind(serde_json::to_string(&fields).expect("fields serialise"))
-    .bind(transcript)
-    .bind(i64::from(fields.recording_url.is_some()))
+    .bind(projection.stage.as_str())
+    .bind(f.direction.map(|d| d.as_str()))
+    .bind(f.from.as_deref())
+    .bind(f.to.as_deref())
+    .bind(f.started_at)
+    .bind(f.ended_at)
+    .bind(f.duration_ms)
+    .bind(i64::from(f.test.unwrap_or(false)))
+    .bind(projection.details.as_str())
+    .bind(projection.transcript.as_str())
+    .bind(projection.audio_status())
     .bind(now_ms())
-    .bind(events.len() as i64)
+    .bind(projection.event_count)
     .fetch_one(tx.conn())
     .await?;
-    Ok(from_row_with(&row, fields)?)
+    Ok(from_row_with(&row, projection.fields)?)
 }
 
 /// Filters of the call list; every one optional.

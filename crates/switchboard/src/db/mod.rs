@@ -87,6 +87,44 @@ struct Inner {
     /// failing with SQLITE_BUSY when a deferred transaction upgrades. On
     /// PostgreSQL the same pool as `read`.
     write: AnyPool,
+    /// SQLite's WAL checkpointer, stopped with the last handle.
+    checkpointer: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = &self.checkpointer {
+            task.abort();
+        }
+    }
+}
+
+/// How often SQLite's WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// WAL pages after which the writer checkpoints itself (SQLite's default is
+/// 1,000): only when the checkpointer falls behind.
+const WRITER_CHECKPOINT_PAGES: u32 = 16_384;
+
+/// Copies SQLite's WAL back into the database file from a reader
+/// connection, so that the writer — whose commits every ingest batch waits
+/// for — does not: left to itself SQLite checkpoints inside the commit that
+/// crosses the threshold, and that was a tenth of the writer's time under a
+/// webhook flood. PASSIVE never blocks the writer or readers.
+async fn checkpoint_forever(read: AnyPool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if read.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&read)
+            .await
+        {
+            tracing::warn!(error = %e, "SQLite checkpoint failed");
+        }
+    }
 }
 
 /// Whether a transaction may write. On SQLite this picks the pool.
@@ -126,10 +164,12 @@ impl Db {
     async fn open_sqlite(url: &str, cfg: &DatabaseConfig) -> anyhow::Result<Db> {
         let synchronous = cfg.sqlite_synchronous.pragma_value();
         let options = AnyConnectOptions::from_str(url)?;
-        let make_pool = |max: u32| {
+        let make_pool = |max: u32, autocheckpoint: u32| {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(Duration::from_secs(30))
+                // An embedded file does not drop connections: no ping.
+                .test_before_acquire(false)
                 // Another process (a CLI command next to the server, a
                 // `worker`) may hold SQLite's one write lock while a loaded
                 // machine runs its transaction slowly: wait as long as for a
@@ -139,14 +179,15 @@ impl Db {
                     Box::pin(async move {
                         conn.execute(&*format!(
                             "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; \
-                             PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"
+                             PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; \
+                             PRAGMA wal_autocheckpoint = {autocheckpoint};"
                         ))
                         .await?;
                         Ok(())
                     })
                 })
         };
-        let write = make_pool(1)
+        let write = make_pool(1, WRITER_CHECKPOINT_PAGES)
             .connect_with(options.clone())
             .await
             .context("opening SQLite")?;
@@ -154,12 +195,16 @@ impl Db {
             .run(&write)
             .await
             .context("migrating SQLite")?;
-        let read = make_pool(cfg.max_connections).connect_with(options).await?;
+        let read = make_pool(cfg.max_connections, 1_000)
+            .connect_with(options)
+            .await?;
+        let checkpointer = tokio::spawn(checkpoint_forever(read.clone())).abort_handle();
         Ok(Db {
             inner: Arc::new(Inner {
                 backend: Backend::Sqlite,
                 read,
                 write,
+                checkpointer: Some(checkpointer),
             }),
         })
     }
@@ -179,6 +224,9 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(cfg.max_connections)
             .acquire_timeout(Duration::from_secs(30))
+            // A round trip per transaction otherwise. A connection the
+            // server dropped fails its next statement once and is replaced.
+            .test_before_acquire(false)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute(&*format!("SET SESSION ROLE {APP_ROLE}"))
@@ -193,6 +241,7 @@ impl Db {
                 backend: Backend::Postgres,
                 read: pool.clone(),
                 write: pool,
+                checkpointer: None,
             }),
         })
     }
@@ -354,6 +403,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "flat_outputs",
                 include_str!("../../../../migrations/sqlite/0008_flat_outputs.sql"),
             ),
+            (
+                9,
+                "raw_payloads_in_objects",
+                include_str!("../../../../migrations/sqlite/0009_raw_payloads_in_objects.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -395,6 +449,11 @@ fn migrator(backend: Backend) -> Migrator {
                 8,
                 "flat_outputs",
                 include_str!("../../../../migrations/postgres/0008_flat_outputs.sql"),
+            ),
+            (
+                9,
+                "raw_payloads_in_objects",
+                include_str!("../../../../migrations/postgres/0009_raw_payloads_in_objects.sql"),
             ),
         ],
     };

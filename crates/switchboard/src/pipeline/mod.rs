@@ -676,9 +676,9 @@ async fn transcribe(
         scope,
         call.source,
         call.agent_id,
-        &update,
-        &event_key,
-        &raw,
+        update,
+        event_key,
+        raw,
     )
     .await?;
     Ok(true)

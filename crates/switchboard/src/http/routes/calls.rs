@@ -55,9 +55,9 @@ pub async fn create(
         auth.ctx.scope(),
         Source::Api,
         valid.agent_id,
-        &valid.update,
-        &ingest::event_key_of(raw.as_bytes()),
-        &raw,
+        valid.update,
+        ingest::event_key_of(raw.as_bytes()),
+        raw,
     )
     .await?;
     let status = if accepted.duplicate {

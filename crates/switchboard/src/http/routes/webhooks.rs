@@ -206,18 +206,19 @@ pub async fn receive(
         }
     };
     // Form bodies are ASCII; JSON bodies parsed, so UTF-8.
-    let raw = String::from_utf8_lossy(&body);
+    let raw = String::from_utf8_lossy(&body).into_owned();
+    let has_recording = update.fields.recording_url.is_some();
     let accepted = ingest::accept(
         &state,
         &scope,
         provider,
         Some(agent.id),
-        &update,
-        &event_key,
-        &raw,
+        update,
+        event_key,
+        raw,
     )
     .await?;
-    if provider == Source::Twilio && !accepted.duplicate && update.fields.recording_url.is_some() {
+    if provider == Source::Twilio && !accepted.duplicate && has_recording {
         crate::recordings::fetch_later(&state, &scope, accepted.call_id).await?;
     }
     Ok(Json(accepted).into_response())
