@@ -268,7 +268,7 @@ pub struct StoredUpdate {
 
 /// The call as all its updates describe it, in a fixed order: by stage,
 /// then when the event happened (or was received), then by key.
-pub fn merge(updates: &mut [StoredUpdate]) -> (Stage, CallFields) {
+pub fn merge(mut updates: Vec<StoredUpdate>) -> (Stage, CallFields) {
     updates.sort_by(|a, b| {
         (
             a.update.stage,
@@ -284,8 +284,8 @@ pub fn merge(updates: &mut [StoredUpdate]) -> (Stage, CallFields) {
     });
     let mut fields = CallFields::default();
     let mut stage = Stage::Started;
-    for u in updates.iter() {
-        fields.absorb(u.update.fields.clone());
+    for u in updates {
+        fields.absorb(u.update.fields);
         stage = stage.max(u.update.stage);
     }
     if fields.duration_ms.is_none() {
@@ -358,8 +358,8 @@ mod tests {
                 ..Default::default()
             },
         );
-        let mut events = vec![analyzed, started, ended];
-        let (stage, call) = merge(&mut events);
+        let events = vec![analyzed, started, ended];
+        let (stage, call) = merge(events);
         assert_eq!(stage, Stage::Analyzed);
         assert_eq!(call.from.as_deref(), Some("+14155550100"));
         assert_eq!(call.duration_ms, Some(60_000));
@@ -377,8 +377,8 @@ mod tests {
             )).collect();
             let mut shuffled: Vec<StoredUpdate> = order.iter().map(|&i| all[i].clone()).collect();
             shuffled.push(all[dup].clone());
-            let mut sorted = all.clone();
-            prop_assert_eq!(merge(&mut shuffled), merge(&mut sorted));
+            let sorted = all.clone();
+            prop_assert_eq!(merge(shuffled), merge(sorted));
         }
     }
 
@@ -392,7 +392,7 @@ mod tests {
             ended_at: Some(9_000_000_000_000_000_000),
             ..Default::default()
         };
-        let (_, call) = merge(&mut [update(Stage::Ended, 1, f)]);
+        let (_, call) = merge(vec![update(Stage::Ended, 1, f)]);
         assert_eq!(call.duration_ms, Some(i64::MAX));
     }
 }

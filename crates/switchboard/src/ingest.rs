@@ -123,13 +123,11 @@ impl Job {
     ) -> Job {
         let update_json = serde_json::to_string(&update).expect("updates serialise");
         let external_id = update.external_id.clone();
-        let mut stored = [StoredUpdate {
+        let alone = Projection::of(vec![StoredUpdate {
             update,
             received_at,
-            event_key,
-        }];
-        let alone = Projection::of(&mut stored);
-        let [StoredUpdate { event_key, .. }] = stored;
+            event_key: event_key.clone(),
+        }]);
         let raw_alone = raw_document(&event_key, received_at, &raw);
         Job {
             scope,

@@ -1,6 +1,7 @@
 //! A short-lived memory of credentials this node has already verified, so
-//! that a burst of requests with one API key or access token costs one
-//! database lookup instead of one per request.
+//! that a burst of requests with one API key or access token — or of
+//! webhooks with one agent's URL and its tenant's provider secret — costs
+//! one database lookup instead of one per request.
 //!
 //! Staleness is bounded two ways (see docs/decisions/0005-credential-cache.md):
 //! every entry lives at most the configured TTL (and never past the
@@ -27,14 +28,16 @@ impl CredentialDigest {
 }
 
 #[derive(Clone)]
-struct Entry {
-    principal: Principal,
+struct Entry<V> {
+    value: V,
     /// The credential's own expiry (Unix ms), when it has one.
     not_after_ms: Option<i64>,
 }
 
-pub struct CredentialCache {
-    entries: Option<moka::sync::Cache<CredentialDigest, Entry>>,
+/// What a key (by default a [`CredentialDigest`]) proved, by default who
+/// presented it.
+pub struct CredentialCache<K = CredentialDigest, V = Principal> {
+    entries: Option<moka::sync::Cache<K, Entry<V>>>,
     /// Bumped by every [`CredentialCache::forget_all`]; a lookup that started
     /// before a bump must not store what it read.
     generation: AtomicU64,
@@ -47,7 +50,11 @@ pub struct Generation(u64);
 
 const CAPACITY: u64 = 100_000;
 
-impl CredentialCache {
+impl<K, V> CredentialCache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + Clone + 'static,
+    V: Clone + Send + Sync + 'static,
+{
     /// A zero TTL disables the cache.
     pub fn new(ttl: Duration) -> Self {
         let entries = (!ttl.is_zero()).then(|| {
@@ -62,11 +69,11 @@ impl CredentialCache {
         }
     }
 
-    pub fn get(&self, key: &CredentialDigest, now_ms: i64) -> Option<Principal> {
+    pub fn get(&self, key: &K, now_ms: i64) -> Option<V> {
         let entry = self.entries.as_ref()?.get(key)?;
         match entry.not_after_ms {
             Some(limit) if limit <= now_ms => None,
-            _ => Some(entry.principal),
+            _ => Some(entry.value),
         }
     }
 
@@ -74,15 +81,9 @@ impl CredentialCache {
         Generation(self.generation.load(Ordering::Acquire))
     }
 
-    /// Stores a principal read at `read_at`, unless something was forgotten
+    /// Stores what was read at `read_at`, unless something was forgotten
     /// since: the read may predate that change.
-    pub fn remember(
-        &self,
-        key: CredentialDigest,
-        principal: Principal,
-        not_after_ms: Option<i64>,
-        read_at: Generation,
-    ) {
+    pub fn remember(&self, key: K, value: V, not_after_ms: Option<i64>, read_at: Generation) {
         let Some(entries) = &self.entries else {
             return;
         };
@@ -90,9 +91,9 @@ impl CredentialCache {
             return;
         }
         entries.insert(
-            key,
+            key.clone(),
             Entry {
-                principal,
+                value,
                 not_after_ms,
             },
         );

@@ -15,13 +15,20 @@ use super::external::{ExternalError, ExternalVerifier};
 use super::keys::PlatformKeys;
 use super::password::{PasswordHash, PlaintextPassword};
 use super::token::{self, AccessClaims, TokenKind};
+use super::webhook::{self, WebhookAgent};
 use super::{Actor, AuthError, Impersonation, Operator, Principal, TenantContext, TenantScope};
 use crate::config::AuthConfig;
 use crate::db::{api_keys, memberships, refresh_tokens, tenants, users, Db, Mode};
+use switchboard_ingest::Source;
 
 pub struct AuthService {
     db: Db,
     cache: CredentialCache,
+    /// Webhook URLs (by a digest of their token) and the agents they reach.
+    webhook_agents: CredentialCache<CredentialDigest, WebhookAgent>,
+    /// A tenant's opened provider credentials, by provider, as webhooks
+    /// verify their signatures with them.
+    provider_secrets: CredentialCache<(TenantId, &'static str), Option<Arc<serde_json::Value>>>,
     keys: Arc<PlatformKeys>,
     external: ExternalVerifier,
     config: AuthConfig,
@@ -54,11 +61,12 @@ fn now_secs() -> i64 {
 impl AuthService {
     pub fn new(db: Db, keys: Arc<PlatformKeys>, config: AuthConfig) -> Self {
         let external = ExternalVerifier::new(&config.identity_providers);
+        let ttl = std::time::Duration::from_secs(config.credential_cache_ttl_secs);
         Self {
             db,
-            cache: CredentialCache::new(std::time::Duration::from_secs(
-                config.credential_cache_ttl_secs,
-            )),
+            cache: CredentialCache::new(ttl),
+            webhook_agents: CredentialCache::new(ttl),
+            provider_secrets: CredentialCache::new(ttl),
             keys,
             external,
             config,
@@ -119,6 +127,48 @@ impl AuthService {
     /// may have changed who can do what.
     pub fn forget_credentials(&self) {
         self.cache.forget_all();
+        self.webhook_agents.forget_all();
+        self.provider_secrets.forget_all();
+    }
+
+    /// The agent a webhook URL reaches ([`webhook::resolve`]), remembered
+    /// like any credential. Unknown tokens are not remembered.
+    pub async fn webhook_agent(
+        &self,
+        provider: Source,
+        token: &str,
+    ) -> Result<Option<WebhookAgent>, AuthError> {
+        let digest = CredentialDigest::of(token);
+        if let Some(found) = self.webhook_agents.get(&digest, crate::db::now_ms()) {
+            return Ok((found.agent.provider == provider).then_some(found));
+        }
+        let generation = self.webhook_agents.generation();
+        let found =
+            webhook::resolve(&self.db, &self.keys.credential_pepper, provider, token).await?;
+        if let Some(found) = &found {
+            self.webhook_agents
+                .remember(digest, found.clone(), None, generation);
+        }
+        Ok(found)
+    }
+
+    /// A tenant's provider credential, opened by `open` unless this node
+    /// opened it moments ago: every webhook of a flood is verified with it.
+    pub async fn provider_secret<E>(
+        &self,
+        scope: &TenantScope,
+        provider: &'static str,
+        open: impl std::future::Future<Output = Result<Option<serde_json::Value>, E>>,
+    ) -> Result<Option<Arc<serde_json::Value>>, E> {
+        let key = (scope.tenant_id(), provider);
+        if let Some(known) = self.provider_secrets.get(&key, crate::db::now_ms()) {
+            return Ok(known);
+        }
+        let generation = self.provider_secrets.generation();
+        let opened = open.await?.map(Arc::new);
+        self.provider_secrets
+            .remember(key, opened.clone(), None, generation);
+        Ok(opened)
     }
 
     async fn authenticate_api_key(

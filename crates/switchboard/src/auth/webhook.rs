@@ -40,6 +40,7 @@ fn well_formed(token: &str) -> bool {
 }
 
 /// An agent proven by its webhook URL, with the scope of its tenant.
+#[derive(Clone)]
 pub struct WebhookAgent {
     pub scope: TenantScope,
     pub agent: AgentRecord,

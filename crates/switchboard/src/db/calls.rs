@@ -28,9 +28,14 @@ pub struct CallRecord {
     pub updated_at: i64,
 }
 
+/// `details` is empty while a call has had one event (most calls): its
+/// fields are then that event's (`only_event`), merged on reading. A
+/// webhook thereby writes its transcript to the database once, not twice.
 const COLUMNS: &str =
     "id, source, external_id, agent_id, stage, is_test, details, audio_key, audio_status, \
-    audio_error, created_at, updated_at";
+    audio_error, created_at, updated_at, \
+    CASE WHEN details = '' THEN (SELECT e.update_json FROM call_events e \
+        WHERE e.tenant_id = calls.tenant_id AND e.call_id = calls.id) END AS only_event";
 /// All but `details`, for when the fields are already in hand.
 const COLUMNS_BUT_DETAILS: &str =
     "id, source, external_id, agent_id, stage, is_test, audio_key, audio_status, \
@@ -45,7 +50,19 @@ fn decode_err(column: &str, e: impl std::error::Error + Send + Sync + 'static) -
 
 fn from_row(row: &AnyRow) -> Result<CallRecord, sqlx::Error> {
     let details: String = row.try_get("details")?;
-    let fields = serde_json::from_str(&details).map_err(|e| decode_err("details", e))?;
+    let fields = if details.is_empty() {
+        let only: Option<String> = row.try_get("only_event")?;
+        let update = serde_json::from_str(only.as_deref().unwrap_or_default())
+            .map_err(|e| decode_err("only_event", e))?;
+        let only = vec![StoredUpdate {
+            update,
+            received_at: 0,
+            event_key: String::new(),
+        }];
+        model::merge(only).1
+    } else {
+        serde_json::from_str(&details).map_err(|e| decode_err("details", e))?
+    };
     from_row_with(row, fields)
 }
 
@@ -78,7 +95,6 @@ fn from_row_with(row: &AnyRow, fields: CallFields) -> Result<CallRecord, sqlx::E
 pub struct Projection {
     pub stage: Stage,
     pub fields: CallFields,
-    details: String,
     /// Lower-case, for the transcript search.
     transcript: String,
     event_count: i64,
@@ -86,7 +102,8 @@ pub struct Projection {
 
 impl Projection {
     /// The call that `updates` (in any order) describe.
-    pub fn of(updates: &mut [StoredUpdate]) -> Self {
+    pub fn of(updates: Vec<StoredUpdate>) -> Self {
+        let event_count = updates.len() as i64;
         let (stage, fields) = model::merge(updates);
         let transcript = fields
             .turns
@@ -96,9 +113,8 @@ impl Projection {
             .to_lowercase();
         Projection {
             stage,
-            details: serde_json::to_string(&fields).expect("fields serialise"),
             transcript,
-            event_count: updates.len() as i64,
+            event_count,
             fields,
         }
     }
@@ -127,7 +143,8 @@ pub enum Upserted {
 }
 
 /// Creates the call `(source, external_id)` as its first event describes it
-/// (`first`), or finds and locks the existing one: on PostgreSQL the upsert
+/// (`first`, whose fields are then read from the event: see [`COLUMNS`]),
+/// or finds and locks the existing one: on PostgreSQL the upsert
 /// takes the row lock, so concurrent events of one call merge one after the
 /// other.
 pub async fn create_or_lock(
@@ -144,7 +161,7 @@ pub async fn create_or_lock(
         "INSERT INTO calls (tenant_id, id, source, external_id, agent_id, stage, direction, from_number, \
             to_number, started_at, ended_at, duration_ms, is_test, details, transcript_text, audio_status, \
             created_at, updated_at, event_count) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, '', $14, $15, $16, $16, $17) \
          ON CONFLICT (tenant_id, source, external_id) DO UPDATE SET updated_at = excluded.updated_at, \
             agent_id = COALESCE(excluded.agent_id, calls.agent_id) \
          RETURNING {COLUMNS_BUT_DETAILS}"
@@ -162,7 +179,6 @@ pub async fn create_or_lock(
     .bind(f.ended_at)
     .bind(f.duration_ms)
     .bind(i64::from(f.test.unwrap_or(false)))
-    .bind(first.details.as_str())
     .bind(first.transcript.as_str())
     .bind(first.audio_status())
     .bind(now)
@@ -226,9 +242,9 @@ pub async fn events(tx: &mut TenantTx, call: CallId) -> DbResult<Vec<StoredUpdat
 pub async fn project(
     tx: &mut TenantTx,
     call: CallId,
-    mut events: Vec<StoredUpdate>,
+    events: Vec<StoredUpdate>,
 ) -> DbResult<CallRecord> {
-    let projection = Projection::of(&mut events);
+    let projection = Projection::of(events);
     let f = &projection.fields;
     let row = sqlx::query(&format!(
         "UPDATE calls SET stage = $3, direction = $4, from_number = $5, to_number = $6, started_at = $7, \
@@ -247,7 +263,7 @@ pub async fn project(
     .bind(f.ended_at)
     .bind(f.duration_ms)
     .bind(i64::from(f.test.unwrap_or(false)))
-    .bind(projection.details.as_str())
+    .bind(serde_json::to_string(f).expect("fields serialise"))
     .bind(projection.transcript.as_str())
     .bind(projection.audio_status())
     .bind(now_ms())

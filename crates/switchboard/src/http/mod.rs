@@ -159,8 +159,11 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         .insert(Authentication(Arc::new(outcome)));
     // However the request ends (an error answer, a panic, a timeout that
     // drops it midway): a refused refresh still revokes a token family, and
-    // a cancelled handler may have committed.
-    let _forget = (!req.method().is_safe()).then(|| ForgetCredentialsOnDrop(state.auth.clone()));
+    // a cancelled handler may have committed. A webhook changes calls and
+    // an agent's last-seen time, never who can do what: under a flood of
+    // them the webhook caches must survive.
+    let may_change_access = !req.method().is_safe() && !req.uri().path().starts_with("/webhooks/");
+    let _forget = may_change_access.then(|| ForgetCredentialsOnDrop(state.auth.clone()));
     next.run(req).await
 }
 

@@ -306,6 +306,34 @@ async fn bad_webhooks_store_nothing(app: TestApp) {
         send_retell(&app, new_url, &body).await.status,
         StatusCode::OK
     );
+
+    // The node remembers agents and provider keys for webhook floods; a
+    // change through the API still takes effect on the next webhook.
+    let put = app
+        .call(
+            Method::PUT,
+            "/api/v1/settings/credentials/retell",
+            Some(&owner),
+            Some(json!({"api_key": "a-newer-retell-key-0002"})),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    send_retell(&app, new_url, &body)
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    let agent_path = format!("/api/v1/agents/{}", agent["id"].as_str().unwrap());
+    let off = app
+        .call(
+            Method::PATCH,
+            &agent_path,
+            Some(&owner),
+            Some(json!({"status": "inactive"})),
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.text);
+    send_retell(&app, new_url, &body)
+        .await
+        .problem(StatusCode::FORBIDDEN);
 }
 
 async fn standard_vapi_and_twilio_webhooks(app: TestApp) {

@@ -14,7 +14,7 @@ use switchboard_ingest::{CallUpdate, ParseError, Source};
 
 use super::agents::{open_secrets, vapi_auth_from_json};
 use super::credentials::open_credential;
-use crate::auth::webhook::{self, WebhookAgent};
+use crate::auth::webhook::WebhookAgent;
 use crate::db::{agents, now_ms, Mode};
 use crate::http::extract::read_limited;
 use crate::http::problem::{ApiResult, Problem};
@@ -59,14 +59,11 @@ pub async fn receive(
     let provider = Source::parse(&provider)
         .filter(|p| p.is_agent_provider())
         .ok_or_else(Problem::not_found)?;
-    let WebhookAgent { scope, agent } = webhook::resolve(
-        &state.db,
-        &state.auth.keys().credential_pepper,
-        provider,
-        &token,
-    )
-    .await?
-    .ok_or_else(Problem::not_found)?;
+    let WebhookAgent { scope, agent } = state
+        .auth
+        .webhook_agent(provider, &token)
+        .await?
+        .ok_or_else(Problem::not_found)?;
     if agent.status == "inactive" {
         return Err(
             Problem::forbidden("agent-inactive", "This agent is switched off")
@@ -81,7 +78,13 @@ pub async fn receive(
 
     let verdict = match provider {
         Source::Retell => {
-            let key = open_credential(&state, &scope, Source::Retell)
+            let key = state
+                .auth
+                .provider_secret(
+                    &scope,
+                    "retell",
+                    open_credential(&state, &scope, Source::Retell),
+                )
                 .await?
                 .and_then(|c| c["api_key"].as_str().map(str::to_owned));
             match key {
@@ -97,7 +100,13 @@ pub async fn receive(
             }
         }
         Source::Twilio => {
-            let auth_token = open_credential(&state, &scope, Source::Twilio)
+            let auth_token = state
+                .auth
+                .provider_secret(
+                    &scope,
+                    "twilio",
+                    open_credential(&state, &scope, Source::Twilio),
+                )
                 .await?
                 .and_then(|c| c["auth_token"].as_str().map(str::to_owned));
             match auth_token {
