@@ -252,9 +252,11 @@ async fn write_batch(
 ) -> Result<Vec<Accepted>, IngestError> {
     let mut results: Vec<Option<Accepted>> = vec![None; jobs.len()];
     let mut jobs: Vec<(usize, Job)> = jobs.into_iter().enumerate().collect();
-    jobs.sort_by_key(|(_, job)| job.scope.tenant_id());
+    // Stable: the events of one call keep their order of arrival.
+    jobs.sort_by_key(|(_, job)| (job.scope.tenant_id(), job.agent));
     let mut tx: Option<TenantTx> = None;
     let mut puts: Vec<(ObjectKey, Vec<u8>)> = Vec::new();
+    let mut deferred = Deferred::default();
     let mut jobs = jobs.into_iter().peekable();
     while let Some((i, job)) = jobs.next() {
         let tx = match &mut tx {
@@ -267,14 +269,17 @@ async fn write_batch(
             None => tx.insert(db.tenant(&job.scope, Mode::Write).await?),
         };
         let (agent, received_at) = (job.agent, job.received_at);
-        results[i] = Some(write_one(tx, objects, job, &mut puts).await?);
-        // Once per agent and tenant, last: the agent's row is locked (on
-        // PostgreSQL) for as short a time as possible.
+        results[i] = Some(write_one(tx, objects, job, &mut deferred, &mut puts).await?);
         let next_differs = jobs.peek().is_none_or(|(_, next)| {
             next.scope.tenant_id() != tx.tenant_id() || next.agent != agent
         });
-        if let (Some(agent), true) = (agent, next_differs) {
-            agents::record_webhook(tx, agent, received_at).await?;
+        if next_differs {
+            deferred.flush(tx).await?;
+            // Once per agent, last: the agent's row is locked (on
+            // PostgreSQL) for as short a time as possible.
+            if let Some(agent) = agent {
+                agents::record_webhook(tx, agent, received_at).await?;
+            }
         }
     }
     // Two events of one call in a batch: its last objects are the whole story.
@@ -299,10 +304,31 @@ async fn write_batch(
         .ok_or_else(|| IngestError::Batch("an event of the batch was not written".into()))
 }
 
+/// The rows that follow from creating calls, written for several calls in
+/// one statement each: a round trip per statement is most of a small
+/// write's cost. Written before anything reads them (an event of a call
+/// that is not new) and before the transaction leaves the tenant.
+#[derive(Default)]
+struct Deferred {
+    events: Vec<calls::NewEvent>,
+    to_analyse: Vec<CallId>,
+}
+
+impl Deferred {
+    async fn flush(&mut self, tx: &mut TenantTx) -> Result<(), IngestError> {
+        calls::insert_new_events(tx, &self.events).await?;
+        pipeline_jobs::enqueue_many(tx, &self.to_analyse, now_ms()).await?;
+        self.events.clear();
+        self.to_analyse.clear();
+        Ok(())
+    }
+}
+
 async fn write_one(
     tx: &mut TenantTx,
     objects: &Objects,
     job: Job,
+    deferred: &mut Deferred,
     puts: &mut Vec<(ObjectKey, Vec<u8>)>,
 ) -> Result<Accepted, IngestError> {
     let has_turns = job.alone.has_turns();
@@ -316,20 +342,19 @@ async fn write_one(
     .await?
     {
         Upserted::Created(record) => {
-            calls::insert_event(
-                tx,
-                record.id,
-                &job.event_key,
-                job.received_at,
-                &job.update_json,
-            )
-            .await?;
+            deferred.events.push(calls::NewEvent {
+                call: record.id,
+                event_key: job.event_key,
+                received_at: job.received_at,
+                update_json: job.update_json,
+            });
             if has_turns {
-                pipeline_jobs::enqueue(tx, record.id, job.received_at).await?;
+                deferred.to_analyse.push(record.id);
             }
             (record, job.raw_alone, true)
         }
         Upserted::Existing(call) => {
+            deferred.flush(tx).await?;
             if !calls::insert_event(tx, call, &job.event_key, job.received_at, &job.update_json)
                 .await?
             {

@@ -193,6 +193,41 @@ pub async fn create_or_lock(
     })
 }
 
+/// An event of a call created in the same transaction: new by construction.
+pub struct NewEvent {
+    pub call: CallId,
+    pub event_key: String,
+    pub received_at: i64,
+    pub update_json: String,
+}
+
+const INSERT_EVENTS: &str =
+    "INSERT INTO call_events (tenant_id, call_id, event_key, received_at, update_json) VALUES";
+
+/// Stores the first events of calls just created, in one statement.
+pub async fn insert_new_events(tx: &mut TenantTx, events: &[NewEvent]) -> DbResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..events.len())
+        .map(|i| {
+            let n = 2 + 4 * i;
+            format!("($1, ${n}, ${}, ${}, ${})", n + 1, n + 2, n + 3)
+        })
+        .collect();
+    let sql = format!("{INSERT_EVENTS} {}", rows.join(", "));
+    let mut query = sqlx::query(&sql).bind(tx.tenant_param());
+    for e in events {
+        query = query
+            .bind(e.call.to_string())
+            .bind(e.event_key.as_str())
+            .bind(e.received_at)
+            .bind(e.update_json.as_str());
+    }
+    query.execute(tx.conn()).await?;
+    Ok(())
+}
+
 /// Stores an event (its update already serialised; the raw payload goes to
 /// the object store only); `false` when the same event was stored before.
 pub async fn insert_event(
@@ -203,8 +238,9 @@ pub async fn insert_event(
     update_json: &str,
 ) -> DbResult<bool> {
     let done = sqlx::query(
-        "INSERT INTO call_events (tenant_id, call_id, event_key, received_at, update_json) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, call_id, event_key) DO NOTHING",
+        &format!(
+            "{INSERT_EVENTS} ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, call_id, event_key) DO NOTHING"
+        ),
     )
     .bind(tx.tenant_param())
     .bind(call.to_string())

@@ -72,21 +72,39 @@ pub struct Claimed {
 
 /// Queues the call for analysis (again): a new revision, attempts reset.
 pub async fn enqueue(tx: &mut TenantTx, call: CallId, run_at: i64) -> DbResult<()> {
-    let now = now_ms();
-    sqlx::query(
+    enqueue_many(tx, &[call], run_at).await
+}
+
+/// [`enqueue`] for several calls in one statement.
+pub async fn enqueue_many(tx: &mut TenantTx, calls: &[CallId], run_at: i64) -> DbResult<()> {
+    if calls.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..calls.len())
+        .map(|i| {
+            format!(
+                "($1, ${}, 'queued', 'enrich', 1, 0, $2, NULL, NULL, $3, $3)",
+                i + 4
+            )
+        })
+        .collect();
+    let sql = format!(
         "INSERT INTO pipeline_jobs (tenant_id, call_id, status, stage, revision, attempts, run_at, \
             lease_until, last_error, created_at, updated_at) \
-         VALUES ($1, $2, 'queued', 'enrich', 1, 0, $3, NULL, NULL, $4, $4) \
+         VALUES {} \
          ON CONFLICT (tenant_id, call_id) DO UPDATE SET status = 'queued', stage = 'enrich', \
             revision = pipeline_jobs.revision + 1, attempts = 0, run_at = excluded.run_at, \
             lease_until = NULL, last_error = NULL, updated_at = excluded.updated_at",
-    )
-    .bind(tx.tenant_param())
-    .bind(call.to_string())
-    .bind(run_at)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(tx.tenant_param())
+        .bind(run_at)
+        .bind(now_ms());
+    for call in calls {
+        query = query.bind(call.to_string());
+    }
+    query.execute(tx.conn()).await?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use crate::helpers::{Reply, TestApp};
 
 crate::on_both_backends!(
     retell_events_merge_into_one_call_exactly_once,
+    concurrent_events_of_many_calls_merge_in_shared_batches,
     bad_webhooks_store_nothing,
     standard_vapi_and_twilio_webhooks,
     calls_api_creates_lists_filters_and_deletes,
@@ -200,6 +201,65 @@ async fn retell_events_merge_into_one_call_exactly_once(app: TestApp) {
     assert_eq!(send_retell(&app, &url, &web).await.status, StatusCode::OK);
     assert_eq!(calls_of(&app, &owner, "?billable=false").await.len(), 1);
     assert_eq!(calls_of(&app, &owner, "?billable=true").await.len(), 1);
+}
+
+/// Sent all at once, events of new and known calls share ingest batches
+/// (a batch creates calls and merges into them in one transaction).
+async fn concurrent_events_of_many_calls_merge_in_shared_batches(app: TestApp) {
+    let (owner, agent, tenant) = retell_agent(&app, "acme").await;
+    let url = agent["webhook_url"].as_str().unwrap().to_owned();
+    let mut bodies = Vec::new();
+    for n in 0..12 {
+        let id = format!("flood-{n}");
+        let ended = retell_event(
+            "call_ended",
+            &id,
+            json!({"end_timestamp": 1_770_000_060_000i64 + n, "transcript_object": [
+                {"role": "user", "content": format!("Call number {n}."), "words": []}
+            ]}),
+        );
+        bodies.push(retell_event("call_started", &id, json!({})));
+        bodies.push(ended.clone());
+        bodies.push(retell_event(
+            "call_analyzed",
+            &id,
+            json!({"call_analysis": {"call_summary": format!("Summary {n}.")}}),
+        ));
+        bodies.push(ended);
+    }
+    let replies =
+        futures_util::future::join_all(bodies.iter().map(|b| send_retell(&app, &url, b))).await;
+    let mut ids = std::collections::BTreeMap::new();
+    for (n, r) in replies.iter().enumerate() {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let previous = ids.insert(n / 4, r.body["call_id"].as_str().unwrap().to_owned());
+        if let Some(previous) = previous {
+            assert_eq!(previous, r.body["call_id"], "one call per provider call id");
+        }
+    }
+    assert_eq!(calls_of(&app, &owner, "?limit=100").await.len(), 12);
+    for (n, id) in &ids {
+        let c = app.get(&format!("/api/v1/calls/{id}"), &owner).await.body;
+        assert_eq!(c["stages"]["provider"], "analyzed", "{c}");
+        assert_eq!(c["provider_analysis"]["summary"], format!("Summary {n}."));
+        assert_eq!(c["turns"][0]["text"], format!("Call number {n}."));
+        assert_eq!(c["duration_ms"], 60_000 + *n as i64);
+        let raw: Value = serde_json::from_slice(
+            &std::fs::read(
+                app.state
+                    .config
+                    .data_dir
+                    .join(format!("objects/{tenant}/raw/{id}.json")),
+            )
+            .expect("raw object"),
+        )
+        .unwrap();
+        assert_eq!(
+            raw.as_array().unwrap().len(),
+            3,
+            "every distinct event, once: {raw}"
+        );
+    }
 }
 
 async fn bad_webhooks_store_nothing(app: TestApp) {
