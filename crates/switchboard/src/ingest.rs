@@ -289,12 +289,14 @@ async fn write_batch(
         .rev()
         .filter(|(key, _)| seen.insert(key.as_str().to_owned()))
         .collect();
-    futures_util::future::try_join_all(
-        latest
-            .into_iter()
-            .map(|(key, bytes)| async move { objects.put(&key, bytes).await }),
-    )
-    .await?;
+    objects
+        .put_all(
+            latest
+                .into_iter()
+                .map(|(key, bytes)| (key, bytes.into()))
+                .collect(),
+        )
+        .await?;
     if let Some(tx) = tx {
         tx.commit().await?;
     }

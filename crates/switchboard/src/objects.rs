@@ -213,8 +213,68 @@ pub fn s3_store(config: &Config) -> anyhow::Result<Arc<AmazonS3>> {
 
 #[derive(Clone)]
 enum Backend {
-    Local(Arc<LocalFileSystem>),
+    /// Read through `object_store`; written by [`write_durably`] under `root`.
+    Local(Arc<LocalFileSystem>, Arc<std::path::Path>),
     S3(Arc<AmazonS3>),
+}
+
+/// Objects written at once at most (S3 requests, or files being synced).
+const CONCURRENT_WRITES: usize = 16;
+
+async fn blocking(
+    work: impl FnOnce() -> std::io::Result<()> + Send + 'static,
+) -> object_store::Result<()> {
+    let local = |e: std::io::Error| object_store::Error::Generic {
+        store: "LocalFileSystem",
+        source: Box::new(e),
+    };
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| local(std::io::Error::other(e)))?
+        .map_err(local)
+}
+
+/// Writes `path` whole or not at all, synced. The staging name ends in
+/// `#<digits>`, which `object_store`'s local store never lists, so a
+/// crash mid-write leaves nothing visible.
+fn write_durably(
+    root: &std::path::Path,
+    path: &std::path::Path,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| std::io::Error::other("an object key has a file name"))?;
+    let staging = path.with_file_name(format!("{name}#{}", rand::random::<u32>()));
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&staging)?;
+        file.write_all(bytes)?;
+        file.sync_data()?;
+        std::fs::rename(&staging, path)
+    };
+    let written = match write() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = path.parent().expect("staging is in a directory");
+            std::fs::create_dir_all(dir)?;
+            // The new directories' own entries, up to the store's root.
+            for created in dir.ancestors().skip(1).take_while(|a| a.starts_with(root)) {
+                sync_dir(created)?;
+            }
+            write()
+        }
+        other => other,
+    };
+    if written.is_err() {
+        let _ = std::fs::remove_file(&staging);
+    }
+    written
+}
+
+/// Makes the entries of `dir` (files renamed into it) durable.
+fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[derive(Clone)]
@@ -231,7 +291,10 @@ impl Objects {
                 let dir = config.data_dir.join("objects");
                 std::fs::create_dir_all(&dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
-                Backend::Local(Arc::new(LocalFileSystem::new_with_prefix(&dir)?))
+                Backend::Local(
+                    Arc::new(LocalFileSystem::new_with_prefix(&dir)?),
+                    Arc::from(dir.as_path()),
+                )
             }
             Some(_) => Backend::S3(s3_store(config)?),
         };
@@ -244,16 +307,60 @@ impl Objects {
 
     fn store(&self) -> &dyn ObjectStore {
         match &self.backend {
-            Backend::Local(s) => s.as_ref(),
+            Backend::Local(s, _) => s.as_ref(),
             Backend::S3(s) => s.as_ref(),
         }
     }
 
+    /// Stores one object durably (see [`Objects::put_all`]).
     pub async fn put(&self, key: &ObjectKey, bytes: impl Into<Bytes>) -> object_store::Result<()> {
-        self.store()
-            .put(&key.path(), PutPayload::from(bytes.into()))
-            .await
-            .map(|_| ())
+        self.put_all(vec![(key.clone(), bytes.into())]).await
+    }
+
+    /// Stores every object; when it returns, they survive a crash of the
+    /// machine, not only of the process. S3 answers a PUT once it is
+    /// durable. Local files are written to a staging name, synced, renamed
+    /// into place, and their directories synced once for all of them —
+    /// `object_store`'s local store does not sync, and a 2xx promises that
+    /// the raw payload is stored.
+    pub async fn put_all(&self, objects: Vec<(ObjectKey, Bytes)>) -> object_store::Result<()> {
+        use futures_util::{StreamExt as _, TryStreamExt as _};
+        match &self.backend {
+            Backend::S3(s3) => {
+                futures_util::stream::iter(objects)
+                    .map(|(key, bytes)| async move {
+                        s3.put(&key.path(), PutPayload::from(bytes))
+                            .await
+                            .map(|_| ())
+                    })
+                    .buffer_unordered(CONCURRENT_WRITES)
+                    .try_collect::<()>()
+                    .await
+            }
+            Backend::Local(_, root) => {
+                let paths: Vec<std::path::PathBuf> = objects
+                    .iter()
+                    .map(|(key, _)| root.join(key.as_str()))
+                    .collect();
+                futures_util::stream::iter(paths.iter().cloned().zip(objects))
+                    .map(|(path, (_, bytes))| {
+                        let root = root.clone();
+                        blocking(move || write_durably(&root, &path, &bytes))
+                    })
+                    .buffer_unordered(CONCURRENT_WRITES)
+                    .try_collect::<()>()
+                    .await?;
+                let dirs: std::collections::BTreeSet<std::path::PathBuf> = paths
+                    .iter()
+                    .filter_map(|p| p.parent().map(std::path::Path::to_path_buf))
+                    .collect();
+                futures_util::stream::iter(dirs)
+                    .map(|dir| blocking(move || sync_dir(&dir)))
+                    .buffer_unordered(CONCURRENT_WRITES)
+                    .try_collect::<()>()
+                    .await
+            }
+        }
     }
 
     pub async fn get(&self, key: &ObjectKey) -> object_store::Result<Bytes> {
@@ -277,7 +384,7 @@ impl Objects {
                 .signed_url(http::Method::GET, &key.path(), ttl)
                 .await?
                 .to_string()),
-            Backend::Local(_) => {
+            Backend::Local(..) => {
                 let expires =
                     time::OffsetDateTime::now_utc().unix_timestamp() + ttl.as_secs() as i64;
                 Ok(format!(
@@ -302,7 +409,7 @@ impl Objects {
     /// Checks a local signed URL; the key it names, if the URL is genuine
     /// and unexpired.
     pub fn verify_local_url(&self, key: &str, expires: i64, sig: &str) -> Option<ObjectKey> {
-        if !matches!(self.backend, Backend::Local(_)) {
+        if !matches!(self.backend, Backend::Local(..)) {
             return None;
         }
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -314,6 +421,32 @@ impl Objects {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn durable_writes_create_directories_replace_whole_and_leave_no_staging_visible() {
+        use futures_util::TryStreamExt as _;
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("tenant/raw/call.json");
+        write_durably(root.path(), &path, b"first").unwrap();
+        write_durably(root.path(), &path, b"second").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        let names: Vec<String> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["call.json"], "no staging file is left behind");
+        // A crash between create and rename leaves a staging file, which the
+        // store does not list.
+        std::fs::write(path.with_file_name("other.json#12345"), b"partial").unwrap();
+        let store = LocalFileSystem::new_with_prefix(root.path()).unwrap();
+        let listed: Vec<String> = store
+            .list(None)
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(listed, ["tenant/raw/call.json"]);
+    }
 
     #[test]
     fn stored_keys_must_stay_under_the_tenant() {

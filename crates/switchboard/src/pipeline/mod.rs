@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::{StreamExt as _, TryStreamExt as _};
+use futures_util::StreamExt as _;
 use serde::Serialize;
 use switchboard_analysis::ai_config::AiConfig;
 use switchboard_analysis::qa::QaConfig;
@@ -207,9 +207,6 @@ impl PipelineConfig {
 
 /// Jobs claimed per round trip.
 const CLAIM_BATCH: i64 = 32;
-
-/// Objects a finalising batch writes at once.
-const OBJECT_WRITES: usize = 8;
 
 /// Runs workers until the task is dropped: on a hint, the hinted tenants;
 /// every poll interval, all of them.
@@ -590,13 +587,7 @@ async fn finalise(
             ]
         })
         .collect();
-    futures_util::stream::iter(puts.into_iter().map(|(key, bytes)| {
-        let objects = state.objects.clone();
-        async move { objects.put(&key, bytes).await }
-    }))
-    .buffer_unordered(OBJECT_WRITES)
-    .try_collect::<()>()
-    .await?;
+    state.objects.put_all(puts).await?;
     Ok(stored.iter().map(|a| a.row.call_id).collect())
 }
 
