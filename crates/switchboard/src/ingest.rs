@@ -5,9 +5,6 @@
 //! is durable and a redelivery is a no-op (invariant 6).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-
-use bytes::Bytes;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -27,7 +24,7 @@ use crate::http::problem::Problem;
 use crate::http::routes::rfc3339;
 use crate::http::AppState;
 use crate::objects::ObjectKey;
-use crate::objects::{ObjectBatch, Objects};
+use crate::objects::Objects;
 use crate::pipeline::Hints;
 use crate::secrets::hex;
 
@@ -258,10 +255,7 @@ async fn write_batch(
     // Stable: the events of one call keep their order of arrival.
     jobs.sort_by_key(|(_, job)| (job.scope.tenant_id(), job.agent));
     let mut tx: Option<TenantTx> = None;
-    let mut staged = Staged {
-        batch: objects.batch(),
-        latest: HashMap::new(),
-    };
+    let mut puts: Vec<(ObjectKey, Vec<u8>)> = Vec::new();
     let mut deferred = Deferred::default();
     let mut jobs = jobs.into_iter().peekable();
     while let Some((i, job)) = jobs.next() {
@@ -275,7 +269,7 @@ async fn write_batch(
             None => tx.insert(db.tenant(&job.scope, Mode::Write).await?),
         };
         let (agent, received_at) = (job.agent, job.received_at);
-        results[i] = Some(write_one(tx, objects, job, &mut deferred, &mut staged).await?);
+        results[i] = Some(write_one(tx, objects, job, &mut deferred, &mut puts).await?);
         let next_differs = jobs.peek().is_none_or(|(_, next)| {
             next.scope.tenant_id() != tx.tenant_id() || next.agent != agent
         });
@@ -288,7 +282,21 @@ async fn write_batch(
             }
         }
     }
-    staged.batch.finish().await?;
+    // Two events of one call in a batch: its last objects are the whole story.
+    let mut seen = std::collections::HashSet::new();
+    let latest: Vec<(ObjectKey, Vec<u8>)> = puts
+        .into_iter()
+        .rev()
+        .filter(|(key, _)| seen.insert(key.as_str().to_owned()))
+        .collect();
+    objects
+        .put_all(
+            latest
+                .into_iter()
+                .map(|(key, bytes)| (key, bytes.into()))
+                .collect(),
+        )
+        .await?;
     if let Some(tx) = tx {
         tx.commit().await?;
     }
@@ -296,21 +304,6 @@ async fn write_batch(
         .into_iter()
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| IngestError::Batch("an event of the batch was not written".into()))
-}
-
-/// The objects of a batch: being written while the batch goes on, and
-/// readable by its later events before they are durable.
-struct Staged {
-    batch: ObjectBatch,
-    latest: HashMap<ObjectKey, Bytes>,
-}
-
-impl Staged {
-    fn put(&mut self, key: ObjectKey, bytes: Vec<u8>) {
-        let bytes = Bytes::from(bytes);
-        self.latest.insert(key.clone(), bytes.clone());
-        self.batch.put(key, bytes);
-    }
 }
 
 /// The rows that follow from creating calls, written for several calls in
@@ -338,7 +331,7 @@ async fn write_one(
     objects: &Objects,
     job: Job,
     deferred: &mut Deferred,
-    staged: &mut Staged,
+    puts: &mut Vec<(ObjectKey, Vec<u8>)>,
 ) -> Result<Accepted, IngestError> {
     let has_turns = job.alone.has_turns();
     let (record, raw_document, created) = match calls::create_or_lock(
@@ -379,10 +372,10 @@ async fn write_one(
                 pipeline_jobs::enqueue(tx, call, job.received_at).await?;
             }
             let key = ObjectKey::raw(&job.scope, call);
-            let earlier = match staged.latest.get(&key) {
-                Some(pending) => Some(pending.clone()),
+            let earlier = match puts.iter().rev().find(|(k, _)| *k == key) {
+                Some((_, pending)) => Some(pending.clone()),
                 None => match objects.get(&key).await {
-                    Ok(stored) => Some(stored),
+                    Ok(stored) => Some(stored.to_vec()),
                     Err(object_store::Error::NotFound { .. }) => None,
                     Err(e) => return Err(e.into()),
                 },
@@ -397,11 +390,11 @@ async fn write_one(
         }
     };
     let call = record.id;
-    staged.put(ObjectKey::raw(&job.scope, call), raw_document);
-    staged.put(
+    puts.push((ObjectKey::raw(&job.scope, call), raw_document));
+    puts.push((
         ObjectKey::meta(&job.scope, call),
         serde_json::to_vec(&CallView::new(record, false)).expect("serialises"),
-    );
+    ));
     Ok(Accepted {
         call_id: call,
         duplicate: false,

@@ -104,7 +104,7 @@ impl FlatTable {
 }
 
 /// Where an object lives: always under `<tenant>/`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectKey(String);
 
 impl ObjectKey {
@@ -221,71 +221,6 @@ enum Backend {
 /// Objects written at once at most (S3 requests, or files being synced).
 const CONCURRENT_WRITES: usize = 16;
 
-type Write = tokio::task::JoinHandle<object_store::Result<()>>;
-
-/// Object writes that run while their caller goes on (an ingest batch
-/// writes the objects of one event while it stores the next), and are all
-/// durable when [`ObjectBatch::finish`] returns: they survive a crash of
-/// the machine, not only of the process. `object_store`'s local store does
-/// not sync files; a 2xx promises that the raw payload is stored, so local
-/// files are staged, synced, renamed into place, and each directory synced
-/// once for the batch. A key written twice ends with its last bytes.
-pub struct ObjectBatch {
-    objects: Objects,
-    slots: Arc<tokio::sync::Semaphore>,
-    writes: std::collections::HashMap<String, Write>,
-    dirs: std::collections::BTreeSet<String>,
-}
-
-impl ObjectBatch {
-    pub fn put(&mut self, key: ObjectKey, bytes: Bytes) {
-        if let Some((dir, _)) = key.as_str().rsplit_once('/') {
-            self.dirs.insert(dir.to_owned());
-        }
-        let earlier = self.writes.remove(key.as_str());
-        let (objects, slots, name) = (self.objects.clone(), self.slots.clone(), key.0.clone());
-        let write = tokio::spawn(async move {
-            // The same key again: after the earlier write, so this one wins.
-            if let Some(earlier) = earlier {
-                joined(earlier.await)?;
-            }
-            let _slot = slots.acquire_owned().await.expect("never closed");
-            objects.write(&key, bytes).await
-        });
-        self.writes.insert(name, write);
-    }
-
-    /// Waits for every write, then makes the local directory entries durable.
-    pub async fn finish(mut self) -> object_store::Result<()> {
-        for (_, write) in self.writes.drain() {
-            joined(write.await)?;
-        }
-        let Backend::Local(_, root) = &self.objects.backend else {
-            return Ok(());
-        };
-        let dirs: Vec<Write> = std::mem::take(&mut self.dirs)
-            .into_iter()
-            .map(|dir| {
-                let dir = root.join(dir);
-                tokio::spawn(blocking(move || sync_dir(&dir)))
-            })
-            .collect();
-        for sync in dirs {
-            joined(sync.await)?;
-        }
-        Ok(())
-    }
-}
-
-fn joined(
-    outcome: Result<object_store::Result<()>, tokio::task::JoinError>,
-) -> object_store::Result<()> {
-    outcome.map_err(|e| object_store::Error::Generic {
-        store: "ObjectBatch",
-        source: Box::new(e),
-    })?
-}
-
 async fn blocking(
     work: impl FnOnce() -> std::io::Result<()> + Send + 'static,
 ) -> object_store::Result<()> {
@@ -382,38 +317,48 @@ impl Objects {
         self.put_all(vec![(key.clone(), bytes.into())]).await
     }
 
-    /// Stores every object durably: see [`ObjectBatch`].
+    /// Stores every object; when it returns, they survive a crash of the
+    /// machine, not only of the process. S3 answers a PUT once it is
+    /// durable. Local files are written to a staging name, synced, renamed
+    /// into place, and their directories synced once for all of them —
+    /// `object_store`'s local store does not sync, and a 2xx promises that
+    /// the raw payload is stored.
     pub async fn put_all(&self, objects: Vec<(ObjectKey, Bytes)>) -> object_store::Result<()> {
-        let mut batch = self.batch();
-        for (key, bytes) in objects {
-            batch.put(key, bytes);
-        }
-        batch.finish().await
-    }
-
-    /// Writes that start at once and are durable together at
-    /// [`ObjectBatch::finish`].
-    pub fn batch(&self) -> ObjectBatch {
-        ObjectBatch {
-            objects: self.clone(),
-            slots: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_WRITES)),
-            writes: std::collections::HashMap::new(),
-            dirs: std::collections::BTreeSet::new(),
-        }
-    }
-
-    /// One object, written whole: on S3 a PUT (durable once answered);
-    /// locally a synced file whose directory entry [`ObjectBatch::finish`]
-    /// syncs.
-    async fn write(&self, key: &ObjectKey, bytes: Bytes) -> object_store::Result<()> {
+        use futures_util::{StreamExt as _, TryStreamExt as _};
         match &self.backend {
-            Backend::S3(s3) => s3
-                .put(&key.path(), PutPayload::from(bytes))
-                .await
-                .map(|_| ()),
+            Backend::S3(s3) => {
+                futures_util::stream::iter(objects)
+                    .map(|(key, bytes)| async move {
+                        s3.put(&key.path(), PutPayload::from(bytes))
+                            .await
+                            .map(|_| ())
+                    })
+                    .buffer_unordered(CONCURRENT_WRITES)
+                    .try_collect::<()>()
+                    .await
+            }
             Backend::Local(_, root) => {
-                let (root, path) = (root.clone(), root.join(key.as_str()));
-                blocking(move || write_durably(&root, &path, &bytes)).await
+                let paths: Vec<std::path::PathBuf> = objects
+                    .iter()
+                    .map(|(key, _)| root.join(key.as_str()))
+                    .collect();
+                futures_util::stream::iter(paths.iter().cloned().zip(objects))
+                    .map(|(path, (_, bytes))| {
+                        let root = root.clone();
+                        blocking(move || write_durably(&root, &path, &bytes))
+                    })
+                    .buffer_unordered(CONCURRENT_WRITES)
+                    .try_collect::<()>()
+                    .await?;
+                let dirs: std::collections::BTreeSet<std::path::PathBuf> = paths
+                    .iter()
+                    .filter_map(|p| p.parent().map(std::path::Path::to_path_buf))
+                    .collect();
+                futures_util::stream::iter(dirs)
+                    .map(|dir| blocking(move || sync_dir(&dir)))
+                    .buffer_unordered(CONCURRENT_WRITES)
+                    .try_collect::<()>()
+                    .await
             }
         }
     }
@@ -476,29 +421,6 @@ impl Objects {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_batch_writing_one_key_again_ends_with_its_last_bytes() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            data_dir: dir.path().to_path_buf(),
-            ..Config::default()
-        };
-        let objects = Objects::open(&config, b"url-key").unwrap();
-        let scope =
-            crate::auth::Operator::command_line().scope_for(switchboard_core::TenantId::generate());
-        let key = ObjectKey::raw(&scope, CallId::generate());
-        let mut batch = objects.batch();
-        // Earlier writes are larger, so they would finish last if racing.
-        let size = |n: u8| 4_000_000 >> n;
-        for n in 0..8u8 {
-            batch.put(key.clone(), Bytes::from(vec![b'a' + n; size(n)]));
-        }
-        batch.finish().await.unwrap();
-        let stored = objects.get(&key).await.unwrap();
-        assert_eq!(stored.len(), size(7));
-        assert!(stored.iter().all(|&b| b == b'a' + 7));
-    }
 
     #[tokio::test]
     async fn durable_writes_create_directories_replace_whole_and_leave_no_staging_visible() {
