@@ -6,6 +6,12 @@
 # on PostgreSQL, with the load generator (examples/webhook_load.rs) on the
 # same machine.
 #
+# Objects are synced files (decision 0009). On ext4 without a journal (the
+# machines here) creating a file scans the inodes deleted in the last few
+# minutes: run this at least five minutes after deleting many files (the
+# previous run's data directories, removed at its exit, included), or the
+# first scenarios measure the file system.
+#
 # Two scenarios per backend, interleaved over ROUNDS rounds so a noisy
 # neighbour hurts all alike: closed loop with CONNECTIONS connections
 # (throughput), and open loop at RATE requests/s (latency at a fixed load).
