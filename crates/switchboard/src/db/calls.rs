@@ -133,6 +133,28 @@ impl Projection {
     }
 }
 
+type CallQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds the columns a projection sets, in table order: stage, direction,
+/// from_number, to_number, started_at, ended_at, duration_ms, is_test.
+trait BindColumns<'q> {
+    fn bind_columns(self, p: &'q Projection) -> Self;
+}
+
+impl<'q> BindColumns<'q> for CallQuery<'q> {
+    fn bind_columns(self, p: &'q Projection) -> Self {
+        let f = &p.fields;
+        self.bind(p.stage.as_str())
+            .bind(f.direction.map(|d| d.as_str()))
+            .bind(f.from.as_deref())
+            .bind(f.to.as_deref())
+            .bind(f.started_at)
+            .bind(f.ended_at)
+            .bind(f.duration_ms)
+            .bind(i64::from(f.test.unwrap_or(false)))
+    }
+}
+
 /// What [`create_or_lock`] found.
 pub enum Upserted {
     /// The event was the call's first: the call is stored as it describes it.
@@ -156,7 +178,6 @@ pub async fn create_or_lock(
 ) -> DbResult<Upserted> {
     let now = now_ms();
     let id = CallId::generate();
-    let f = &first.fields;
     let row = sqlx::query(&format!(
         "INSERT INTO calls (tenant_id, id, source, external_id, agent_id, stage, direction, from_number, \
             to_number, started_at, ended_at, duration_ms, is_test, details, transcript_text, audio_status, \
@@ -171,14 +192,7 @@ pub async fn create_or_lock(
     .bind(source.as_str())
     .bind(external_id)
     .bind(agent_id.map(|a| a.to_string()))
-    .bind(first.stage.as_str())
-    .bind(f.direction.map(|d| d.as_str()))
-    .bind(f.from.as_deref())
-    .bind(f.to.as_deref())
-    .bind(f.started_at)
-    .bind(f.ended_at)
-    .bind(f.duration_ms)
-    .bind(i64::from(f.test.unwrap_or(false)))
+    .bind_columns(&first)
     .bind(first.transcript.as_str())
     .bind(first.audio_status())
     .bind(now)
@@ -281,7 +295,6 @@ pub async fn project(
     events: Vec<StoredUpdate>,
 ) -> DbResult<CallRecord> {
     let projection = Projection::of(events);
-    let f = &projection.fields;
     let row = sqlx::query(&format!(
         "UPDATE calls SET stage = $3, direction = $4, from_number = $5, to_number = $6, started_at = $7, \
             ended_at = $8, duration_ms = $9, is_test = $10, details = $11, transcript_text = $12, \
@@ -291,15 +304,8 @@ pub async fn project(
     ))
     .bind(tx.tenant_param())
     .bind(call.to_string())
-    .bind(projection.stage.as_str())
-    .bind(f.direction.map(|d| d.as_str()))
-    .bind(f.from.as_deref())
-    .bind(f.to.as_deref())
-    .bind(f.started_at)
-    .bind(f.ended_at)
-    .bind(f.duration_ms)
-    .bind(i64::from(f.test.unwrap_or(false)))
-    .bind(serde_json::to_string(f).expect("fields serialise"))
+    .bind_columns(&projection)
+    .bind(serde_json::to_string(&projection.fields).expect("fields serialise"))
     .bind(projection.transcript.as_str())
     .bind(projection.audio_status())
     .bind(now_ms())
