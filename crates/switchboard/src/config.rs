@@ -233,7 +233,8 @@ pub struct AuthConfig {
     pub refresh_token_ttl_secs: u64,
     pub impersonation_ttl_secs: u64,
     /// How long this node may answer from memory what the database said
-    /// about an API key or access token; 0 turns the cache off. Changes made
+    /// about an API key or access token, a webhook URL's agent, or a
+    /// tenant's provider key (decision 0009); 0 turns the caches off. Changes made
     /// through this node's API take effect at once, changes made elsewhere
     /// (another node, the CLI) within this many seconds.
     pub credential_cache_ttl_secs: u64,
