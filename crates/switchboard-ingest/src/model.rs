@@ -244,6 +244,13 @@ call_fields! {
     metadata: serde_json::Value,
 }
 
+impl CallFields {
+    /// Whether there is a transcript to analyse.
+    pub fn has_turns(&self) -> bool {
+        self.turns.as_ref().is_some_and(|t| !t.is_empty())
+    }
+}
+
 /// One event about one call, read from a provider's payload.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CallUpdate {

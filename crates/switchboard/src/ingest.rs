@@ -5,6 +5,7 @@
 //! is durable and a redelivery is a no-op (invariant 6).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -144,6 +145,18 @@ impl Job {
     }
 }
 
+impl Job {
+    /// Tenant, agent, then the call: the order a batch takes its locks in.
+    fn lock_order(&self) -> (TenantId, Option<AgentId>, &'static str, &str) {
+        (
+            self.scope.tenant_id(),
+            self.agent,
+            self.source.as_str(),
+            &self.external_id,
+        )
+    }
+}
+
 /// Events per transaction at most.
 const MAX_BATCH: usize = 64;
 
@@ -256,22 +269,10 @@ async fn write_batch(
     // on PostgreSQL cannot each wait for a call the other created first (a
     // deadlock, found by the concurrent-events test). Stable: the events of
     // one call keep their order of arrival.
-    jobs.sort_by(|(_, a), (_, b)| {
-        (
-            a.scope.tenant_id(),
-            a.agent,
-            a.source.as_str(),
-            &a.external_id,
-        )
-            .cmp(&(
-                b.scope.tenant_id(),
-                b.agent,
-                b.source.as_str(),
-                &b.external_id,
-            ))
-    });
+    jobs.sort_by(|(_, a), (_, b)| a.lock_order().cmp(&b.lock_order()));
     let mut tx: Option<TenantTx> = None;
-    let mut puts: Vec<(ObjectKey, Vec<u8>)> = Vec::new();
+    // Two events of one call in a batch: its last objects are the whole story.
+    let mut puts: HashMap<ObjectKey, Vec<u8>> = HashMap::new();
     let mut deferred = Deferred::default();
     let mut jobs = jobs.into_iter().peekable();
     while let Some((i, job)) = jobs.next() {
@@ -298,17 +299,9 @@ async fn write_batch(
             }
         }
     }
-    // Two events of one call in a batch: its last objects are the whole story.
-    let mut seen = std::collections::HashSet::new();
-    let latest: Vec<(ObjectKey, Vec<u8>)> = puts
-        .into_iter()
-        .rev()
-        .filter(|(key, _)| seen.insert(key.as_str().to_owned()))
-        .collect();
     objects
         .put_all(
-            latest
-                .into_iter()
+            puts.into_iter()
                 .map(|(key, bytes)| (key, bytes.into()))
                 .collect(),
         )
@@ -347,9 +340,9 @@ async fn write_one(
     objects: &Objects,
     job: Job,
     deferred: &mut Deferred,
-    puts: &mut Vec<(ObjectKey, Vec<u8>)>,
+    puts: &mut HashMap<ObjectKey, Vec<u8>>,
 ) -> Result<Accepted, IngestError> {
-    let has_turns = job.alone.has_turns();
+    let has_turns = job.alone.fields.has_turns();
     let (record, raw_document, created) = match calls::create_or_lock(
         tx,
         job.source,
@@ -384,12 +377,12 @@ async fn write_one(
             }
             let events = calls::events(tx, call).await?;
             let record = calls::project(tx, call, events).await?;
-            if record.fields.turns.as_ref().is_some_and(|t| !t.is_empty()) {
+            if record.fields.has_turns() {
                 pipeline_jobs::enqueue(tx, call, job.received_at).await?;
             }
             let key = ObjectKey::raw(&job.scope, call);
-            let earlier = match puts.iter().rev().find(|(k, _)| *k == key) {
-                Some((_, pending)) => Some(pending.clone()),
+            let earlier = match puts.get(&key) {
+                Some(pending) => Some(pending.clone()),
                 None => match objects.get(&key).await {
                     Ok(stored) => Some(stored.to_vec()),
                     Err(object_store::Error::NotFound { .. }) => None,
@@ -406,11 +399,11 @@ async fn write_one(
         }
     };
     let call = record.id;
-    puts.push((ObjectKey::raw(&job.scope, call), raw_document));
-    puts.push((
+    puts.insert(ObjectKey::raw(&job.scope, call), raw_document);
+    puts.insert(
         ObjectKey::meta(&job.scope, call),
         serde_json::to_vec(&CallView::new(record, false)).expect("serialises"),
-    ));
+    );
     Ok(Accepted {
         call_id: call,
         duplicate: false,

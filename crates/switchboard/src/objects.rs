@@ -104,7 +104,7 @@ impl FlatTable {
 }
 
 /// Where an object lives: always under `<tenant>/`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ObjectKey(String);
 
 impl ObjectKey {

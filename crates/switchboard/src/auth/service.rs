@@ -28,7 +28,7 @@ pub struct AuthService {
     webhook_agents: CredentialCache<CredentialDigest, WebhookAgent>,
     /// A tenant's opened provider credentials, by provider, as webhooks
     /// verify their signatures with them.
-    provider_secrets: CredentialCache<(TenantId, &'static str), Option<Arc<serde_json::Value>>>,
+    provider_secrets: CredentialCache<(TenantId, Source), Option<Arc<serde_json::Value>>>,
     keys: Arc<PlatformKeys>,
     external: ExternalVerifier,
     config: AuthConfig,
@@ -157,7 +157,7 @@ impl AuthService {
     pub async fn provider_secret<E>(
         &self,
         scope: &TenantScope,
-        provider: &'static str,
+        provider: Source,
         open: impl std::future::Future<Output = Result<Option<serde_json::Value>, E>>,
     ) -> Result<Option<Arc<serde_json::Value>>, E> {
         let key = (scope.tenant_id(), provider);

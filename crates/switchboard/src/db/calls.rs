@@ -119,11 +119,6 @@ impl Projection {
         }
     }
 
-    /// Whether there is a transcript to analyse.
-    pub fn has_turns(&self) -> bool {
-        self.fields.turns.as_ref().is_some_and(|t| !t.is_empty())
-    }
-
     fn audio_status(&self) -> &'static str {
         if self.fields.recording_url.is_some() {
             "available"

@@ -15,6 +15,7 @@ use switchboard_ingest::{CallUpdate, ParseError, Source};
 use super::agents::{open_secrets, vapi_auth_from_json};
 use super::credentials::open_credential;
 use crate::auth::webhook::WebhookAgent;
+use crate::auth::TenantScope;
 use crate::db::{agents, now_ms, Mode};
 use crate::http::extract::read_limited;
 use crate::http::problem::{ApiResult, Problem};
@@ -28,6 +29,21 @@ fn payload_problem(errors: Vec<ParseError>) -> Problem {
     p.kind = "/problems/malformed-payload".into();
     p.title = "The payload could not be read".into();
     p
+}
+
+/// `field` of the tenant's credential for `provider`, which this node
+/// remembers for a while: every webhook of a flood is verified with it.
+async fn credential_field(
+    state: &AppState,
+    scope: &TenantScope,
+    provider: Source,
+    field: &str,
+) -> Result<Option<String>, Problem> {
+    let credential = state
+        .auth
+        .provider_secret(scope, provider, open_credential(state, scope, provider))
+        .await?;
+    Ok(credential.and_then(|c| c[field].as_str().map(str::to_owned)))
 }
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -78,16 +94,7 @@ pub async fn receive(
 
     let verdict = match provider {
         Source::Retell => {
-            let key = state
-                .auth
-                .provider_secret(
-                    &scope,
-                    "retell",
-                    open_credential(&state, &scope, Source::Retell),
-                )
-                .await?
-                .and_then(|c| c["api_key"].as_str().map(str::to_owned));
-            match key {
+            match credential_field(&state, &scope, Source::Retell, "api_key").await? {
                 None => Err(unverifiable(
                     "no Retell API key is configured for this tenant",
                 )),
@@ -100,16 +107,7 @@ pub async fn receive(
             }
         }
         Source::Twilio => {
-            let auth_token = state
-                .auth
-                .provider_secret(
-                    &scope,
-                    "twilio",
-                    open_credential(&state, &scope, Source::Twilio),
-                )
-                .await?
-                .and_then(|c| c["auth_token"].as_str().map(str::to_owned));
-            match auth_token {
+            match credential_field(&state, &scope, Source::Twilio, "auth_token").await? {
                 None => Err(unverifiable(
                     "no Twilio credentials are configured for this tenant",
                 )),
