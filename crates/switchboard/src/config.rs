@@ -32,6 +32,9 @@ pub struct Config {
     /// `s3://bucket[/prefix]` for S3-compatible object storage; unset means
     /// local files under `data_dir/objects`.
     pub object_store_url: Option<String>,
+    /// How a batch of local object writes is made durable (see
+    /// [`LocalObjectSync`]); S3 stores ignore it.
+    pub local_object_sync: LocalObjectSync,
     pub s3: S3Config,
     pub providers: ProvidersConfig,
     pub log: LogConfig,
@@ -60,6 +63,7 @@ impl Default for Config {
             master_key_previous: None,
             master_key_file: None,
             object_store_url: None,
+            local_object_sync: LocalObjectSync::default(),
             s3: S3Config::default(),
             providers: ProvidersConfig::default(),
             log: LogConfig::default(),
@@ -137,6 +141,22 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
     }
+}
+
+/// How the local object store makes a batch of writes durable before a
+/// 2xx (decision 0010).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LocalObjectSync {
+    /// One `syncfs` of the data directory's filesystem per batch: one
+    /// device flush however many files. Anything else dirty on that
+    /// filesystem is written out with it, so give `data_dir` a filesystem
+    /// of its own. The default on Linux; elsewhere it means `each_file`.
+    #[default]
+    Filesystem,
+    /// `fdatasync` of every file and `fsync` of its directory: a device
+    /// flush per file, unaffected by other writers on the filesystem.
+    EachFile,
 }
 
 /// Settings of an S3-compatible object store. Unset values fall back to the

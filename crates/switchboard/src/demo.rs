@@ -337,7 +337,7 @@ async fn seed_calls(
             Some(agent.id),
             update,
             ingest::event_key_of(raw.as_bytes()),
-            raw,
+            ingest::RawPayload::Json(raw),
         )
         .await?;
         bar.inc(1);

@@ -5,10 +5,11 @@
 //! is durable and a redelivery is a no-op (invariant 6).
 
 use std::borrow::Cow;
+
+use bytes::Bytes;
 use std::collections::HashMap;
 
 use serde::Serialize;
-use serde_json::value::RawValue;
 use sha2::{Digest as _, Sha256};
 use switchboard_core::{AgentId, CallId, TenantId};
 use switchboard_ingest::model::{Cost, ProviderAnalysis, StoredUpdate};
@@ -88,7 +89,7 @@ pub async fn accept(
     agent: Option<AgentId>,
     update: CallUpdate,
     event_key: String,
-    raw: String,
+    raw: RawPayload,
 ) -> Result<Accepted, IngestError> {
     let job = Job::prepare(*scope, source, agent, update, event_key, raw, now_ms());
     state.ingestor.accept(job).await
@@ -104,10 +105,11 @@ struct Job {
     event_key: String,
     received_at: i64,
     update_json: String,
-    raw: String,
+    raw: RawPayload,
     /// The call as this event alone describes it, stored if it is the
-    /// call's first (most are: providers send one or three per call).
-    alone: Projection,
+    /// call's first (most are: providers send one or three per call);
+    /// taken by the batch that writes it.
+    alone: Option<Projection>,
     /// The raw document of a call that has only this event.
     raw_alone: Vec<u8>,
 }
@@ -119,16 +121,16 @@ impl Job {
         agent: Option<AgentId>,
         update: CallUpdate,
         event_key: String,
-        raw: String,
+        raw: RawPayload,
         received_at: i64,
     ) -> Job {
         let update_json = serde_json::to_string(&update).expect("updates serialise");
         let external_id = update.external_id.clone();
-        let alone = Projection::of(vec![StoredUpdate {
+        let alone = Some(Projection::of(vec![StoredUpdate {
             update,
             received_at,
             event_key: event_key.clone(),
-        }]);
+        }]));
         let raw_alone = raw_document(&event_key, received_at, &raw);
         Job {
             scope,
@@ -160,21 +162,78 @@ impl Job {
 /// Events per transaction at most.
 const MAX_BATCH: usize = 64;
 
-/// Group commit for incoming events. A commit that is durable costs an
-/// fsync (milliseconds on ordinary disks, and SQLite has one writer), so
-/// writers take every event waiting in the queue — up to [`MAX_BATCH`],
-/// whatever their tenants — into one transaction and answer them all after
-/// its commit. Under light load a batch is one event and nothing waits.
+/// Group commit for incoming events. A commit that is durable costs a
+/// device flush (milliseconds here, and SQLite has one writer), so writers
+/// take every event waiting in the queue — up to [`MAX_BATCH`], whatever
+/// their tenants — into one transaction. A committed batch's objects go to
+/// the syncer, which writes and syncs what every batch committed since its
+/// last round at once, while the writers go on with the next batches; an
+/// event is answered once both its commit and its objects are durable
+/// (decision 0010). Under light load a batch is one event and nothing waits.
 #[derive(Clone)]
 pub struct Ingestor {
-    queue: mpsc::Sender<(Job, oneshot::Sender<Result<Accepted, IngestError>>)>,
+    queue: mpsc::Sender<(Job, Reply)>,
 }
 
-type Queue = Arc<Mutex<mpsc::Receiver<(Job, oneshot::Sender<Result<Accepted, IngestError>>)>>>;
+type Reply = oneshot::Sender<Result<Accepted, IngestError>>;
+type Queue = Arc<Mutex<mpsc::Receiver<(Job, Reply)>>>;
+
+/// Object versions that committed (or committing) batches wrote and the
+/// syncer has not yet made durable. A later event of the same call
+/// appends to the version here, not to the stored one; a batch registers
+/// its versions while it holds its calls' locks, so the newest version of
+/// a key holds every event before it.
+#[derive(Clone, Default)]
+struct Unsynced(Arc<std::sync::Mutex<HashMap<ObjectKey, (u64, Bytes)>>>);
+
+impl Unsynced {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectKey, (u64, Bytes)>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, key: &ObjectKey) -> Option<Bytes> {
+        self.map().get(key).map(|(_, bytes)| bytes.clone())
+    }
+
+    fn register(&self, batch: u64, versions: Vec<(ObjectKey, Bytes)>) {
+        let mut map = self.map();
+        for (key, bytes) in versions {
+            map.insert(key, (batch, bytes));
+        }
+    }
+
+    /// Every version not yet durable, with the batch that wrote it.
+    fn all(&self) -> Vec<(ObjectKey, u64, Bytes)> {
+        self.map()
+            .iter()
+            .map(|(key, (batch, bytes))| (key.clone(), *batch, bytes.clone()))
+            .collect()
+    }
+
+    /// Forgets these versions, unless a later batch replaced them.
+    fn forget(&self, versions: impl IntoIterator<Item = (ObjectKey, u64)>) {
+        let mut map = self.map();
+        for (key, batch) in versions {
+            if map.get(&key).is_some_and(|(b, _)| *b == batch) {
+                map.remove(&key);
+            }
+        }
+    }
+}
+
+/// A committed batch waiting for its objects to be durable.
+struct Committed {
+    tenants: Vec<TenantId>,
+    results: Vec<Accepted>,
+    replies: Vec<Reply>,
+}
 
 impl Ingestor {
     /// Starts `writers` batch writers (one for SQLite, which has a single
-    /// writer anyway; a few for PostgreSQL, whose commits overlap).
+    /// writer anyway; a few for PostgreSQL, whose commits overlap) and the
+    /// syncer on a thread of their own: on the shared runtime each of a
+    /// batch's statements waited for a worker to finish parsing some other
+    /// request's payload before the batch could go on.
     pub fn start(
         db: Db,
         objects: Objects,
@@ -184,15 +243,42 @@ impl Ingestor {
     ) -> Ingestor {
         let (queue, rx) = mpsc::channel(4 * MAX_BATCH);
         let rx: Queue = Arc::new(Mutex::new(rx));
-        for _ in 0..writers.max(1) {
-            tokio::spawn(write_batches(
-                db.clone(),
-                objects.clone(),
-                hints.clone(),
-                events.clone(),
-                rx.clone(),
-            ));
-        }
+        let (committed, to_sync) = mpsc::channel(4 * MAX_BATCH);
+        let unsynced = Unsynced::default();
+        let batches = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("ingest-writer")
+            .build()
+            .expect("a runtime for the ingest writers");
+        std::thread::Builder::new()
+            .name("ingest-writer".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let mut running = tokio::task::JoinSet::new();
+                    running.spawn(sync_objects(
+                        objects.clone(),
+                        unsynced.clone(),
+                        hints,
+                        events,
+                        to_sync,
+                    ));
+                    for _ in 0..writers.max(1) {
+                        running.spawn(write_batches(Writer {
+                            db: db.clone(),
+                            objects: objects.clone(),
+                            unsynced: unsynced.clone(),
+                            batches: batches.clone(),
+                            committed: committed.clone(),
+                        }, rx.clone()));
+                    }
+                    drop(committed);
+                    // Until the queue closes (every sender, the app state,
+                    // is gone) and the syncer has answered the last batch.
+                    while running.join_next().await.is_some() {}
+                })
+            })
+            .expect("a thread for the ingest writers");
         Ingestor { queue }
     }
 
@@ -208,13 +294,17 @@ impl Ingestor {
     }
 }
 
-async fn write_batches(
+/// What a batch writer works with.
+struct Writer {
     db: Db,
     objects: Objects,
-    hints: Hints,
-    events: crate::events::Events,
-    rx: Queue,
-) {
+    unsynced: Unsynced,
+    /// Numbers the batches, so a batch forgets only its own versions.
+    batches: Arc<std::sync::atomic::AtomicU64>,
+    committed: mpsc::Sender<Committed>,
+}
+
+async fn write_batches(writer: Writer, rx: Queue) {
     loop {
         let batch = {
             let mut rx = rx.lock().await;
@@ -231,19 +321,17 @@ async fn write_batches(
         let (jobs, replies): (Vec<Job>, Vec<_>) = batch.into_iter().unzip();
         let tenants: Vec<TenantId> = jobs.iter().map(|j| j.scope.tenant_id()).collect();
         let count = jobs.len();
-        match write_batch(&db, &objects, jobs).await {
+        match write_batch(&writer, jobs).await {
             Ok(results) => {
-                // A redelivery changed nothing: no work, no news.
-                for (tenant, result) in tenants.iter().zip(&results).filter(|(_, r)| !r.duplicate) {
-                    hints.tenant_has_work(*tenant);
-                    events.publish(
-                        *tenant,
-                        crate::events::Event::received(result.call_id, result.created),
-                    );
-                }
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(Ok(result));
-                }
+                // A closed syncer drops the replies: "the ingest writer stopped".
+                let _ = writer
+                    .committed
+                    .send(Committed {
+                        tenants,
+                        results,
+                        replies,
+                    })
+                    .await;
             }
             Err(e) => {
                 tracing::error!(error = %e, events = count, "an ingest batch failed; nothing of it was stored");
@@ -256,13 +344,73 @@ async fn write_batches(
     }
 }
 
-/// Writes every job in one transaction (tenant by tenant), then the
-/// objects, then commits: all of the batch is stored, or none of it.
-async fn write_batch(
-    db: &Db,
-    objects: &Objects,
-    jobs: Vec<Job>,
-) -> Result<Vec<Accepted>, IngestError> {
+/// Writes and syncs, in rounds, every object version not yet durable, then
+/// answers the batches committed before the round began: one device flush
+/// (local store) for all of them. A round that fails answers its batches
+/// with an error (their events are committed; the resend finds the
+/// objects written, or writes them) and leaves its versions for the next.
+async fn sync_objects(
+    objects: Objects,
+    unsynced: Unsynced,
+    hints: Hints,
+    events: crate::events::Events,
+    mut to_sync: mpsc::Receiver<Committed>,
+) {
+    while let Some(first) = to_sync.recv().await {
+        let mut round = vec![first];
+        while let Ok(next) = to_sync.try_recv() {
+            round.push(next);
+        }
+        let versions = unsynced.all();
+        let written: Vec<(ObjectKey, u64)> = versions
+            .iter()
+            .map(|(key, batch, _)| (key.clone(), *batch))
+            .collect();
+        let outcome = objects
+            .put_all(
+                versions
+                    .into_iter()
+                    .map(|(key, _, bytes)| (key, bytes))
+                    .collect(),
+            )
+            .await;
+        match outcome {
+            Ok(()) => {
+                unsynced.forget(written);
+                for batch in round {
+                    // A redelivery changed nothing: no work, no news.
+                    for (tenant, result) in batch
+                        .tenants
+                        .iter()
+                        .zip(&batch.results)
+                        .filter(|(_, r)| !r.duplicate)
+                    {
+                        hints.tenant_has_work(*tenant);
+                        events.publish(
+                            *tenant,
+                            crate::events::Event::received(result.call_id, result.created),
+                        );
+                    }
+                    for (reply, result) in batch.replies.into_iter().zip(batch.results) {
+                        let _ = reply.send(Ok(result));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "writing committed events' objects failed; they are answered 503 and retried");
+                let message = format!("object store: {e}");
+                for reply in round.into_iter().flat_map(|b| b.replies) {
+                    let _ = reply.send(Err(IngestError::Batch(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Writes every job in one transaction (tenant by tenant), registers the
+/// objects that follow as not yet durable, and commits: all of the batch is
+/// stored, or none of it.
+async fn write_batch(writer: &Writer, jobs: Vec<Job>) -> Result<Vec<Accepted>, IngestError> {
     let mut results: Vec<Option<Accepted>> = vec![None; jobs.len()];
     let mut jobs: Vec<(usize, Job)> = jobs.into_iter().enumerate().collect();
     // Every batch locks its calls' rows in this one order, so two batches
@@ -272,47 +420,130 @@ async fn write_batch(
     jobs.sort_by(|(_, a), (_, b)| a.lock_order().cmp(&b.lock_order()));
     let mut tx: Option<TenantTx> = None;
     // Two events of one call in a batch: its last objects are the whole story.
-    let mut puts: HashMap<ObjectKey, Vec<u8>> = HashMap::new();
-    let mut deferred = Deferred::default();
-    let mut jobs = jobs.into_iter().peekable();
-    while let Some((i, job)) = jobs.next() {
+    let mut puts = Puts::default();
+    while !jobs.is_empty() {
+        let tenant = jobs[0].1.scope.tenant_id();
+        let end = jobs
+            .iter()
+            .position(|(_, j)| j.scope.tenant_id() != tenant)
+            .unwrap_or(jobs.len());
+        let group: Vec<(usize, Job)> = jobs.drain(..end).collect();
         let tx = match &mut tx {
             Some(open) => {
-                if open.tenant_id() != job.scope.tenant_id() {
-                    open.rescope(&job.scope).await?;
-                }
+                open.rescope(&group[0].1.scope).await?;
                 open
             }
-            None => tx.insert(db.tenant(&job.scope, Mode::Write).await?),
+            None => tx.insert(writer.db.tenant(&group[0].1.scope, Mode::Write).await?),
         };
-        let (agent, received_at) = (job.agent, job.received_at);
-        results[i] = Some(write_one(tx, objects, job, &mut deferred, &mut puts).await?);
-        let next_differs = jobs.peek().is_none_or(|(_, next)| {
-            next.scope.tenant_id() != tx.tenant_id() || next.agent != agent
-        });
-        if next_differs {
-            deferred.flush(tx).await?;
-            // Once per agent, last: the agent's row is locked (on
-            // PostgreSQL) for as short a time as possible.
-            if let Some(agent) = agent {
-                agents::record_webhook(tx, agent, received_at).await?;
-            }
+        for (i, accepted) in write_tenant(tx, writer, group, &mut puts).await? {
+            results[i] = Some(accepted);
         }
     }
-    objects
-        .put_all(
-            puts.into_iter()
-                .map(|(key, bytes)| (key, bytes.into()))
-                .collect(),
-        )
-        .await?;
+    let batch = writer
+        .batches
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let keys: Vec<ObjectKey> = puts.0.keys().cloned().collect();
+    writer.unsynced.register(
+        batch,
+        puts.0.into_iter().map(|(key, bytes)| (key, bytes.into())).collect(),
+    );
     if let Some(tx) = tx {
-        tx.commit().await?;
+        if let Err(e) = tx.commit().await {
+            writer.unsynced.forget(keys.into_iter().map(|key| (key, batch)));
+            return Err(e.into());
+        }
     }
     results
         .into_iter()
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| IngestError::Batch("an event of the batch was not written".into()))
+}
+
+/// The objects a batch writes, by key: a later version replaces an earlier.
+#[derive(Default)]
+struct Puts(HashMap<ObjectKey, Vec<u8>>);
+
+impl Puts {
+    /// The call's raw document as this batch leaves it so far: written by
+    /// this batch, by a batch not yet synced, or stored.
+    async fn raw_document(
+        &self,
+        writer: &Writer,
+        key: &ObjectKey,
+    ) -> Result<Option<Vec<u8>>, IngestError> {
+        if let Some(pending) = self.0.get(key) {
+            return Ok(Some(pending.clone()));
+        }
+        if let Some(unsynced) = writer.unsynced.get(key) {
+            return Ok(Some(unsynced.to_vec()));
+        }
+        match writer.objects.get(key).await {
+            Ok(stored) => Ok(Some(stored.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The jobs of one tenant, in lock order: one upsert creates or locks the
+/// calls of all of them, then each event is stored; the agents' last-seen
+/// times come last, so their rows (on PostgreSQL) are locked briefly.
+async fn write_tenant(
+    tx: &mut TenantTx,
+    writer: &Writer,
+    mut group: Vec<(usize, Job)>,
+    puts: &mut Puts,
+) -> Result<Vec<(usize, Accepted)>, IngestError> {
+    // A call's later events in the batch find it created by its first.
+    let mut first_of: HashMap<(Source, String), usize> = HashMap::new();
+    let mut firsts = Vec::new();
+    for (k, (_, job)) in group.iter_mut().enumerate() {
+        if let std::collections::hash_map::Entry::Vacant(slot) =
+            first_of.entry((job.source, job.external_id.clone()))
+        {
+            slot.insert(firsts.len());
+            firsts.push((k, job.alone.take().expect("a job's projection is taken once")));
+        }
+    }
+    let upserts = calls::create_or_lock_many(
+        tx,
+        firsts
+            .into_iter()
+            .map(|(k, first)| {
+                let job = &group[k].1;
+                calls::FirstEvent {
+                    source: job.source,
+                    external_id: &job.external_id,
+                    agent_id: job.agent,
+                    first,
+                }
+            })
+            .collect(),
+    )
+    .await?;
+    let call_ids: Vec<CallId> = upserts.iter().map(Upserted::call_id).collect();
+    let mut upserts: Vec<Option<Upserted>> = upserts.into_iter().map(Some).collect();
+    let mut deferred = Deferred::default();
+    let mut last_seen: Vec<(AgentId, i64)> = Vec::new();
+    let mut accepted = Vec::with_capacity(group.len());
+    for (i, job) in group {
+        if let Some(agent) = job.agent {
+            match last_seen.last_mut() {
+                Some((last, at)) if *last == agent => *at = (*at).max(job.received_at),
+                _ => last_seen.push((agent, job.received_at)),
+            }
+        }
+        let first = first_of[&(job.source, job.external_id.clone())];
+        let upserted = upserts[first]
+            .take()
+            .unwrap_or(Upserted::Existing(call_ids[first]));
+        accepted.push((i, write_one(tx, writer, job, upserted, &mut deferred, puts).await?));
+    }
+    deferred.flush(tx).await?;
+    for (agent, at) in last_seen {
+        agents::record_webhook(tx, agent, at).await?;
+    }
+    Ok(accepted)
 }
 
 /// The rows that follow from creating calls, written for several calls in
@@ -337,21 +568,13 @@ impl Deferred {
 
 async fn write_one(
     tx: &mut TenantTx,
-    objects: &Objects,
+    writer: &Writer,
     job: Job,
+    upserted: Upserted,
     deferred: &mut Deferred,
-    puts: &mut HashMap<ObjectKey, Vec<u8>>,
+    puts: &mut Puts,
 ) -> Result<Accepted, IngestError> {
-    let has_turns = job.alone.fields.has_turns();
-    let (record, raw_document, created) = match calls::create_or_lock(
-        tx,
-        job.source,
-        &job.external_id,
-        job.agent,
-        job.alone,
-    )
-    .await?
-    {
+    let (record, raw_document, created) = match upserted {
         Upserted::Created(record) => {
             deferred.events.push(calls::NewEvent {
                 call: record.id,
@@ -359,16 +582,37 @@ async fn write_one(
                 received_at: job.received_at,
                 update_json: job.update_json,
             });
-            if has_turns {
+            if record.fields.has_turns() {
                 deferred.to_analyse.push(record.id);
             }
-            (record, job.raw_alone, true)
+            (record, Some(job.raw_alone), true)
         }
         Upserted::Existing(call) => {
             deferred.flush(tx).await?;
-            if !calls::insert_event(tx, call, &job.event_key, job.received_at, &job.update_json)
-                .await?
-            {
+            let new = calls::insert_event(tx, call, &job.event_key, job.received_at, &job.update_json)
+                .await?;
+            let key = ObjectKey::raw(&job.scope, call);
+            let earlier = puts.raw_document(writer, &key).await?;
+            let document = append_raw(
+                earlier.as_deref(),
+                &job.event_key,
+                job.received_at,
+                &job.raw,
+            )?;
+            if !new {
+                // Committed before, but its objects may not have been
+                // durable when the server stopped: the resend writes them.
+                let Some(document) = document else {
+                    return Ok(Accepted {
+                        call_id: call,
+                        duplicate: true,
+                        created: false,
+                    });
+                };
+                let record = calls::get(tx, call)
+                    .await?
+                    .ok_or_else(|| IngestError::Batch("a locked call vanished".into()))?;
+                puts.put_call(&job.scope, record, Some(document));
                 return Ok(Accepted {
                     call_id: call,
                     duplicate: true,
@@ -380,30 +624,11 @@ async fn write_one(
             if record.fields.has_turns() {
                 pipeline_jobs::enqueue(tx, call, job.received_at).await?;
             }
-            let key = ObjectKey::raw(&job.scope, call);
-            let earlier = match puts.get(&key) {
-                Some(pending) => Some(pending.clone()),
-                None => match objects.get(&key).await {
-                    Ok(stored) => Some(stored.to_vec()),
-                    Err(object_store::Error::NotFound { .. }) => None,
-                    Err(e) => return Err(e.into()),
-                },
-            };
-            let document = append_raw(
-                earlier.as_deref(),
-                &job.event_key,
-                job.received_at,
-                &job.raw,
-            )?;
             (record, document, false)
         }
     };
     let call = record.id;
-    puts.insert(ObjectKey::raw(&job.scope, call), raw_document);
-    puts.insert(
-        ObjectKey::meta(&job.scope, call),
-        serde_json::to_vec(&CallView::new(record, false)).expect("serialises"),
-    );
+    puts.put_call(&job.scope, record, raw_document);
     Ok(Accepted {
         call_id: call,
         duplicate: false,
@@ -411,57 +636,113 @@ async fn write_one(
     })
 }
 
-/// An entry of `<tenant>/raw/<call>.json`.
-#[derive(Serialize, serde::Deserialize)]
+impl Puts {
+    /// The call's meta object, and its raw document when it changed.
+    fn put_call(&mut self, scope: &TenantScope, record: CallRecord, raw: Option<Vec<u8>>) {
+        let call = record.id;
+        if let Some(raw) = raw {
+            self.0.insert(ObjectKey::raw(scope, call), raw);
+        }
+        self.0.insert(
+            ObjectKey::meta(scope, call),
+            serde_json::to_vec(&CallView::new(record, false)).expect("serialises"),
+        );
+    }
+}
+
+/// What an entry of `<tenant>/raw/<call>.json` is known by.
+#[derive(serde::Deserialize)]
 struct RawEntry<'a> {
     #[serde(borrow)]
     event_key: Cow<'a, str>,
-    #[serde(borrow)]
-    received_at: Cow<'a, str>,
-    /// The payload as received when it is JSON; form bodies as a string.
-    #[serde(borrow)]
-    payload: &'a RawValue,
+}
+
+/// An event's payload as received, for the raw document.
+pub enum RawPayload {
+    /// JSON that a parser has read whole (a provider's body, a document
+    /// Switchboard serialised): kept verbatim without being read again.
+    Json(String),
+    /// Anything else (form bodies): kept as a JSON string.
+    Text(String),
+}
+
+impl RawPayload {
+    /// `raw` as JSON when it is, as text otherwise (one pass to tell).
+    pub fn detect(raw: String) -> Self {
+        if serde_json::from_str::<serde::de::IgnoredAny>(&raw).is_ok() {
+            RawPayload::Json(raw)
+        } else {
+            RawPayload::Text(raw)
+        }
+    }
+
+    /// A body that a JSON parser accepted whole, as text (invalid UTF-8,
+    /// which a parser may skip over in values it ignores, is replaced).
+    pub fn parsed_json(body: &[u8]) -> Self {
+        RawPayload::Json(match std::str::from_utf8(body) {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(body).into_owned(),
+        })
+    }
 }
 
 /// The raw document of a call that has had only this event: every event
 /// as it was received, in order of arrival.
-fn raw_document(event_key: &str, received_at: i64, raw: &str) -> Vec<u8> {
-    append_raw(None, event_key, received_at, raw).expect("a new document has no stored part")
+fn raw_document(event_key: &str, received_at: i64, raw: &RawPayload) -> Vec<u8> {
+    let mut document = b"[".to_vec();
+    push_raw_entry(&mut document, event_key, received_at, raw);
+    document.push(b']');
+    document
+}
+
+/// Appends `{"event_key":…,"received_at":…,"payload":…}`, the payload
+/// verbatim when it is JSON.
+fn push_raw_entry(out: &mut Vec<u8>, event_key: &str, received_at: i64, raw: &RawPayload) {
+    let text = |s: &str| serde_json::to_string(s).expect("a string serialises");
+    out.extend_from_slice(b"{\"event_key\":");
+    out.extend_from_slice(text(event_key).as_bytes());
+    out.extend_from_slice(b",\"received_at\":");
+    out.extend_from_slice(text(&rfc3339(received_at)).as_bytes());
+    out.extend_from_slice(b",\"payload\":");
+    match raw {
+        RawPayload::Json(json) => out.extend_from_slice(json.as_bytes()),
+        RawPayload::Text(other) => out.extend_from_slice(text(other).as_bytes()),
+    }
+    out.push(b'}');
 }
 
 /// The raw document `earlier` (the call's events so far) with one more
-/// event. The database keeps no raw payloads: this document is where they
-/// are. An entry with the same key (left by a batch that wrote its objects
-/// but did not commit) is not repeated.
+/// event; `None` when `earlier` already lists it (left by a batch whose
+/// objects were written but whose commit failed, or whose objects a crash
+/// interrupted). The database keeps no raw payloads: this document is
+/// where they are. The earlier entries' bytes are kept as they are.
 fn append_raw(
     earlier: Option<&[u8]>,
     event_key: &str,
     received_at: i64,
-    raw: &str,
-) -> Result<Vec<u8>, IngestError> {
-    let mut entries: Vec<RawEntry> = match earlier {
-        Some(bytes) => serde_json::from_slice(bytes).map_err(|e| {
-            IngestError::Batch(format!("the stored raw document does not parse: {e}"))
-        })?,
-        None => Vec::new(),
+    raw: &RawPayload,
+) -> Result<Option<Vec<u8>>, IngestError> {
+    let Some(earlier) = earlier else {
+        return Ok(Some(raw_document(event_key, received_at, raw)));
     };
-    let as_text;
-    let payload: &RawValue = match serde_json::from_str(raw) {
-        Ok(json) => json,
-        Err(_) => {
-            as_text = RawValue::from_string(serde_json::to_string(raw).expect("serialises"))
-                .expect("a JSON string is JSON");
-            &as_text
-        }
-    };
-    if !entries.iter().any(|e| e.event_key == event_key) {
-        entries.push(RawEntry {
-            event_key: event_key.into(),
-            received_at: rfc3339(received_at).into(),
-            payload,
-        });
+    let entries: Vec<RawEntry> = serde_json::from_slice(earlier).map_err(|e| {
+        IngestError::Batch(format!("the stored raw document does not parse: {e}"))
+    })?;
+    if entries.iter().any(|e| e.event_key == event_key) {
+        return Ok(None);
     }
-    Ok(serde_json::to_vec(&entries).expect("serialises"))
+    // A JSON array that parsed: its last byte but white space is `]`.
+    let end = earlier
+        .iter()
+        .rposition(|b| *b == b']')
+        .expect("a parsed array ends with ]");
+    let mut document = earlier[..end].to_vec();
+    if !entries.is_empty() {
+        document.push(b',');
+    }
+    push_raw_entry(&mut document, event_key, received_at, raw);
+    document.push(b']');
+    Ok(Some(document))
 }
 
 /// One line of an import that was not taken, and why.
@@ -533,7 +814,7 @@ pub async fn import(
                     valid.agent_id,
                     valid.update,
                     event_key_of(&line.raw),
-                    String::from_utf8_lossy(&line.raw).into_owned(),
+                    RawPayload::parsed_json(&line.raw),
                 )
                 .await?;
                 if accepted.duplicate {
@@ -685,13 +966,18 @@ mod tests {
 
     #[test]
     fn raw_documents_grow_by_arrival_and_keep_payloads_verbatim() {
-        let first = raw_document("k1", 1_700_000_000_000, r#"{"event":"call_started","x":1}"#);
+        let first = raw_document(
+            "k1",
+            1_700_000_000_000,
+            &RawPayload::Json(r#"{"event":"call_started","x":1}"#.into()),
+        );
         let second = append_raw(
             Some(&first),
             "k2",
             1_700_000_001_000,
-            "CallSid=CA1&CallStatus=completed",
+            &RawPayload::Text("CallSid=CA1&CallStatus=completed".into()),
         )
+        .unwrap()
         .unwrap();
         let doc = entries(&second);
         assert_eq!(doc.len(), 2);
@@ -709,16 +995,36 @@ mod tests {
     }
 
     #[test]
+    fn appending_keeps_any_stored_array_valid() {
+        for stored in ["[]", "[ ]\n", "[{\"event_key\":\"k0\",\"payload\":[1, 2]}]  \n"] {
+            let doc = append_raw(Some(stored.as_bytes()), "k9", 0, &RawPayload::Json("[]".into()))
+                .unwrap()
+                .unwrap();
+            let entries = entries(&doc);
+            assert_eq!(entries.last().unwrap()["event_key"], "k9", "{stored}");
+            assert_eq!(entries.len(), if stored.contains("k0") { 2 } else { 1 });
+        }
+    }
+
+    #[test]
+    fn payloads_are_stored_as_json_only_when_they_are() {
+        assert!(matches!(RawPayload::detect("{\"a\": 1}".into()), RawPayload::Json(_)));
+        assert!(matches!(RawPayload::detect("a=1&b=2".into()), RawPayload::Text(_)));
+        assert!(matches!(RawPayload::detect("{\"a\": 1".into()), RawPayload::Text(_)));
+    }
+
+    #[test]
     fn an_entry_left_by_an_uncommitted_batch_is_not_repeated() {
-        let first = raw_document("k1", 1, "{}");
-        let again = append_raw(Some(&first), "k1", 2, "{}").unwrap();
-        assert_eq!(entries(&again).len(), 1);
+        let first = raw_document("k1", 1, &RawPayload::Json("{}".into()));
+        assert!(append_raw(Some(&first), "k1", 2, &RawPayload::Json("{}".into()))
+            .unwrap()
+            .is_none());
     }
 
     #[test]
     fn a_stored_document_that_does_not_parse_stops_the_write() {
         assert!(matches!(
-            append_raw(Some(b"[{\"event_key\":"), "k2", 2, "{}"),
+            append_raw(Some(b"[{\"event_key\":"), "k2", 2, &RawPayload::Json("{}".into())),
             Err(IngestError::Batch(_))
         ));
     }

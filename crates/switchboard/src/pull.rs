@@ -312,7 +312,7 @@ async fn take(
         None,
         update.clone(),
         ingest::event_key_of(raw.as_bytes()),
-        raw,
+        ingest::RawPayload::Json(raw),
     )
     .await?;
     let mut tx = state.db.tenant(scope, Mode::Read).await?;

@@ -159,47 +159,107 @@ pub enum Upserted {
     Existing(CallId),
 }
 
-/// Creates the call `(source, external_id)` as its first event describes it
-/// (`first`, whose fields are then read from the event: see [`COLUMNS`]),
-/// or finds and locks the existing one: on PostgreSQL the upsert
-/// takes the row lock, so concurrent events of one call merge one after the
-/// other.
-pub async fn create_or_lock(
+impl Upserted {
+    pub fn call_id(&self) -> CallId {
+        match self {
+            Upserted::Created(record) => record.id,
+            Upserted::Existing(id) => *id,
+        }
+    }
+}
+
+/// A call that an event of the batch may create: the call as that event
+/// alone describes it.
+pub struct FirstEvent<'a> {
+    pub source: Source,
+    pub external_id: &'a str,
+    pub agent_id: Option<AgentId>,
+    pub first: Projection,
+}
+
+const UPSERT_COLUMNS: usize = 16;
+
+/// Creates each call `(source, external_id)` as its first event describes
+/// it (its fields are then read from the event: see [`COLUMNS`]), or finds
+/// and locks the existing one — one statement for all of them, answered in
+/// the order given. The keys must be distinct (PostgreSQL refuses to upsert
+/// a row twice in one statement). On PostgreSQL the upsert takes the row
+/// locks in the order given, so concurrent events of one call merge one
+/// after the other, and batches that sort their calls alike cannot
+/// deadlock.
+pub async fn create_or_lock_many(
     tx: &mut TenantTx,
-    source: Source,
-    external_id: &str,
-    agent_id: Option<AgentId>,
-    first: Projection,
-) -> DbResult<Upserted> {
+    calls: Vec<FirstEvent<'_>>,
+) -> DbResult<Vec<Upserted>> {
+    if calls.is_empty() {
+        return Ok(Vec::new());
+    }
     let now = now_ms();
-    let id = CallId::generate();
-    let row = sqlx::query(&format!(
+    let ids: Vec<CallId> = calls.iter().map(|_| CallId::generate()).collect();
+    let rows: Vec<String> = (0..calls.len())
+        .map(|i| {
+            let p: Vec<String> = (0..UPSERT_COLUMNS)
+                .map(|c| format!("${}", 2 + UPSERT_COLUMNS * i + c))
+                .collect();
+            // tenant, id … is_test, '' details, transcript, audio status,
+            // created and updated, event count.
+            format!(
+                "($1, {}, '', {}, {}, {}, {}, {})",
+                p[..12].join(", "),
+                p[12],
+                p[13],
+                p[14],
+                p[14],
+                p[15]
+            )
+        })
+        .collect();
+    let sql = format!(
         "INSERT INTO calls (tenant_id, id, source, external_id, agent_id, stage, direction, from_number, \
             to_number, started_at, ended_at, duration_ms, is_test, details, transcript_text, audio_status, \
             created_at, updated_at, event_count) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, '', $14, $15, $16, $16, $17) \
+         VALUES {} \
          ON CONFLICT (tenant_id, source, external_id) DO UPDATE SET updated_at = excluded.updated_at, \
             agent_id = COALESCE(excluded.agent_id, calls.agent_id) \
-         RETURNING {COLUMNS_BUT_DETAILS}"
-    ))
-    .bind(tx.tenant_param())
-    .bind(id.to_string())
-    .bind(source.as_str())
-    .bind(external_id)
-    .bind(agent_id.map(|a| a.to_string()))
-    .bind_columns(&first)
-    .bind(first.transcript.as_str())
-    .bind(first.audio_status())
-    .bind(now)
-    .bind(first.event_count)
-    .fetch_one(tx.conn())
-    .await?;
-    let found: CallId = parse_col(&row.try_get::<String, _>("id")?, "id")?;
-    Ok(if found == id {
-        Upserted::Created(from_row_with(&row, first.fields)?)
-    } else {
-        Upserted::Existing(found)
-    })
+         RETURNING {COLUMNS_BUT_DETAILS}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(tx.tenant_param());
+    for (call, id) in calls.iter().zip(&ids) {
+        query = query
+            .bind(id.to_string())
+            .bind(call.source.as_str())
+            .bind(call.external_id)
+            .bind(call.agent_id.map(|a| a.to_string()))
+            .bind_columns(&call.first)
+            .bind(call.first.transcript.as_str())
+            .bind(call.first.audio_status())
+            .bind(now)
+            .bind(call.first.event_count);
+    }
+    let returned = query.fetch_all(tx.conn()).await?;
+    // RETURNING's order is SQLite's to choose: match rows by their key.
+    let mut by_key = std::collections::HashMap::with_capacity(returned.len());
+    for row in &returned {
+        let source: String = row.try_get("source")?;
+        let external_id: String = row.try_get("external_id")?;
+        by_key.insert((source, external_id), row);
+    }
+    calls
+        .into_iter()
+        .zip(ids)
+        .map(|(call, id)| -> DbResult<Upserted> {
+            let row = by_key
+                .get(&(call.source.as_str().to_owned(), call.external_id.to_owned()))
+                .ok_or_else(|| sqlx::Error::RowNotFound)?;
+            let found: CallId = parse_col(&row.try_get::<String, _>("id")?, "id")?;
+            Ok(if found == id {
+                Upserted::Created(from_row_with(row, call.first.fields)?)
+            } else {
+                Upserted::Existing(found)
+            })
+        })
+        .collect::<DbResult<Vec<_>>>()
 }
 
 /// An event of a call created in the same transaction: new by construction.

@@ -669,7 +669,7 @@ async fn transcribe(
         call.agent_id,
         update,
         event_key,
-        raw,
+        crate::ingest::RawPayload::detect(raw),
     )
     .await?;
     Ok(true)

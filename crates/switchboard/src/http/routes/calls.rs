@@ -57,7 +57,7 @@ pub async fn create(
         valid.agent_id,
         valid.update,
         ingest::event_key_of(raw.as_bytes()),
-        raw,
+        ingest::RawPayload::Json(raw),
     )
     .await?;
     let status = if accepted.duplicate {

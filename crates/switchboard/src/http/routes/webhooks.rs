@@ -212,8 +212,11 @@ pub async fn receive(
             };
         }
     };
-    // Form bodies are ASCII; JSON bodies parsed, so UTF-8.
-    let raw = String::from_utf8_lossy(&body).into_owned();
+    let raw = if is_form {
+        ingest::RawPayload::Text(String::from_utf8_lossy(&body).into_owned())
+    } else {
+        ingest::RawPayload::parsed_json(&body)
+    };
     let has_recording = update.fields.recording_url.is_some();
     let accepted = ingest::accept(
         &state,
