@@ -188,7 +188,9 @@ struct Unsynced(Arc<std::sync::Mutex<HashMap<ObjectKey, (u64, Bytes)>>>);
 
 impl Unsynced {
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectKey, (u64, Bytes)>> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn get(&self, key: &ObjectKey) -> Option<Bytes> {
@@ -264,13 +266,16 @@ impl Ingestor {
                         to_sync,
                     ));
                     for _ in 0..writers.max(1) {
-                        running.spawn(write_batches(Writer {
-                            db: db.clone(),
-                            objects: objects.clone(),
-                            unsynced: unsynced.clone(),
-                            batches: batches.clone(),
-                            committed: committed.clone(),
-                        }, rx.clone()));
+                        running.spawn(write_batches(
+                            Writer {
+                                db: db.clone(),
+                                objects: objects.clone(),
+                                unsynced: unsynced.clone(),
+                                batches: batches.clone(),
+                                committed: committed.clone(),
+                            },
+                            rx.clone(),
+                        ));
                     }
                     drop(committed);
                     // Until the queue closes (every sender, the app state,
@@ -445,11 +450,16 @@ async fn write_batch(writer: &Writer, jobs: Vec<Job>) -> Result<Vec<Accepted>, I
     let keys: Vec<ObjectKey> = puts.0.keys().cloned().collect();
     writer.unsynced.register(
         batch,
-        puts.0.into_iter().map(|(key, bytes)| (key, bytes.into())).collect(),
+        puts.0
+            .into_iter()
+            .map(|(key, bytes)| (key, bytes.into()))
+            .collect(),
     );
     if let Some(tx) = tx {
         if let Err(e) = tx.commit().await {
-            writer.unsynced.forget(keys.into_iter().map(|key| (key, batch)));
+            writer
+                .unsynced
+                .forget(keys.into_iter().map(|key| (key, batch)));
             return Err(e.into());
         }
     }
@@ -502,7 +512,10 @@ async fn write_tenant(
             first_of.entry((job.source, job.external_id.clone()))
         {
             slot.insert(firsts.len());
-            firsts.push((k, job.alone.take().expect("a job's projection is taken once")));
+            firsts.push((
+                k,
+                job.alone.take().expect("a job's projection is taken once"),
+            ));
         }
     }
     let upserts = calls::create_or_lock_many(
@@ -537,7 +550,10 @@ async fn write_tenant(
         let upserted = upserts[first]
             .take()
             .unwrap_or(Upserted::Existing(call_ids[first]));
-        accepted.push((i, write_one(tx, writer, job, upserted, &mut deferred, puts).await?));
+        accepted.push((
+            i,
+            write_one(tx, writer, job, upserted, &mut deferred, puts).await?,
+        ));
     }
     deferred.flush(tx).await?;
     for (agent, at) in last_seen {
@@ -589,8 +605,9 @@ async fn write_one(
         }
         Upserted::Existing(call) => {
             deferred.flush(tx).await?;
-            let new = calls::insert_event(tx, call, &job.event_key, job.received_at, &job.update_json)
-                .await?;
+            let new =
+                calls::insert_event(tx, call, &job.event_key, job.received_at, &job.update_json)
+                    .await?;
             let key = ObjectKey::raw(&job.scope, call);
             let earlier = puts.raw_document(writer, &key).await?;
             let document = append_raw(
@@ -725,9 +742,8 @@ fn append_raw(
     let Some(earlier) = earlier else {
         return Ok(Some(raw_document(event_key, received_at, raw)));
     };
-    let entries: Vec<RawEntry> = serde_json::from_slice(earlier).map_err(|e| {
-        IngestError::Batch(format!("the stored raw document does not parse: {e}"))
-    })?;
+    let entries: Vec<RawEntry> = serde_json::from_slice(earlier)
+        .map_err(|e| IngestError::Batch(format!("the stored raw document does not parse: {e}")))?;
     if entries.iter().any(|e| e.event_key == event_key) {
         return Ok(None);
     }
@@ -996,10 +1012,19 @@ mod tests {
 
     #[test]
     fn appending_keeps_any_stored_array_valid() {
-        for stored in ["[]", "[ ]\n", "[{\"event_key\":\"k0\",\"payload\":[1, 2]}]  \n"] {
-            let doc = append_raw(Some(stored.as_bytes()), "k9", 0, &RawPayload::Json("[]".into()))
-                .unwrap()
-                .unwrap();
+        for stored in [
+            "[]",
+            "[ ]\n",
+            "[{\"event_key\":\"k0\",\"payload\":[1, 2]}]  \n",
+        ] {
+            let doc = append_raw(
+                Some(stored.as_bytes()),
+                "k9",
+                0,
+                &RawPayload::Json("[]".into()),
+            )
+            .unwrap()
+            .unwrap();
             let entries = entries(&doc);
             assert_eq!(entries.last().unwrap()["event_key"], "k9", "{stored}");
             assert_eq!(entries.len(), if stored.contains("k0") { 2 } else { 1 });
@@ -1008,23 +1033,39 @@ mod tests {
 
     #[test]
     fn payloads_are_stored_as_json_only_when_they_are() {
-        assert!(matches!(RawPayload::detect("{\"a\": 1}".into()), RawPayload::Json(_)));
-        assert!(matches!(RawPayload::detect("a=1&b=2".into()), RawPayload::Text(_)));
-        assert!(matches!(RawPayload::detect("{\"a\": 1".into()), RawPayload::Text(_)));
+        assert!(matches!(
+            RawPayload::detect("{\"a\": 1}".into()),
+            RawPayload::Json(_)
+        ));
+        assert!(matches!(
+            RawPayload::detect("a=1&b=2".into()),
+            RawPayload::Text(_)
+        ));
+        assert!(matches!(
+            RawPayload::detect("{\"a\": 1".into()),
+            RawPayload::Text(_)
+        ));
     }
 
     #[test]
     fn an_entry_left_by_an_uncommitted_batch_is_not_repeated() {
         let first = raw_document("k1", 1, &RawPayload::Json("{}".into()));
-        assert!(append_raw(Some(&first), "k1", 2, &RawPayload::Json("{}".into()))
-            .unwrap()
-            .is_none());
+        assert!(
+            append_raw(Some(&first), "k1", 2, &RawPayload::Json("{}".into()))
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
     fn a_stored_document_that_does_not_parse_stops_the_write() {
         assert!(matches!(
-            append_raw(Some(b"[{\"event_key\":"), "k2", 2, &RawPayload::Json("{}".into())),
+            append_raw(
+                Some(b"[{\"event_key\":"),
+                "k2",
+                2,
+                &RawPayload::Json("{}".into())
+            ),
             Err(IngestError::Batch(_))
         ));
     }

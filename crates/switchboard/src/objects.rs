@@ -473,7 +473,10 @@ mod tests {
             let (call, other) = (CallId::generate(), CallId::generate());
             let (raw, meta) = (ObjectKey::raw(&scope, call), ObjectKey::meta(&scope, call));
             objects
-                .put_all(vec![(raw.clone(), "first".into()), (meta.clone(), "m".into())])
+                .put_all(vec![
+                    (raw.clone(), "first".into()),
+                    (meta.clone(), "m".into()),
+                ])
                 .await
                 .unwrap();
             objects.put(&raw, "second").await.unwrap();
@@ -485,10 +488,18 @@ mod tests {
                 .unwrap()
                 .map(|e| e.unwrap().file_name().into_string().unwrap())
                 .collect();
-            assert_eq!(names, [format!("{call}.json")], "no staging file is left behind");
+            assert_eq!(
+                names,
+                [format!("{call}.json")],
+                "no staging file is left behind"
+            );
             // A crash between create and rename leaves a staging file, which
             // the store does not list.
-            std::fs::write(path.with_file_name(format!("{other}.json#12345")), b"partial").unwrap();
+            std::fs::write(
+                path.with_file_name(format!("{other}.json#12345")),
+                b"partial",
+            )
+            .unwrap();
             let store = LocalFileSystem::new_with_prefix(&root).unwrap();
             let mut listed: Vec<String> = store
                 .list(None)

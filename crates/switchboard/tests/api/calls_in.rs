@@ -10,6 +10,7 @@ use crate::helpers::{Reply, TestApp};
 
 crate::on_both_backends!(
     retell_events_merge_into_one_call_exactly_once,
+    a_resend_writes_the_objects_a_crash_lost,
     concurrent_events_of_many_calls_merge_in_shared_batches,
     bad_webhooks_store_nothing,
     standard_vapi_and_twilio_webhooks,
@@ -99,6 +100,53 @@ async fn calls_of(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
     let r = app.get(&format!("/api/v1/calls{query}"), token).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     r.body["items"].as_array().unwrap().clone()
+}
+
+/// A batch commits before its objects are synced (decision 0010): a crash
+/// in between leaves a committed event without its objects, and no 2xx, so
+/// the provider resends it. The resend is a duplicate that writes them.
+async fn a_resend_writes_the_objects_a_crash_lost(app: TestApp) {
+    let (_owner, agent, tenant) = retell_agent(&app, "acme").await;
+    let url = agent["webhook_url"].as_str().unwrap().to_owned();
+    let started = retell_event("call_started", "call-lost", json!({}));
+    let ended = retell_event("call_ended", "call-lost", json!({"duration_ms": 5_000}));
+    let first = send_retell(&app, &url, &started).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let call = first.body["call_id"].as_str().unwrap().to_owned();
+    assert_eq!(send_retell(&app, &url, &ended).await.status, StatusCode::OK);
+    let objects = app.state.config.data_dir.join("objects");
+    let raw = objects.join(format!("{tenant}/raw/{call}.json"));
+    let meta = objects.join(format!("{tenant}/meta/{call}.json"));
+    let entries = |path: &std::path::Path| -> Vec<Value> {
+        serde_json::from_slice::<Value>(&std::fs::read(path).expect("the raw object"))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(entries(&raw).len(), 2);
+
+    // The crash lost the second event's objects: the first event's document is back.
+    let first_only: Vec<Value> = entries(&raw)[..1].to_vec();
+    std::fs::write(&raw, serde_json::to_vec(&first_only).unwrap()).unwrap();
+    std::fs::remove_file(&meta).unwrap();
+    for _ in 0..2 {
+        let again = send_retell(&app, &url, &ended).await;
+        assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+        assert_eq!(again.body["duplicate"], true);
+        assert_eq!(again.body["call_id"], call.as_str());
+    }
+    let restored = entries(&raw);
+    assert_eq!(restored.len(), 2, "the lost entry is written once");
+    assert_eq!(restored[1]["payload"]["event"], "call_ended");
+    let meta: Value = serde_json::from_slice(&std::fs::read(&meta).expect("meta")).unwrap();
+    assert_eq!(meta["duration_ms"], 5_000);
+
+    // Nothing of the call was durable but its rows: the resend writes both.
+    std::fs::remove_file(&raw).unwrap();
+    let again = send_retell(&app, &url, &started).await;
+    assert_eq!(again.body["duplicate"], true);
+    assert_eq!(entries(&raw).len(), 1);
 }
 
 async fn retell_events_merge_into_one_call_exactly_once(app: TestApp) {
