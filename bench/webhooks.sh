@@ -16,6 +16,10 @@
 # neighbour hurts all alike: closed loop with CONNECTIONS connections
 # (throughput), and open loop at RATE requests/s (latency at a fixed load).
 #
+# With BASELINE=<another switchboard binary> (say, the previous commit's
+# release build), every scenario also runs against that binary's servers,
+# interleaved, so the two are compared in one run on one machine.
+#
 #   bench/webhooks.sh [seconds per run (default 10)] [connections (default 32)] [rounds (default 3)] [open-loop rate (default 1000)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,18 +51,26 @@ unset DATABASE_URL
 PIDS=()
 DIRS=()
 PG_DB="sbwebhooks_$(date +%s)"
+PG_DBS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   for dir in "${DIRS[@]}"; do rm -rf "$dir"; done
-  psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
+  for db in "${PG_DBS[@]}"; do
+    psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  done
 }
 trap cleanup EXIT
 
-# Starts a server (DATABASE_URL picks the backend) with a tenant, its Retell
-# key and one Retell agent; sets URL to the agent's webhook URL.
-start() { # name port
+# Starts a server of binary BIN (DATABASE_URL picks the backend) with a
+# tenant, its Retell key and one Retell agent; sets URL to the agent's
+# webhook URL.
+start() { # name port [database]
   local data; data=$(mktemp -d); DIRS+=("$data")
+  if [ -n "${3:-}" ]; then
+    psql "$PG_ADMIN" -qc "CREATE DATABASE $3"; PG_DBS+=("$3")
+    export DATABASE_URL="${PG_ADMIN%/*}/$3"
+  fi
   $BIN tenant create --data "$data" --slug bench --name "Bench Tenant" --plan enterprise >/dev/null
   local key; key=$($BIN apikey create --data "$data" --tenant bench --name bench --scope settings:manage)
   $BIN serve --data "$data" --bind "127.0.0.1:$2" >/dev/null 2>"$OUT/$1-server.log" &
@@ -69,20 +81,27 @@ start() { # name port
   URL=$(curl -sf -H "Authorization: Bearer $key" -H 'content-type: application/json' \
     -d '{"name": "Bench agent", "provider": "retell"}' "http://127.0.0.1:$2/api/v1/agents" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["agent"]["webhook_url"])')
+  unset DATABASE_URL
 }
 
-start SQLite 18281
-SQLITE_URL=$URL
-psql "$PG_ADMIN" -qc "CREATE DATABASE $PG_DB"
-DATABASE_URL="${PG_ADMIN%/*}/$PG_DB" start PostgreSQL 18282
-PG_URL=$URL
-
-SCENARIOS=(
-  "SQLite|throughput, $CONNECTIONS connections|$SQLITE_URL|--connections $CONNECTIONS"
-  "SQLite|open loop, ${RATE}/s|$SQLITE_URL|--rate $RATE"
-  "PostgreSQL|throughput, $CONNECTIONS connections|$PG_URL|--connections $CONNECTIONS"
-  "PostgreSQL|open loop, ${RATE}/s|$PG_URL|--rate $RATE"
-)
+SCENARIOS=()
+# Both backends of binary BIN: a label, the first of two ports.
+servers() {
+  start "SQLite$1" "$2"
+  local sqlite=$URL
+  start "PostgreSQL$1" "$(($2 + 1))" "${PG_DB}_$(($2 + 1))"
+  local pg=$URL
+  SCENARIOS+=(
+    "SQLite$1|throughput, $CONNECTIONS connections|$sqlite|--connections $CONNECTIONS"
+    "SQLite$1|open loop, ${RATE}/s|$sqlite|--rate $RATE"
+    "PostgreSQL$1|throughput, $CONNECTIONS connections|$pg|--connections $CONNECTIONS"
+    "PostgreSQL$1|open loop, ${RATE}/s|$pg|--rate $RATE"
+  )
+}
+servers "" 18281
+if [ -n "${BASELINE:-}" ]; then
+  BIN=$BASELINE servers " (baseline)" 18283
+fi
 
 for round in $(seq 1 "$ROUNDS"); do
   for i in "${!SCENARIOS[@]}"; do
@@ -94,14 +113,14 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "round $round: $backend $label: $(cat "$file")" >&2
     # PostgreSQL writes out what a run left dirty (checkpoint, background
     # writer) for seconds after it: do it now, not during the next scenario.
-    psql "${PG_ADMIN%/*}/$PG_DB" -qc CHECKPOINT >/dev/null
+    psql "$PG_ADMIN" -qc CHECKPOINT >/dev/null
     sleep 2
   done
 done
 
 field() { sed -E "s/.*$1=([0-9.]+).*/\1/" "$2"; }
 {
-  echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), ${DURATION}s runs, median of $ROUNDS interleaved rounds, payload $(head -c 200 "$OUT/s0-r1.txt.err")"
+  echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), ${DURATION}s runs, median of $ROUNDS interleaved rounds, $(head -c 200 "$OUT/s0-r1.txt.err")"
   echo
   echo "| backend | scenario | accepted/s (median) | p50 | p99 | failed | every round, accepted/s |"
   echo "|---|---|---|---|---|---|---|"

@@ -32,8 +32,15 @@ fn bench(c: &mut Criterion) {
     g.bench_function("update to JSON", |b| {
         b.iter(|| serde_json::to_string(&update).unwrap())
     });
+    g.bench_function("update to stored JSON", |b| {
+        b.iter(|| switchboard_ingest::model::to_stored_json(&update))
+    });
     g.bench_function("update from JSON", |b| {
         let json = serde_json::to_string(&update).unwrap();
+        b.iter(|| serde_json::from_str::<switchboard_ingest::CallUpdate>(&json).unwrap())
+    });
+    g.bench_function("update from stored JSON", |b| {
+        let json = switchboard_ingest::model::to_stored_json(&update);
         b.iter(|| serde_json::from_str::<switchboard_ingest::CallUpdate>(&json).unwrap())
     });
     g.bench_function("UTF-8 check", |b| {

@@ -160,12 +160,79 @@ impl Stage {
     }
 }
 
-/// One timed word. Seconds from the start of the call.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+/// One timed word. Seconds from the start of the call. Written as
+/// `{"word", "start", "end"}`, except in [`to_stored_json`]; read in
+/// either form.
+#[derive(Clone, Debug, PartialEq, utoipa::ToSchema)]
 pub struct Word {
     pub word: String,
     pub start: f64,
     pub end: f64,
+}
+
+thread_local! {
+    /// Set while [`to_stored_json`] runs on this thread.
+    static STORED_FORM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// `value` as the database stores it: its JSON, except that timed words
+/// are `[word, start, end]` triples. Timed words are three quarters of a
+/// transcript's JSON and their keys half of that, so a stored call or
+/// update is 40 % smaller and faster to write and read (decision 0010);
+/// every output (the API, objects) keeps the named fields.
+pub fn to_stored_json<T: Serialize>(value: &T) -> String {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            STORED_FORM.set(false);
+        }
+    }
+    STORED_FORM.set(true);
+    let _reset = Reset;
+    serde_json::to_string(value).expect("call models serialise")
+}
+
+impl Serialize for Word {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        if STORED_FORM.get() {
+            return (&self.word, self.start, self.end).serialize(s);
+        }
+        let mut word = s.serialize_struct("Word", 3)?;
+        word.serialize_field("word", &self.word)?;
+        word.serialize_field("start", &self.start)?;
+        word.serialize_field("end", &self.end)?;
+        word.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Word {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Named {
+            word: String,
+            start: f64,
+            end: f64,
+        }
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = Word;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a word with its start and end")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Word, A::Error> {
+                let (word, start, end) =
+                    Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(Word { word, start, end })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Word, A::Error> {
+                let Named { word, start, end } =
+                    Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Word { word, start, end })
+            }
+        }
+        d.deserialize_any(Either)
+    }
 }
 
 /// One turn of the conversation. Times are seconds from the start of the call.
@@ -387,6 +454,72 @@ mod tests {
             let sorted = all.clone();
             prop_assert_eq!(merge(shuffled), merge(sorted));
         }
+    }
+
+    #[test]
+    fn stored_json_writes_words_as_triples_and_reads_both_forms() {
+        let update = CallUpdate {
+            external_id: "c1".into(),
+            stage: Stage::Ended,
+            occurred_at: None,
+            fields: CallFields {
+                turns: Some(vec![Turn {
+                    speaker: Speaker::Agent,
+                    text: "Hi there".into(),
+                    start: Some(0.5),
+                    end: Some(1.25),
+                    words: vec![
+                        Word {
+                            word: "Hi".into(),
+                            start: 0.5,
+                            end: 0.75,
+                        },
+                        Word {
+                            word: "there".into(),
+                            start: 0.8,
+                            end: 1.25,
+                        },
+                    ],
+                }]),
+                ..Default::default()
+            },
+        };
+        let stored = to_stored_json(&update);
+        assert!(
+            stored.contains(r#""words":[["Hi",0.5,0.75],["there",0.8,1.25]]"#),
+            "{stored}"
+        );
+        let named = serde_json::to_string(&update).unwrap();
+        assert!(
+            named.contains(r#"{"word":"Hi","start":0.5,"end":0.75}"#),
+            "{named}"
+        );
+        assert!(named.len() > stored.len());
+        for json in [&stored, &named] {
+            assert_eq!(serde_json::from_str::<CallUpdate>(json).unwrap(), update);
+        }
+        let bad = stored.replace("0.75]", "\"x\"]");
+        assert!(serde_json::from_str::<CallUpdate>(&bad).is_err());
+    }
+
+    #[test]
+    fn a_panicking_serialiser_leaves_the_named_form_in_place() {
+        struct Panics;
+        impl Serialize for Panics {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                panic!("a serialiser failed")
+            }
+        }
+        assert!(std::panic::catch_unwind(|| to_stored_json(&Panics)).is_err());
+        let word = Word {
+            word: "a".into(),
+            start: 0.0,
+            end: 1.0,
+        };
+        assert_eq!(
+            serde_json::to_string(&word).unwrap(),
+            r#"{"word":"a","start":0.0,"end":1.0}"#
+        );
     }
 
     /// Found by review while fuzzing the parsers (fuzz/README.md): Retell

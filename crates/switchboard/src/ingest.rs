@@ -124,7 +124,7 @@ impl Job {
         raw: RawPayload,
         received_at: i64,
     ) -> Job {
-        let update_json = serde_json::to_string(&update).expect("updates serialise");
+        let update_json = switchboard_ingest::model::to_stored_json(&update);
         let external_id = update.external_id.clone();
         let alone = Some(Projection::of(vec![StoredUpdate {
             update,

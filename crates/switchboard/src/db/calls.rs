@@ -360,7 +360,7 @@ pub async fn project(
     .bind(tx.tenant_param())
     .bind(call.to_string())
     .bind_columns(&projection)
-    .bind(serde_json::to_string(&projection.fields).expect("fields serialise"))
+    .bind(model::to_stored_json(&projection.fields))
     .bind(projection.transcript.as_str())
     .bind(projection.audio_status())
     .bind(now_ms())
