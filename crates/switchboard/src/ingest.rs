@@ -618,18 +618,13 @@ async fn write_one(
             )?;
             if !new {
                 // Committed before, but its objects may not have been
-                // durable when the server stopped: the resend writes them.
-                let Some(document) = document else {
-                    return Ok(Accepted {
-                        call_id: call,
-                        duplicate: true,
-                        created: false,
-                    });
-                };
+                // durable when the server stopped (decision 0010): the
+                // resend writes the meta object again, and the raw entry
+                // when the document lacks it.
                 let record = calls::get(tx, call)
                     .await?
                     .ok_or_else(|| IngestError::Batch("a locked call vanished".into()))?;
-                puts.put_call(&job.scope, record, Some(document));
+                puts.put_call(&job.scope, record, document);
                 return Ok(Accepted {
                     call_id: call,
                     duplicate: true,

@@ -139,8 +139,15 @@ async fn a_resend_writes_the_objects_a_crash_lost(app: TestApp) {
     let restored = entries(&raw);
     assert_eq!(restored.len(), 2, "the lost entry is written once");
     assert_eq!(restored[1]["payload"]["event"], "call_ended");
-    let meta: Value = serde_json::from_slice(&std::fs::read(&meta).expect("meta")).unwrap();
-    assert_eq!(meta["duration_ms"], 5_000);
+    let stored: Value = serde_json::from_slice(&std::fs::read(&meta).expect("meta")).unwrap();
+    assert_eq!(stored["duration_ms"], 5_000);
+
+    // The raw document was durable, the meta object not.
+    std::fs::remove_file(&meta).unwrap();
+    let again = send_retell(&app, &url, &ended).await;
+    assert_eq!(again.body["duplicate"], true);
+    assert!(meta.exists(), "the meta object is written again");
+    assert_eq!(entries(&raw).len(), 2);
 
     // Nothing of the call was durable but its rows: the resend writes both.
     std::fs::remove_file(&raw).unwrap();
