@@ -213,7 +213,7 @@ pub fn s3_store(config: &Config) -> anyhow::Result<Arc<AmazonS3>> {
 
 #[derive(Clone)]
 enum Backend {
-    /// Read through `object_store`; written by [`write_staged`] under `root`.
+    /// Read through `object_store`; written through [`stage`] under `root`.
     Local(Arc<LocalFileSystem>, Arc<std::path::Path>, LocalObjectSync),
     S3(Arc<AmazonS3>),
 }
@@ -234,17 +234,17 @@ async fn blocking(
         .map_err(local)
 }
 
-/// Writes `path` whole or not at all; with `sync`, its data is on the
-/// device when this returns (otherwise the caller syncs the filesystem).
-/// The staging name ends in `#<digits>`, which `object_store`'s local store
-/// never lists, so a crash mid-write leaves nothing visible. The
-/// directories it had to create are synced here when `sync`.
-fn write_staged(
+/// Writes `bytes` to a staging name beside `path`, creating the
+/// directories it needs, and returns that name. The staging name ends in
+/// `#<digits>`, which `object_store`'s local store never lists, so a crash
+/// before the rename leaves nothing visible. With `sync`, the data and the
+/// directories it created are on the device when this returns.
+fn stage(
     root: &std::path::Path,
     path: &std::path::Path,
     bytes: &[u8],
     sync: bool,
-) -> std::io::Result<()> {
+) -> std::io::Result<std::path::PathBuf> {
     use std::io::Write as _;
     let name = path
         .file_name()
@@ -257,7 +257,7 @@ fn write_staged(
         if sync {
             file.sync_data()?;
         }
-        std::fs::rename(&staging, path)
+        Ok(())
     };
     let written = match write() {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -273,25 +273,58 @@ fn write_staged(
         }
         other => other,
     };
-    if written.is_err() {
-        let _ = std::fs::remove_file(&staging);
+    match written {
+        Ok(()) => Ok(staging),
+        Err(e) => {
+            let _ = std::fs::remove_file(&staging);
+            Err(e)
+        }
     }
-    written
 }
 
-/// Writes every object under `root`, then makes all of them durable with
-/// one `syncfs`: one device flush for the batch instead of one per file
-/// and directory (decision 0010).
+/// Writes `path` whole or not at all, its data on the device before its
+/// name is (its directory is the caller's to sync).
+fn write_synced(
+    root: &std::path::Path,
+    path: &std::path::Path,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    let staging = stage(root, path, bytes, true)?;
+    std::fs::rename(&staging, path)
+}
+
+/// Writes every object under `root` with two `syncfs` for all of them
+/// instead of a flush per file and directory (decision 0010): the staged
+/// data first, so that no name — a new one, or one replacing a durable
+/// document — can survive a crash without its bytes; then the names.
 #[cfg(target_os = "linux")]
 fn write_all_then_sync_filesystem(
     root: &std::path::Path,
     objects: &[(ObjectKey, Bytes)],
 ) -> std::io::Result<()> {
-    for (key, bytes) in objects {
-        write_staged(root, &root.join(key.as_str()), bytes, false)?;
+    let mut staged = Vec::with_capacity(objects.len());
+    let mut stage_all = || -> std::io::Result<()> {
+        for (key, bytes) in objects {
+            let path = root.join(key.as_str());
+            staged.push((stage(root, &path, bytes, false)?, path));
+        }
+        syncfs(root)
+    };
+    if let Err(e) = stage_all() {
+        for (staging, _) in &staged {
+            let _ = std::fs::remove_file(staging);
+        }
+        return Err(e);
     }
-    rustix::fs::syncfs(std::fs::File::open(root)?)?;
-    Ok(())
+    for (staging, path) in staged {
+        std::fs::rename(staging, path)?;
+    }
+    syncfs(root)
+}
+
+#[cfg(target_os = "linux")]
+fn syncfs(root: &std::path::Path) -> std::io::Result<()> {
+    Ok(rustix::fs::syncfs(std::fs::File::open(root)?)?)
 }
 
 /// Makes the entries of `dir` (files renamed into it) durable.
@@ -384,7 +417,7 @@ impl Objects {
                 futures_util::stream::iter(paths.iter().cloned().zip(objects))
                     .map(|(path, (_, bytes))| {
                         let root = root.clone();
-                        blocking(move || write_staged(&root, &path, &bytes, true))
+                        blocking(move || write_synced(&root, &path, &bytes))
                     })
                     .buffer_unordered(CONCURRENT_WRITES)
                     .try_collect::<()>()
