@@ -5,10 +5,9 @@
 //! is durable and a redelivery is a no-op (invariant 6).
 
 use std::borrow::Cow;
-
-use bytes::Bytes;
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use switchboard_core::{AgentId, CallId, TenantId};
@@ -210,6 +209,11 @@ impl Unsynced {
             .iter()
             .map(|(key, (batch, bytes))| (key.clone(), *batch, bytes.clone()))
             .collect()
+    }
+
+    /// Forgets the versions of a batch that did not commit.
+    fn forget_batch(&self, batch: u64) {
+        self.map().retain(|_, (b, _)| *b != batch);
     }
 
     /// Forgets these versions, unless a later batch replaced them.
@@ -447,7 +451,6 @@ async fn write_batch(writer: &Writer, jobs: Vec<Job>) -> Result<Vec<Accepted>, I
     let batch = writer
         .batches
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let keys: Vec<ObjectKey> = puts.0.keys().cloned().collect();
     writer.unsynced.register(
         batch,
         puts.0
@@ -457,9 +460,7 @@ async fn write_batch(writer: &Writer, jobs: Vec<Job>) -> Result<Vec<Accepted>, I
     );
     if let Some(tx) = tx {
         if let Err(e) = tx.commit().await {
-            writer
-                .unsynced
-                .forget(keys.into_iter().map(|key| (key, batch)));
+            writer.unsynced.forget_batch(batch);
             return Err(e.into());
         }
     }
@@ -504,20 +505,28 @@ async fn write_tenant(
     mut group: Vec<(usize, Job)>,
     puts: &mut Puts,
 ) -> Result<Vec<(usize, Accepted)>, IngestError> {
-    // A call's later events in the batch find it created by its first.
-    let mut first_of: HashMap<(Source, String), usize> = HashMap::new();
+    // A call's later events in the batch find it created by its first:
+    // `upsert_of[k]` is the upsert of job k's call.
+    let mut first_of: HashMap<(Source, &str), usize> = HashMap::new();
+    let mut upsert_of = Vec::with_capacity(group.len());
     let mut firsts = Vec::new();
-    for (k, (_, job)) in group.iter_mut().enumerate() {
-        if let std::collections::hash_map::Entry::Vacant(slot) =
-            first_of.entry((job.source, job.external_id.clone()))
-        {
-            slot.insert(firsts.len());
-            firsts.push((
-                k,
-                job.alone.take().expect("a job's projection is taken once"),
-            ));
+    for (k, (_, job)) in group.iter().enumerate() {
+        let next = first_of.len();
+        let upsert = *first_of
+            .entry((job.source, job.external_id.as_str()))
+            .or_insert(next);
+        if upsert == next {
+            firsts.push(k);
         }
+        upsert_of.push(upsert);
     }
+    let firsts: Vec<(usize, Projection)> = firsts
+        .into_iter()
+        .map(|k| {
+            let first = group[k].1.alone.take();
+            (k, first.expect("a job's projection is taken once"))
+        })
+        .collect();
     let upserts = calls::create_or_lock_many(
         tx,
         firsts
@@ -539,14 +548,13 @@ async fn write_tenant(
     let mut deferred = Deferred::default();
     let mut last_seen: Vec<(AgentId, i64)> = Vec::new();
     let mut accepted = Vec::with_capacity(group.len());
-    for (i, job) in group {
+    for ((i, job), first) in group.into_iter().zip(upsert_of) {
         if let Some(agent) = job.agent {
             match last_seen.last_mut() {
                 Some((last, at)) if *last == agent => *at = (*at).max(job.received_at),
                 _ => last_seen.push((agent, job.received_at)),
             }
         }
-        let first = first_of[&(job.source, job.external_id.clone())];
         let upserted = upserts[first]
             .take()
             .unwrap_or(Upserted::Existing(call_ids[first]));
@@ -590,7 +598,7 @@ async fn write_one(
     deferred: &mut Deferred,
     puts: &mut Puts,
 ) -> Result<Accepted, IngestError> {
-    let (record, raw_document, created) = match upserted {
+    let (record, raw_document, created, duplicate) = match upserted {
         Upserted::Created(record) => {
             deferred.events.push(calls::NewEvent {
                 call: record.id,
@@ -601,7 +609,7 @@ async fn write_one(
             if record.fields.has_turns() {
                 deferred.to_analyse.push(record.id);
             }
-            (record, Some(job.raw_alone), true)
+            (record, Some(job.raw_alone), true, false)
         }
         Upserted::Existing(call) => {
             deferred.flush(tx).await?;
@@ -616,34 +624,30 @@ async fn write_one(
                 job.received_at,
                 &job.raw,
             )?;
-            if !new {
+            let record = if new {
+                let events = calls::events(tx, call).await?;
+                let record = calls::project(tx, call, events).await?;
+                if record.fields.has_turns() {
+                    pipeline_jobs::enqueue(tx, call, job.received_at).await?;
+                }
+                record
+            } else {
                 // Committed before, but its objects may not have been
                 // durable when the server stopped (decision 0010): the
                 // resend writes the meta object again, and the raw entry
                 // when the document lacks it.
-                let record = calls::get(tx, call)
+                calls::get(tx, call)
                     .await?
-                    .ok_or_else(|| IngestError::Batch("a locked call vanished".into()))?;
-                puts.put_call(&job.scope, record, document);
-                return Ok(Accepted {
-                    call_id: call,
-                    duplicate: true,
-                    created: false,
-                });
-            }
-            let events = calls::events(tx, call).await?;
-            let record = calls::project(tx, call, events).await?;
-            if record.fields.has_turns() {
-                pipeline_jobs::enqueue(tx, call, job.received_at).await?;
-            }
-            (record, document, false)
+                    .ok_or_else(|| IngestError::Batch("a locked call vanished".into()))?
+            };
+            (record, document, false, !new)
         }
     };
     let call = record.id;
     puts.put_call(&job.scope, record, raw_document);
     Ok(Accepted {
         call_id: call,
-        duplicate: false,
+        duplicate,
         created,
     })
 }
