@@ -99,8 +99,12 @@ impl Drop for Inner {
     }
 }
 
-/// How often SQLite's WAL is copied back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// How often SQLite's WAL is copied back into the database file. Often, so
+/// each checkpoint is small: a checkpoint's pages are written back to the
+/// device along with the next `syncfs` of the ingest syncer (decision
+/// 0010), and every 100 ms that burst (a few MB under a webhook flood)
+/// doubled the p99 at 1,000 webhooks/s (BENCHMARKS.md).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
 /// WAL pages after which the writer checkpoints itself (SQLite's default is
 /// 1,000): only when the checkpointer falls behind.
 const WRITER_CHECKPOINT_PAGES: u32 = 16_384;
