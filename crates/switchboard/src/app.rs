@@ -64,7 +64,7 @@ impl App {
             .context("building the HTTP client")?;
         let writers = match db.backend() {
             crate::db::Backend::Sqlite => 1,
-            crate::db::Backend::Postgres => 4,
+            crate::db::Backend::Postgres => config.database.ingest_writers,
         };
         let pipeline = crate::pipeline::Hints::default();
         let events = crate::events::Events::default();

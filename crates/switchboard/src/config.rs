@@ -398,6 +398,11 @@ pub struct DatabaseConfig {
     /// SQLite durability: `full` (default) syncs the WAL on every commit, so
     /// a 2xx survives power loss; `normal` survives process crashes only.
     pub sqlite_synchronous: SqliteSynchronous,
+    /// PostgreSQL: transactions writing incoming call events at once. One
+    /// (the default) gave the lowest latency at the same throughput on the
+    /// machines measured (BENCHMARKS.md); more overlap commits, which may
+    /// pay on faster storage. SQLite has one writer whatever this says.
+    pub ingest_writers: usize,
 }
 
 impl Default for DatabaseConfig {
@@ -405,6 +410,7 @@ impl Default for DatabaseConfig {
         Self {
             max_connections: 16,
             sqlite_synchronous: SqliteSynchronous::Full,
+            ingest_writers: 1,
         }
     }
 }

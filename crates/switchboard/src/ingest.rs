@@ -236,7 +236,7 @@ struct Committed {
 
 impl Ingestor {
     /// Starts `writers` batch writers (one for SQLite, which has a single
-    /// writer anyway; a few for PostgreSQL, whose commits overlap) and the
+    /// writer anyway; `database.ingest_writers` for PostgreSQL) and the
     /// syncer on a thread of their own: on the shared runtime each of a
     /// batch's statements waited for a worker to finish parsing some other
     /// request's payload before the batch could go on.

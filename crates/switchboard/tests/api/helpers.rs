@@ -123,6 +123,9 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.rate_limits.tenant_per_second.trial = 100_000;
     config.rate_limits.tenant_per_second.growth = 100_000;
     config.database.sqlite_synchronous = switchboard::config::SqliteSynchronous::Normal;
+    // Several PostgreSQL writers, so that batches commit concurrently and
+    // the lock order that keeps them from deadlocking stays tested.
+    config.database.ingest_writers = 4;
     // Retries and sweeps on a test's time scale.
     config.pipeline.poll_interval_ms = 100;
     config.pipeline.retry_base_ms = 50;
