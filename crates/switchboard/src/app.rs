@@ -63,7 +63,7 @@ impl App {
             .build()
             .context("building the HTTP client")?;
         let writers = match db.backend() {
-            crate::db::Backend::Sqlite => 1,
+            crate::db::Backend::Sqlite => std::num::NonZeroUsize::MIN,
             crate::db::Backend::Postgres => config.database.ingest_writers,
         };
         let pipeline = crate::pipeline::Hints::default();

@@ -402,7 +402,7 @@ pub struct DatabaseConfig {
     /// (the default) gave the lowest latency at the same throughput on the
     /// machines measured (BENCHMARKS.md); more overlap commits, which may
     /// pay on faster storage. SQLite has one writer whatever this says.
-    pub ingest_writers: usize,
+    pub ingest_writers: std::num::NonZeroUsize,
 }
 
 impl Default for DatabaseConfig {
@@ -410,7 +410,7 @@ impl Default for DatabaseConfig {
         Self {
             max_connections: 16,
             sqlite_synchronous: SqliteSynchronous::Full,
-            ingest_writers: 1,
+            ingest_writers: std::num::NonZeroUsize::MIN,
         }
     }
 }

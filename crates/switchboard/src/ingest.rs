@@ -245,7 +245,7 @@ impl Ingestor {
         objects: Objects,
         hints: Hints,
         events: crate::events::Events,
-        writers: usize,
+        writers: std::num::NonZeroUsize,
     ) -> Ingestor {
         let (queue, rx) = mpsc::channel(4 * MAX_BATCH);
         let rx: Queue = Arc::new(Mutex::new(rx));
@@ -269,7 +269,7 @@ impl Ingestor {
                         events,
                         to_sync,
                     ));
-                    for _ in 0..writers.max(1) {
+                    for _ in 0..writers.get() {
                         running.spawn(write_batches(
                             Writer {
                                 db: db.clone(),

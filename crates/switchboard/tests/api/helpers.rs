@@ -125,7 +125,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.database.sqlite_synchronous = switchboard::config::SqliteSynchronous::Normal;
     // Several PostgreSQL writers, so that batches commit concurrently and
     // the lock order that keeps them from deadlocking stays tested.
-    config.database.ingest_writers = 4;
+    config.database.ingest_writers = std::num::NonZeroUsize::new(4).expect("four");
     // Retries and sweeps on a test's time scale.
     config.pipeline.poll_interval_ms = 100;
     config.pipeline.retry_base_ms = 50;
