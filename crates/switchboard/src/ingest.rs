@@ -549,7 +549,12 @@ async fn write_tenant(
     let mut last_seen: Vec<(AgentId, i64)> = Vec::new();
     let mut accepted = Vec::with_capacity(group.len());
     for ((i, job), first) in group.into_iter().zip(upsert_of) {
-        if let Some(agent) = job.agent {
+        // Only a provider's webhook proves its URL and secret work: a call
+        // posted or imported for an agent leaves its status alone.
+        if let Some(agent) = job
+            .agent
+            .filter(|_| Source::AGENT_PROVIDERS.contains(&job.source))
+        {
             match last_seen.last_mut() {
                 Some((last, at)) if *last == agent => *at = (*at).max(job.received_at),
                 _ => last_seen.push((agent, job.received_at)),

@@ -25,7 +25,8 @@ use crate::http::AppState;
 use crate::ingest;
 use crate::objects::{AudioFormat, ObjectKey};
 
-/// How long a run may hold the lease before another node may take over.
+/// How long a run may go without renewing its lease (it renews with every
+/// recording taken) before another node may take over.
 const LEASE_MS: i64 = 10 * 60 * 1000;
 /// The schedule: every 15 minutes, give or take 90 seconds so tenants spread out.
 const EVERY_MS: i64 = 15 * 60 * 1000;
@@ -41,6 +42,8 @@ pub enum PullError {
     NotConfigured,
     #[error("another run holds the lease")]
     Busy,
+    #[error("the run outlived its lease and another run took over")]
+    LeaseLost,
     #[error("{0}")]
     Provider(String),
     #[error(transparent)]
@@ -207,8 +210,9 @@ pub async fn run_once(state: &AppState, scope: &TenantScope) -> Result<RunSummar
         .map_err(|_| PullError::Provider("the credential cannot be opened".into()))?
         .ok_or(PullError::NotConfigured)?;
     let now = now_ms();
+    let owner = ulid::Ulid::new().to_string();
     let mut tx = state.db.tenant(scope, Mode::Write).await?;
-    let leased = recording_pull::try_lease(&mut tx, now, now + LEASE_MS).await?;
+    let leased = recording_pull::try_lease(&mut tx, &owner, now, now + LEASE_MS).await?;
     let mark = recording_pull::get(&mut tx)
         .await?
         .and_then(|s| s.high_water_mark);
@@ -217,7 +221,7 @@ pub async fn run_once(state: &AppState, scope: &TenantScope) -> Result<RunSummar
         return Err(PullError::Busy);
     }
     let mut summary = RunSummary::default();
-    if let Err(e) = pull(state, scope, &cred, mark, &mut summary).await {
+    if let Err(e) = pull(state, scope, &cred, mark, &owner, &mut summary).await {
         tracing::warn!(tenant = %scope.tenant_id(), error = %e, "recording pull stopped");
         summary.error = Some(e.to_string());
     }
@@ -225,6 +229,7 @@ pub async fn run_once(state: &AppState, scope: &TenantScope) -> Result<RunSummar
     let mut tx = state.db.tenant(scope, Mode::Write).await?;
     recording_pull::finish(
         &mut tx,
+        &owner,
         RunOutcome {
             at: now_ms(),
             error: summary.error.as_deref(),
@@ -243,6 +248,7 @@ async fn pull(
     scope: &TenantScope,
     cred: &Value,
     mark: Option<i64>,
+    lease_owner: &str,
     summary: &mut RunSummary,
 ) -> Result<(), PullError> {
     let conn = Connection::from_credential(cred);
@@ -282,7 +288,13 @@ async fn pull(
             if take(state, scope, &conn, &mut bearer, item, &update).await? {
                 summary.created += 1;
             }
+            // The mark moves and the lease is renewed together: a run that
+            // lost its lease (it outlived it and another run took over)
+            // stops here, without moving the other's mark.
             let mut tx = state.db.tenant(scope, Mode::Write).await?;
+            if !recording_pull::renew(&mut tx, lease_owner, now_ms() + LEASE_MS).await? {
+                return Err(PullError::LeaseLost);
+            }
             recording_pull::advance(&mut tx, started_at).await?;
             tx.commit().await?;
         }

@@ -412,6 +412,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "raw_payloads_in_objects",
                 include_str!("../../../../migrations/sqlite/0009_raw_payloads_in_objects.sql"),
             ),
+            (
+                10,
+                "pull_lease_owner",
+                include_str!("../../../../migrations/sqlite/0010_pull_lease_owner.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -458,6 +463,11 @@ fn migrator(backend: Backend) -> Migrator {
                 9,
                 "raw_payloads_in_objects",
                 include_str!("../../../../migrations/postgres/0009_raw_payloads_in_objects.sql"),
+            ),
+            (
+                10,
+                "pull_lease_owner",
+                include_str!("../../../../migrations/postgres/0010_pull_lease_owner.sql"),
             ),
         ],
     };

@@ -48,9 +48,9 @@ pub async fn get(tx: &mut TenantTx) -> DbResult<Option<PullState>> {
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 
-/// Takes the tenant's lease until `until` unless another run holds it; the
-/// update is atomic, so of two nodes racing only one wins.
-pub async fn try_lease(tx: &mut TenantTx, now: i64, until: i64) -> DbResult<bool> {
+/// Takes the tenant's lease for `owner` until `until` unless another run
+/// holds it; the update is atomic, so of two nodes racing only one wins.
+pub async fn try_lease(tx: &mut TenantTx, owner: &str, now: i64, until: i64) -> DbResult<bool> {
     sqlx::query(
         "INSERT INTO recording_pull (tenant_id, next_run_at) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING",
     )
@@ -59,11 +59,27 @@ pub async fn try_lease(tx: &mut TenantTx, now: i64, until: i64) -> DbResult<bool
     .execute(tx.conn())
     .await?;
     let done = sqlx::query(
-        "UPDATE recording_pull SET lease_until = $2 WHERE tenant_id = $1 AND (lease_until IS NULL OR lease_until < $3)",
+        "UPDATE recording_pull SET lease_until = $2, lease_owner = $4 \
+         WHERE tenant_id = $1 AND (lease_until IS NULL OR lease_until < $3)",
     )
     .bind(tx.tenant_param())
     .bind(until)
     .bind(now)
+    .bind(owner)
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Extends `owner`'s lease to `until`; `false` when it is no longer
+/// `owner`'s (it expired and another run took it).
+pub async fn renew(tx: &mut TenantTx, owner: &str, until: i64) -> DbResult<bool> {
+    let done = sqlx::query(
+        "UPDATE recording_pull SET lease_until = $3 WHERE tenant_id = $1 AND lease_owner = $2",
+    )
+    .bind(tx.tenant_param())
+    .bind(owner)
+    .bind(until)
     .execute(tx.conn())
     .await?;
     Ok(done.rows_affected() == 1)
@@ -91,12 +107,14 @@ pub struct RunOutcome<'a> {
     pub next_run_at: i64,
 }
 
-/// Records a finished run and releases the lease.
-pub async fn finish(tx: &mut TenantTx, o: RunOutcome<'_>) -> DbResult<()> {
+/// Records a finished run and releases its lease; a run that lost its
+/// lease to another records nothing (the other's outcome will tell).
+pub async fn finish(tx: &mut TenantTx, owner: &str, o: RunOutcome<'_>) -> DbResult<()> {
     sqlx::query(
-        "UPDATE recording_pull SET lease_until = NULL, last_run_at = $2, last_status = $3, last_error = $4, \
-            last_listed = $5, last_created = $6, total_created = total_created + $6, next_run_at = $7 \
-         WHERE tenant_id = $1",
+        "UPDATE recording_pull SET lease_until = NULL, lease_owner = NULL, last_run_at = $2, last_status = $3, \
+            last_error = $4, last_listed = $5, last_created = $6, total_created = total_created + $6, \
+            next_run_at = $7 \
+         WHERE tenant_id = $1 AND lease_owner = $8",
     )
     .bind(tx.tenant_param())
     .bind(o.at)
@@ -105,6 +123,7 @@ pub async fn finish(tx: &mut TenantTx, o: RunOutcome<'_>) -> DbResult<()> {
     .bind(o.listed)
     .bind(o.created)
     .bind(o.next_run_at)
+    .bind(owner)
     .execute(tx.conn())
     .await?;
     Ok(())

@@ -237,6 +237,44 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
+/// A query string of the expected shape. A bad one is a 422 problem naming
+/// the parameter (axum's own `Query` answers in plain text).
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = Problem;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(pairs)
+            .map(Query)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                let field = if path == "." {
+                    // "duplicate field `limit`", "missing field `sig`"
+                    message.split('`').nth(1).unwrap_or("query").to_owned()
+                } else {
+                    path
+                };
+                Problem::field(&field, message)
+            })
+    }
+}
+
+/// Path parameters. One that cannot be read (bad percent-encoding) names
+/// nothing that exists: 404, like any other unknown resource (invariant 4),
+/// where axum's own `Path` answers 400 in plain text.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(Problem))]
+pub struct Path<T>(pub T);
+
+impl From<axum::extract::rejection::PathRejection> for Problem {
+    fn from(_: axum::extract::rejection::PathRejection) -> Self {
+        Problem::not_found()
+    }
+}
+
 /// Reads a whole body, refusing one over `limit` bytes with a 413 problem.
 pub async fn read_limited(body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, Problem> {
     axum::body::to_bytes(body, limit).await.map_err(|_| {

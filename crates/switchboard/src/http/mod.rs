@@ -95,7 +95,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
                     let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, tenant_id = tracing::field::Empty)
+                    tracing::info_span!("request", method = %req.method(), path = %loggable_path(req.uri().path()), request_id = %id, tenant_id = tracing::field::Empty)
                 }))
                 .layer(CatchPanicLayer::custom(|_| Problem::internal().into_response()))
                 .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
@@ -215,4 +215,39 @@ pub fn client_ip(req_extensions: &axum::http::Extensions) -> String {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(a)| a.ip().to_string())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// A request path as logs may show it: a webhook URL's token is the
+/// agent's only credential (whoever knows it can post to it), so it is
+/// left out.
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path
+        .strip_prefix("/webhooks/")
+        .and_then(|rest| rest.split_once('/'))
+    {
+        Some((provider, _token)) => format!("/webhooks/{provider}/{{token}}").into(),
+        None => path.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn webhook_tokens_stay_out_of_logged_paths() {
+        assert_eq!(
+            loggable_path("/webhooks/retell/whk_0123456789abcdef"),
+            "/webhooks/retell/{token}"
+        );
+        assert_eq!(
+            loggable_path("/webhooks/retell/a/b"),
+            "/webhooks/retell/{token}"
+        );
+        assert_eq!(
+            loggable_path("/api/v1/calls/call_01"),
+            "/api/v1/calls/call_01"
+        );
+        assert_eq!(loggable_path("/webhooks/retell"), "/webhooks/retell");
+    }
 }

@@ -661,12 +661,30 @@ async fn calls_api_creates_lists_filters_and_deletes(app: TestApp) {
             .await;
         assert_eq!(r.status, StatusCode::CREATED);
     }
+    // A call posted for an agent does not make the agent look live: only
+    // a correctly signed webhook to its URL does.
+    let agent = app
+        .post(
+            "/api/v1/agents",
+            &owner,
+            json!({"name": "Outbound desk", "provider": "retell"}),
+        )
+        .await;
+    let agent_id = agent.body["agent"]["id"].as_str().unwrap().to_owned();
+    let mut for_agent = doc("ext-agent", "inbound", "Hello");
+    for_agent["agent_id"] = json!(agent_id);
+    let r = app.post("/api/v1/calls", &owner, for_agent).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let agent = app.get(&format!("/api/v1/agents/{agent_id}"), &owner).await;
+    assert_eq!(agent.body["status"], "pending_validation", "{}", agent.text);
+    assert_eq!(agent.body["last_webhook_received_at"], Value::Null);
+
     // Viewers read, but cannot write.
     app.post("/api/v1/calls", &viewer, doc("ext-v", "inbound", "x"))
         .await
         .problem(StatusCode::FORBIDDEN);
 
-    assert_eq!(calls_of(&app, &viewer, "").await.len(), 4);
+    assert_eq!(calls_of(&app, &viewer, "").await.len(), 5);
     assert_eq!(
         calls_of(&app, &viewer, "?direction=outbound").await.len(),
         3
@@ -680,7 +698,7 @@ async fn calls_api_creates_lists_filters_and_deletes(app: TestApp) {
     );
     assert_eq!(
         calls_of(&app, &viewer, "?phone=%2B14155550123").await.len(),
-        4
+        5
     );
     assert_eq!(
         calls_of(
@@ -690,7 +708,7 @@ async fn calls_api_creates_lists_filters_and_deletes(app: TestApp) {
         )
         .await
         .len(),
-        4
+        5
     );
     assert!(calls_of(&app, &viewer, "?since=2026-03-02T00:00:00Z")
         .await
@@ -722,6 +740,17 @@ async fn calls_api_creates_lists_filters_and_deletes(app: TestApp) {
         let r = app.get(&format!("/api/v1/calls{q}"), &viewer).await;
         r.problem(StatusCode::UNPROCESSABLE_ENTITY);
     }
+    // A query string that cannot be read at all is a problem too, naming
+    // the parameter, not a plain-text 400.
+    for (q, field) in [("?limit=1&limit=2", "limit"), ("?limit=many", "limit")] {
+        let r = app.get(&format!("/api/v1/calls{q}"), &viewer).await;
+        r.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.fields(), [field], "{q}: {}", r.text);
+    }
+    // So is a path parameter that is not even UTF-8: it names nothing.
+    app.get("/api/v1/calls/%FF%FE", &viewer)
+        .await
+        .problem(StatusCode::NOT_FOUND);
     let raw = app
         .client
         .post(app.url("/api/v1/calls"))
@@ -732,7 +761,7 @@ async fn calls_api_creates_lists_filters_and_deletes(app: TestApp) {
         .await
         .unwrap();
     Reply::from(raw).await.problem(StatusCode::BAD_REQUEST);
-    assert_eq!(calls_of(&app, &viewer, "").await.len(), 4);
+    assert_eq!(calls_of(&app, &viewer, "").await.len(), 5);
 
     // Deleting needs calls:delete, is audited, and removes the objects.
     let id = first.body["call_id"].as_str().unwrap();
@@ -827,6 +856,39 @@ async fn audio_upload_and_signed_recording_urls(app: TestApp) {
     }
     let detail = app.get(&format!("/api/v1/calls/{id}"), &owner).await;
     assert_eq!(detail.body["stages"]["recording"], "stored");
+
+    // A slow upload holds no write lock: other writes go on while its body
+    // is still on the way (on SQLite they once waited for it to finish).
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(
+        format!(
+            "POST /api/v1/calls/{id}/audio HTTP/1.1\r\nhost: {address}\r\n\
+             authorization: Bearer {owner}\r\ncontent-type: audio/wav\r\n\
+             content-length: {}\r\n\r\n",
+            2 * audio.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    slow.write_all(&audio).await.unwrap();
+    let meanwhile = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        app.post(
+            "/api/v1/calls",
+            &owner,
+            doc("ext-audio-meanwhile", "inbound", "Hi"),
+        ),
+    )
+    .await
+    .expect("a write while an upload is in flight is not held up by it");
+    assert_eq!(meanwhile.status, StatusCode::CREATED, "{}", meanwhile.text);
+    slow.write_all(&audio).await.unwrap();
+    let mut answer = vec![0; 12];
+    slow.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 204");
 }
 
 async fn credentials_are_write_only(app: TestApp) {

@@ -266,30 +266,19 @@ async fn pulls_recordings_resuming_after_failures(app: TestApp) {
     assert_eq!(status["high_water_mark"], "2026-03-01T13:00:00Z");
 
     // Another node holding the lease keeps this one from running.
+    use switchboard::db::recording_pull::{finish, renew, try_lease, RunOutcome};
     let scope = switchboard::auth::Operator::command_line().scope_for(t.id);
     let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-    let mut tx = app
-        .db()
-        .tenant(&scope, switchboard::db::Mode::Write)
+    let db = app.db();
+    let tx = || db.tenant(&scope, switchboard::db::Mode::Write);
+    let mut t1 = tx().await.unwrap();
+    assert!(try_lease(&mut t1, "node-a", now, now + 60_000)
         .await
-        .unwrap();
-    assert!(
-        switchboard::db::recording_pull::try_lease(&mut tx, now, now + 60_000)
-            .await
-            .unwrap()
-    );
-    tx.commit().await.unwrap();
-    let mut tx = app
-        .db()
-        .tenant(&scope, switchboard::db::Mode::Write)
+        .unwrap());
+    assert!(!try_lease(&mut t1, "node-b", now, now + 60_000)
         .await
-        .unwrap();
-    assert!(
-        !switchboard::db::recording_pull::try_lease(&mut tx, now, now + 60_000)
-            .await
-            .unwrap()
-    );
-    tx.commit().await.unwrap();
+        .unwrap());
+    t1.commit().await.unwrap();
     run().await.problem(StatusCode::CONFLICT);
     assert_eq!(
         app.get("/api/v1/settings/recording-pull", &owner)
@@ -297,4 +286,46 @@ async fn pulls_recordings_resuming_after_failures(app: TestApp) {
             .body["running"],
         true
     );
+    // Only the holder renews or releases a lease.
+    let outcome = |at| RunOutcome {
+        at,
+        error: None,
+        listed: 0,
+        created: 0,
+        next_run_at: at,
+    };
+    let mut t2 = tx().await.unwrap();
+    assert!(!renew(&mut t2, "node-b", now + 60_000).await.unwrap());
+    finish(&mut t2, "node-b", outcome(now)).await.unwrap();
+    t2.commit().await.unwrap();
+    let status = app
+        .get("/api/v1/settings/recording-pull", &owner)
+        .await
+        .body;
+    assert_eq!(status["running"], true, "{status}");
+    // A run that outlives its lease loses it to the next, and with it the
+    // right to renew it or to record an outcome.
+    let later = now + 120_000;
+    let mut t3 = tx().await.unwrap();
+    assert!(try_lease(&mut t3, "node-c", later, later + 60_000)
+        .await
+        .unwrap());
+    assert!(!renew(&mut t3, "node-a", later + 60_000).await.unwrap());
+    finish(&mut t3, "node-a", outcome(later)).await.unwrap();
+    assert!(renew(&mut t3, "node-c", later + 90_000).await.unwrap());
+    t3.commit().await.unwrap();
+    assert_eq!(
+        app.get("/api/v1/settings/recording-pull", &owner)
+            .await
+            .body["running"],
+        true
+    );
+    let mut t4 = tx().await.unwrap();
+    finish(&mut t4, "node-c", outcome(later)).await.unwrap();
+    t4.commit().await.unwrap();
+    let status = app
+        .get("/api/v1/settings/recording-pull", &owner)
+        .await
+        .body;
+    assert_eq!(status["running"], false, "{status}");
 }

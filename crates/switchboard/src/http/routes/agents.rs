@@ -1,6 +1,7 @@
 //! `/api/v1/agents`: the tenant's voice agents, each with its own webhook URL.
 
-use axum::extract::{Path, Query, State};
+use crate::http::extract::{Path, Query};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};

@@ -4,7 +4,8 @@
 //! `config/` folder); a rejected one names each bad field and changes
 //! nothing.
 
-use axum::extract::{Query, State};
+use crate::http::extract::Query;
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 

@@ -1,7 +1,8 @@
 //! `/api/v1/api-keys`: machine credentials of the tenant. The secret is
 //! returned once, by the request that creates it.
 
-use axum::extract::{Path, Query, State};
+use crate::http::extract::{Path, Query};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};

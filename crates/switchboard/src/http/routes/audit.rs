@@ -1,6 +1,7 @@
 //! `GET /api/v1/audit`: the tenant's audit log, newest first.
 
-use axum::extract::{Query, State};
+use crate::http::extract::Query;
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use crate::http::extract::{Path, Query};
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -319,10 +320,15 @@ pub async fn upload_audio(
 ) -> ApiResult<StatusCode> {
     let id = parse_id::<CallId>(&id)?;
     let scope = auth.ctx.scope();
-    let mut tx = state.db.tenant(scope, Mode::Write).await?;
-    let call = calls::get(&mut tx, id)
-        .await?
-        .ok_or_else(Problem::not_found)?;
+    // Checked in a read transaction: the write transaction (SQLite's one
+    // writer) is opened only once the upload is in hand, so a slow client
+    // cannot hold up every other tenant's writes.
+    let call = {
+        let mut tx = state.db.tenant(scope, Mode::Read).await?;
+        calls::get(&mut tx, id)
+            .await?
+            .ok_or_else(Problem::not_found)?
+    };
     let format = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -341,6 +347,13 @@ pub async fn upload_audio(
         .put(&key, bytes)
         .await
         .map_err(crate::ingest::IngestError::from)?;
+    let mut tx = state.db.tenant(scope, Mode::Write).await?;
+    if calls::get(&mut tx, call.id).await?.is_none() {
+        // Deleted while the audio was on its way: leave nothing behind.
+        drop(tx);
+        let _ = state.objects.delete(&key).await;
+        return Err(Problem::not_found());
+    }
     calls::set_audio(&mut tx, call.id, "stored", Some(key.as_str()), None).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

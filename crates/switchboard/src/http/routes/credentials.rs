@@ -2,7 +2,8 @@
 //! credentials. Write-only: sealed at rest, never returned or logged; reads
 //! show presence, a hint (the last 4 characters) and the update time.
 
-use axum::extract::{Path, State};
+use crate::http::extract::Path;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};

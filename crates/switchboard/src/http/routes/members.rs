@@ -2,7 +2,8 @@
 //! grant or take away ownership, and the last owner can be neither removed
 //! nor demoted.
 
-use axum::extract::{Path, Query, State};
+use crate::http::extract::{Path, Query};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};

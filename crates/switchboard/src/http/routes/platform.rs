@@ -1,6 +1,7 @@
 //! `/api/v1/platform`: what platform admins do across tenants.
 
-use axum::extract::{Path, Query, State};
+use crate::http::extract::{Path, Query};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};

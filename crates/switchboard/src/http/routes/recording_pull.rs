@@ -75,11 +75,15 @@ pub async fn run(
     State(state): State<AppState>,
     auth: Authorized<perm::SettingsManage>,
 ) -> ApiResult<Json<RunSummary>> {
-    match pull::run_once(&state, auth.ctx.scope()).await {
+    let scope = *auth.ctx.scope();
+    // The run goes on to its end, and releases its lease, even when the
+    // client goes away or the request times out first.
+    let run = tokio::spawn(async move { pull::run_once(&state, &scope).await });
+    match run.await.map_err(|_| Problem::internal())? {
         Ok(summary) => Ok(Json(summary)),
         Err(PullError::NotConfigured) => Err(Problem::not_found()
             .detail("connect a recording provider under /api/v1/settings/credentials/recording_provider first")),
-        Err(PullError::Busy) => Err(Problem::new(StatusCode::CONFLICT, "pull-running", "A pull is already running")
+        Err(PullError::Busy | PullError::LeaseLost) => Err(Problem::new(StatusCode::CONFLICT, "pull-running", "A pull is already running")
             .detail("wait for it to finish")),
         Err(PullError::Db(e)) => Err(e.into()),
         Err(PullError::Ingest(e)) => Err(e.into()),

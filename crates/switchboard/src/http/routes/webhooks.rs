@@ -3,8 +3,9 @@
 //! the raw body before anything is read; a bad one is counted on the agent
 //! and nothing else is stored.
 
+use crate::http::extract::Path;
 use axum::body::Body;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
