@@ -49,6 +49,9 @@ pub enum IngestError {
     /// The batch this event was written in failed (the cause is logged once).
     #[error("{0}")]
     Batch(String),
+    /// The event committed, but its objects could not be made durable.
+    #[error("{0}")]
+    NotDurable(String),
 }
 
 impl From<IngestError> for Problem {
@@ -61,6 +64,12 @@ impl From<IngestError> for Problem {
                 "Storage is unavailable",
             )
             .detail("nothing was stored; send it again later"),
+            IngestError::NotDurable(_) => Problem::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "storage-unavailable",
+                "Storage is unavailable",
+            )
+            .detail("the event may have been kept but is not yet safe; send it again later (a resend is never stored twice)"),
             IngestError::Objects(o) => {
                 tracing::error!(error = %o, "object store write failed");
                 Problem::new(
@@ -346,7 +355,7 @@ async fn write_batches(writer: Writer, rx: Queue) {
                 tracing::error!(error = %e, events = count, "an ingest batch failed; nothing of it was stored");
                 let message = e.to_string();
                 for reply in replies {
-                    let _ = reply.send(Err(IngestError::Batch(message.clone())));
+                    let _ = reply.send(Err(IngestError::NotDurable(message.clone())));
                 }
             }
         }
@@ -409,7 +418,7 @@ async fn sync_objects(
                 tracing::error!(error = %e, "writing committed events' objects failed; they are answered 503 and retried");
                 let message = format!("object store: {e}");
                 for reply in round.into_iter().flat_map(|b| b.replies) {
-                    let _ = reply.send(Err(IngestError::Batch(message.clone())));
+                    let _ = reply.send(Err(IngestError::NotDurable(message.clone())));
                 }
             }
         }

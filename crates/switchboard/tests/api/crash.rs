@@ -149,24 +149,7 @@ async fn kill_9_during_a_flood(database_url: Option<String>) {
         senders.push(tokio::spawn(async move {
             for n in 0..100_000 {
                 let id = format!("flood-{worker}-{n}");
-                let body =
-                    json!({"external_id": id, "direction": "inbound", "from": "+14155550123",
-                    "to": "+14155550100", "started_at": "2026-03-01T10:00:00Z",
-                    "turns": [{"speaker": "agent", "text": "Hello, you are caller number {n}"}]})
-                    .to_string();
-                let ts = time::OffsetDateTime::now_utc().unix_timestamp();
-                let sig = sign_standard(&secret, &id, ts, body.as_bytes()).unwrap();
-                let sent = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("webhook-id", &id)
-                    .header("webhook-timestamp", ts.to_string())
-                    .header("webhook-signature", sig)
-                    .body(body)
-                    .timeout(Duration::from_secs(5))
-                    .send()
-                    .await;
-                match sent {
+                match send_flood_webhook(&client, &url, &secret, &id).await {
                     Ok(r) if r.status().is_success() => acknowledged.lock().unwrap().push(id),
                     Ok(r) => panic!("unexpected answer {} before the crash", r.status()),
                     // The server is gone: this worker's flood is over.
@@ -189,7 +172,8 @@ async fn kill_9_during_a_flood(database_url: Option<String>) {
     );
 
     let mut server = bin.serve(&bind).await;
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    // external id -> the ids of the calls that carry it
+    let mut seen: HashMap<String, Vec<String>> = HashMap::new();
     let mut cursor: Option<String> = None;
     loop {
         let mut page_url = format!("http://{bind}/api/v1/calls?limit=200");
@@ -206,14 +190,24 @@ async fn kill_9_during_a_flood(database_url: Option<String>) {
             .await
             .unwrap();
         for call in page["items"].as_array().expect("a page") {
-            *seen
-                .entry(call["external_id"].as_str().unwrap().to_owned())
-                .or_default() += 1;
+            seen.entry(call["external_id"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(call["id"].as_str().unwrap().to_owned());
         }
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
         }
+    }
+    // A provider that resends what it had no answer for, or resends anyway,
+    // changes nothing.
+    for id in acknowledged.iter().take(20) {
+        let again = send_flood_webhook(&client, &url, &secret, id)
+            .await
+            .expect("the restarted server answers");
+        assert!(again.status().is_success(), "{}", again.status());
+        let again: Value = again.json().await.unwrap();
+        assert_eq!(again["duplicate"], true, "{id}: {again}");
     }
     server.kill().unwrap();
     server.wait().unwrap();
@@ -227,10 +221,57 @@ async fn kill_9_during_a_flood(database_url: Option<String>) {
         missing.len(),
         &missing[..missing.len().min(5)]
     );
-    let doubled: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    let doubled: Vec<_> = seen.iter().filter(|(_, ids)| ids.len() > 1).collect();
     assert!(doubled.is_empty(), "calls stored twice: {doubled:?}");
+    // A 2xx also meant the call's objects were durable: its raw document
+    // holds the payload as sent, and its meta object is there.
+    let tenants: Vec<_> = std::fs::read_dir(dir.path().join("objects"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(tenants.len(), 1, "{tenants:?}");
+    for external in &acknowledged {
+        let call = &seen[external][0];
+        let raw = std::fs::read_to_string(tenants[0].join(format!("raw/{call}.json")))
+            .unwrap_or_else(|e| panic!("the raw document of {external} ({call}): {e}"));
+        assert!(
+            raw.contains(&format!("\"external_id\":\"{external}\"")),
+            "{external}: {raw}"
+        );
+        let meta = std::fs::read(tenants[0].join(format!("meta/{call}.json")))
+            .unwrap_or_else(|e| panic!("the meta object of {external} ({call}): {e}"));
+        let meta: Value = serde_json::from_slice(&meta).expect("meta is JSON");
+        assert_eq!(meta["external_id"], external.as_str());
+    }
     println!(
-        "{} webhooks acknowledged before SIGKILL, all present once after restart",
+        "{} webhooks acknowledged before SIGKILL, all present once with their objects after restart; resends are duplicates",
         acknowledged.len()
     );
+}
+
+/// Sends the flood's webhook for one external id: the same body every time,
+/// so a resend is a redelivery.
+async fn send_flood_webhook(
+    client: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    id: &str,
+) -> reqwest::Result<reqwest::Response> {
+    let body = json!({"external_id": id, "direction": "inbound", "from": "+14155550123",
+        "to": "+14155550100", "started_at": "2026-03-01T10:00:00Z",
+        "turns": [{"speaker": "agent", "text": format!("Hello, you are caller {id}")}]})
+    .to_string();
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sig = sign_standard(secret, id, ts, body.as_bytes()).unwrap();
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sig)
+        .body(body)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
 }

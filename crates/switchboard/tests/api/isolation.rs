@@ -533,6 +533,14 @@ async fn tenant_a_can_never_reach_tenant_b(app: TestApp) {
     );
     assert!(tried > 40, "only {tried} probes ran");
     assert_eq!(snapshot(&app, &b).await, before, "B's data changed");
+    // A's own settings are A's: B's Retell key is configured, A's is not,
+    // and nothing of B's key (its hint, "ey-1") shows through.
+    let own = app
+        .get("/api/v1/settings/credentials/retell", &a_owner)
+        .await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.text);
+    assert_eq!(own.body["configured"], false, "{}", own.text);
+    assert_eq!(own.body["hint"], Value::Null, "{}", own.text);
     for secret in &b.secrets {
         assert_eq!(
             app.get("/api/v1/me", secret).await.status,
