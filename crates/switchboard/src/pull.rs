@@ -28,9 +28,17 @@ use crate::objects::{AudioFormat, ObjectKey};
 /// How long a run may go without renewing its lease (it renews with every
 /// recording taken) before another node may take over.
 const LEASE_MS: i64 = 10 * 60 * 1000;
-/// The schedule: every 15 minutes, give or take 90 seconds so tenants spread out.
-const EVERY_MS: i64 = 15 * 60 * 1000;
+/// The schedule: every 15 minutes unless the tenant's connection says
+/// otherwise (`every_minutes`), give or take up to 90 seconds so tenants
+/// spread out.
+const EVERY_MINUTES: u64 = 15;
 const JITTER_MS: i64 = 90 * 1000;
+
+/// Milliseconds between scheduled runs of this connection.
+fn schedule_ms(cred: &Value) -> i64 {
+    let minutes = cred["every_minutes"].as_u64().unwrap_or(EVERY_MINUTES);
+    minutes as i64 * 60 * 1000
+}
 /// How often the scheduler looks for tenants that are due.
 const TICK: Duration = Duration::from_secs(30);
 /// Pages per run, so one run cannot go on for ever.
@@ -225,7 +233,10 @@ pub async fn run_once(state: &AppState, scope: &TenantScope) -> Result<RunSummar
         tracing::warn!(tenant = %scope.tenant_id(), error = %e, "recording pull stopped");
         summary.error = Some(e.to_string());
     }
-    let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), -JITTER_MS..=JITTER_MS);
+    let every_ms = schedule_ms(&cred);
+    // Up to a tenth of the interval, at most 90 s, either way.
+    let spread = (every_ms / 10).min(JITTER_MS);
+    let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), -spread..=spread);
     let mut tx = state.db.tenant(scope, Mode::Write).await?;
     recording_pull::finish(
         &mut tx,
@@ -235,7 +246,7 @@ pub async fn run_once(state: &AppState, scope: &TenantScope) -> Result<RunSummar
             error: summary.error.as_deref(),
             listed: summary.listed,
             created: summary.created,
-            next_run_at: now_ms() + EVERY_MS + jitter,
+            next_run_at: now_ms() + every_ms + jitter,
         },
     )
     .await?;

@@ -152,16 +152,23 @@ async fn pulls_recordings_resuming_after_failures(app: TestApp) {
             Method::PUT,
             path,
             Some(&owner),
-            Some(json!({"base_url": "ftp://x", "token_path": "oauth"})),
+            Some(json!({"base_url": "ftp://x", "token_path": "oauth", "every_minutes": 1})),
         )
         .await;
     bad.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad.fields().contains(&"every_minutes".to_owned()),
+        "{}",
+        bad.text
+    );
     assert!(
         bad.fields()
             .starts_with(&["base_url".to_owned(), "client_id".to_owned()]),
         "{:?}",
         bad.fields()
     );
+    // This tenant's provider is pulled hourly instead of every 15 minutes.
+    cred["every_minutes"] = json!(60);
     let put = app
         .call(Method::PUT, path, Some(&owner), Some(cred.clone()))
         .await;
@@ -189,7 +196,16 @@ async fn pulls_recordings_resuming_after_failures(app: TestApp) {
         .body;
     assert_eq!(status["last_status"], "failed");
     assert_eq!(status["high_water_mark"], "2026-03-01T10:00:00Z");
-    assert!(status["next_run_at"].is_string());
+    let next = time::OffsetDateTime::parse(
+        status["next_run_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let ahead = next - time::OffsetDateTime::now_utc();
+    assert!(
+        ahead > time::Duration::minutes(58) && ahead < time::Duration::minutes(62),
+        "the next run is due in {ahead}"
+    );
 
     // Second run: from the mark on, nothing skipped; tokens expired on the way.
     let second = run().await;

@@ -31,7 +31,13 @@ enum Kind {
     Url,
     /// A path on that URL, starting with `/`.
     Path,
+    /// Optional: whole minutes between scheduled runs, a number.
+    Minutes,
 }
+
+/// The recording pull's schedule: every 15 minutes unless the tenant says
+/// otherwise, at least every 5 and at most once a day.
+const PULL_EVERY_MINUTES: std::ops::RangeInclusive<u64> = 5..=1440;
 
 /// What each provider's credential holds.
 fn fields_of(provider: CredentialProvider) -> &'static [(&'static str, Kind)] {
@@ -55,6 +61,7 @@ fn fields_of(provider: CredentialProvider) -> &'static [(&'static str, Kind)] {
             ("token_path", Kind::Path),
             ("recordings_path", Kind::Path),
             ("recording_download_path", Kind::Path),
+            ("every_minutes", Kind::Minutes),
         ],
         _ => &[],
     }
@@ -85,7 +92,15 @@ fn check_field(kind: Kind, value: Option<&str>) -> Result<&str, &'static str> {
         Kind::Url => Err("expected an http(s) URL"),
         Kind::Path if plain && value.starts_with('/') => Ok(value),
         Kind::Path => Err("expected a path starting with /"),
+        Kind::Minutes => Err("expected whole minutes from 5 to 1440"),
     }
+}
+
+fn check_minutes(value: &Value) -> Result<u64, &'static str> {
+    value
+        .as_u64()
+        .filter(|m| PULL_EVERY_MINUTES.contains(m))
+        .ok_or("expected whole minutes from 5 to 1440")
 }
 
 fn parse_provider(text: &str) -> Result<CredentialProvider, Problem> {
@@ -105,7 +120,7 @@ pub struct CredentialStatus {
 
 /// `retell` and `vapi`: `{"api_key": "…"}`; `twilio`: `{"account_sid": "AC…", "auth_token": "…"}`;
 /// `recording_provider`: `base_url, client_id, client_secret, username, password, token_path,
-/// recordings_path, recording_download_path` (docs/recording-pull.md).
+/// recordings_path, recording_download_path`, optionally `every_minutes` (docs/recording-pull.md).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(value_type = Object)]
 pub struct CredentialInput(pub serde_json::Map<String, Value>);
@@ -168,6 +183,15 @@ pub async fn put(
     let mut clean = serde_json::Map::new();
     let mut hint = String::new();
     for (field, kind) in fields_of(provider) {
+        if *kind == Kind::Minutes {
+            if let Some(minutes) = body
+                .get(*field)
+                .and_then(|m| v.check(field, check_minutes(m)))
+            {
+                clean.insert((*field).into(), minutes.into());
+            }
+            continue;
+        }
         let value = body.get(*field).and_then(Value::as_str).map(str::trim);
         if let Some(s) = v.check(field, check_field(*kind, value)) {
             if *kind == Kind::Secret {
