@@ -31,6 +31,23 @@ pub async fn fetch_later(
     Ok(())
 }
 
+/// For a redelivered callback: fetches the recording again unless it is
+/// stored or being fetched, so a fetch that failed (or never started,
+/// because marking it pending failed) gets another chance.
+pub async fn fetch_if_missing(
+    state: &AppState,
+    scope: &TenantScope,
+    call: CallId,
+) -> Result<(), crate::db::DbError> {
+    let mut tx = state.db.tenant(scope, Mode::Read).await?;
+    let status = calls::get(&mut tx, call).await?.map(|c| c.audio_status);
+    tx.commit().await?;
+    match status.as_deref() {
+        Some("none" | "failed") => fetch_later(state, scope, call).await,
+        _ => Ok(()),
+    }
+}
+
 /// Fetches and stores one call's Twilio recording, recording the outcome on
 /// the call (`stored`, or `failed` with the reason).
 pub async fn fetch(state: &AppState, scope: &TenantScope, call: CallId) {

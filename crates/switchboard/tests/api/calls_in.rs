@@ -1021,8 +1021,10 @@ async fn master_key_rotation_rewraps_tenant_secrets(app: TestApp) {
 }
 
 /// A stand-in for Twilio's API: serves `RE1.wav` to the right credentials,
-/// fails `RE2.wav`.
-async fn fake_twilio() -> String {
+/// and `RE2.wav` once the flag says it is fixed (it fails until then).
+async fn fake_twilio() -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    let fixed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let re2_fixed = fixed.clone();
     use axum::http::HeaderMap;
     let expected = format!(
         "Basic {}",
@@ -1039,10 +1041,12 @@ async fn fake_twilio() -> String {
                 let ok = h
                     .get("authorization")
                     .is_some_and(|v| v == expected.as_str());
+                let re2 = re2_fixed.load(std::sync::atomic::Ordering::SeqCst);
                 async move {
                     match (ok, file.as_str()) {
                         (false, _) => (StatusCode::UNAUTHORIZED, Vec::new()),
                         (true, "RE1.wav") => (StatusCode::OK, b"RIFF-twilio-recording".to_vec()),
+                        (true, "RE2.wav") if re2 => (StatusCode::OK, b"RIFF-second".to_vec()),
                         _ => (StatusCode::INTERNAL_SERVER_ERROR, Vec::new()),
                     }
                 }
@@ -1052,11 +1056,11 @@ async fn fake_twilio() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+    (base, fixed)
 }
 
 async fn twilio_recordings_are_fetched_with_the_tenant_credentials(app: TestApp) {
-    let fake = fake_twilio().await;
+    let (fake, re2_fixed) = fake_twilio().await;
     let app = TestApp::spawn_with(app.backend, "twilio recordings", |c| {
         c.providers.twilio_api_base = fake.clone()
     })
@@ -1150,6 +1154,16 @@ async fn twilio_recordings_are_fetched_with_the_tenant_credentials(app: TestApp)
         failed["stages"]["recording_error"],
         "Twilio answered HTTP 500"
     );
+    // Twilio resends the callback: the event is a duplicate, but a
+    // recording that failed is fetched again.
+    re2_fixed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let resent = send("CA-rec-2", "RE2").await;
+    assert_eq!(resent.body["duplicate"], true, "{}", resent.text);
+    wait_for(
+        failing.body["call_id"].as_str().unwrap().to_owned(),
+        "stored",
+    )
+    .await;
 }
 
 async fn imports_report_every_bad_line(app: TestApp) {

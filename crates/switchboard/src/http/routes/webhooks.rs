@@ -229,8 +229,12 @@ pub async fn receive(
         raw,
     )
     .await?;
-    if provider == Source::Twilio && !accepted.duplicate && has_recording {
-        crate::recordings::fetch_later(&state, &scope, accepted.call_id).await?;
+    if provider == Source::Twilio && has_recording {
+        if accepted.duplicate {
+            crate::recordings::fetch_if_missing(&state, &scope, accepted.call_id).await?;
+        } else {
+            crate::recordings::fetch_later(&state, &scope, accepted.call_id).await?;
+        }
     }
     Ok(Json(accepted).into_response())
 }
