@@ -794,6 +794,28 @@ pub struct ImportReport {
     pub errors: Vec<LineErrors>,
 }
 
+/// Invariant 1 for call documents read without the API's body extractor
+/// (Standard Webhooks bodies, import lines): the fields of `named` that name
+/// a tenant other than `scope`'s, by id or slug.
+pub async fn foreign_tenant_fields(
+    state: &AppState,
+    scope: &TenantScope,
+    named: &[(&'static str, String)],
+) -> Result<Vec<&'static str>, DbError> {
+    let own = scope.tenant_id().to_string();
+    if named.iter().all(|(_, n)| *n == own) {
+        return Ok(Vec::new());
+    }
+    let mut tx = state.db.tenant(scope, Mode::Read).await?;
+    let slug = crate::db::tenants::own(&mut tx).await?.slug;
+    tx.commit().await?;
+    Ok(named
+        .iter()
+        .filter(|(_, n)| *n != own && n.as_str() != slug.as_str())
+        .map(|(field, _)| *field)
+        .collect())
+}
+
 /// Ingests parsed import lines one by one (each its own transaction, so
 /// one bad line costs only itself); `progress` is told after each line.
 pub async fn import(
@@ -811,6 +833,7 @@ pub async fn import(
         let outcome = match line.result {
             Err(errors) => Err(errors),
             Ok(valid) => {
+                let foreign = foreign_tenant_fields(state, scope, &valid.names_tenant).await?;
                 let agent_ok = match valid.agent_id {
                     None => true,
                     Some(agent) => match known_agents.get(&agent) {
@@ -824,7 +847,17 @@ pub async fn import(
                         }
                     },
                 };
-                if agent_ok {
+                if !foreign.is_empty() {
+                    Err(foreign
+                        .into_iter()
+                        .map(|field| {
+                            switchboard_ingest::ParseError::new(
+                                field,
+                                "names another tenant; only the importing tenant's calls are imported",
+                            )
+                        })
+                        .collect())
+                } else if agent_ok {
                     Ok(valid)
                 } else {
                     Err(vec![switchboard_ingest::ParseError::new(

@@ -40,6 +40,11 @@ pub struct CallDocument {
     pub cost: Option<Cost>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
+    /// Optional, for senders that name the tenant: it must be the receiving
+    /// tenant (its id or slug), or the document is refused.
+    pub tenant_id: Option<String>,
+    /// The same, under the name older systems use.
+    pub customer_id: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
@@ -59,6 +64,9 @@ pub struct TurnDocument {
 pub struct ValidCall {
     pub update: CallUpdate,
     pub agent_id: Option<AgentId>,
+    /// The tenant the document names, by field: the receiver must check it
+    /// is its own (only it knows which that is).
+    pub names_tenant: Vec<(&'static str, String)>,
 }
 
 pub const MAX_TURNS: usize = 20_000;
@@ -180,8 +188,16 @@ fn validate(doc: CallDocument) -> Result<ValidCall, Vec<ParseError>> {
     else {
         unreachable!("every None above recorded an error");
     };
+    let names_tenant = [
+        ("tenant_id", doc.tenant_id),
+        ("customer_id", doc.customer_id),
+    ]
+    .into_iter()
+    .filter_map(|(field, named)| Some((field, named?)))
+    .collect();
     Ok(ValidCall {
         agent_id,
+        names_tenant,
         update: CallUpdate {
             external_id,
             stage,

@@ -491,6 +491,44 @@ async fn standard_vapi_and_twilio_webhooks(app: TestApp) {
         .await
         .problem(StatusCode::UNAUTHORIZED);
     assert_eq!(calls_of(&app, &owner, "?direction=outbound").await.len(), 1);
+    // A body that names a tenant must name this one (by id or slug), or it
+    // is refused and nothing is stored (invariant 1).
+    let naming = |id: &str, field: &str, tenant: String| {
+        let body = json!({"external_id": id, "direction": "outbound", "from": "+14155550100",
+            "to": "+14155550199", "started_at": "2026-03-01T11:00:00Z", field: tenant})
+        .to_string();
+        let sig = sign_standard(&secret, id, ts, body.as_bytes()).unwrap();
+        let headers = [
+            ("webhook-id", id.to_owned()),
+            ("webhook-timestamp", ts.to_string()),
+            ("webhook-signature", sig),
+        ];
+        let (app, url) = (&app, url.clone());
+        async move { post_raw(app, &url, &body, &headers, "application/json").await }
+    };
+    for (field, other) in [
+        (
+            "tenant_id",
+            switchboard_core::TenantId::generate().to_string(),
+        ),
+        ("customer_id", "some-other-tenant".to_owned()),
+    ] {
+        let r = naming("crm-foreign", field, other).await;
+        r.problem(StatusCode::FORBIDDEN);
+        assert_eq!(r.body["field"], field, "{}", r.text);
+    }
+    assert_eq!(calls_of(&app, &owner, "?direction=outbound").await.len(), 1);
+    for (n, (field, own)) in [
+        ("tenant_id", t.id.to_string()),
+        ("customer_id", t.slug.clone()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = naming(&format!("crm-own-{n}"), field, own).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    assert_eq!(calls_of(&app, &owner, "?direction=outbound").await.len(), 3);
 
     // Vapi with a bearer secret chosen by the tenant.
     let vapi = app
@@ -1222,7 +1260,17 @@ async fn imports_report_every_bad_line(app: TestApp) {
 
     // The command line does the same, with a report on stdout and exit code 1.
     let file = app.state.config.data_dir.join("calls.jsonl");
-    std::fs::write(&file, format!("{}\n{{\"bad\": 1}}\n", good("cli-1"))).unwrap();
+    // A line that names another tenant is refused; one that names this
+    // tenant (here by slug) is imported.
+    let mut foreign = doc("cli-foreign", "inbound", "Hello");
+    foreign["tenant_id"] = json!("another-tenant");
+    let mut own = doc("cli-own", "inbound", "Hello");
+    own["customer_id"] = json!("acme");
+    std::fs::write(
+        &file,
+        format!("{}\n{{\"bad\": 1}}\n{foreign}\n{own}\n", good("cli-1")),
+    )
+    .unwrap();
     let mut cmd = app.cli(&["import", "--tenant", "acme"]);
     cmd.arg(&file);
     let out = cmd.output().await.unwrap();
@@ -1235,10 +1283,12 @@ async fn imports_report_every_bad_line(app: TestApp) {
     let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report on stdout");
     assert_eq!(
         (&report["accepted"], &report["failed"]),
-        (&json!(1), &json!(1))
+        (&json!(2), &json!(2))
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: external_id"));
-    assert_eq!(calls_of(&app, &owner, "").await.len(), 4);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 2: external_id"), "{stderr}");
+    assert!(stderr.contains("line 3: tenant_id"), "{stderr}");
+    assert_eq!(calls_of(&app, &owner, "").await.len(), 5);
 }
 
 /// Writes a small CCI-style layout: two good calls (one with audio and a

@@ -18,7 +18,7 @@ use super::credentials::open_credential;
 use crate::auth::webhook::WebhookAgent;
 use crate::auth::TenantScope;
 use crate::db::{agents, now_ms, Mode};
-use crate::http::extract::read_limited;
+use crate::http::extract::{read_limited, tenant_mismatch};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::AppState;
 use crate::ingest::{self, Accepted};
@@ -197,7 +197,17 @@ pub async fn receive(
         }
         .and_then(|params| twilio::parse(&params))
         .map_err(|e| vec![e]),
-        _ => switchboard::parse(&body).map(|v| Some(v.update)),
+        _ => match switchboard::parse(&body) {
+            Ok(valid) => {
+                let foreign =
+                    ingest::foreign_tenant_fields(&state, &scope, &valid.names_tenant).await?;
+                if let Some(field) = foreign.first() {
+                    return Err(tenant_mismatch(field));
+                }
+                Ok(Some(valid.update))
+            }
+            Err(errors) => Err(errors),
+        },
     };
     // A correctly signed event proves the agent's set-up, whether or not
     // Switchboard keeps (or can read) what it says.
