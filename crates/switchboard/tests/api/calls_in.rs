@@ -1256,6 +1256,49 @@ async fn imports_report_every_bad_line(app: TestApp) {
         .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let calls = calls_of(&app, &owner, "").await;
     assert_eq!(calls.len(), 3);
+
+    // Many lines go in together, but a call's lines keep the file's order:
+    // its last line is what the call says. (Another tenant, to count alone.)
+    let bulk = app.seed_tenant("bulkco").await;
+    let bulk_owner = app.token(bulk.email(Role::Owner)).await;
+    let mut many: Vec<String> = (0..300).map(|i| good(&format!("bulk-{i}"))).collect();
+    for (at, text) in [
+        (10, "first version"),
+        (11, "second version"),
+        (150, "third version"),
+    ] {
+        many.insert(at, doc("bulk-same", "inbound", text).to_string());
+    }
+    let sent = app
+        .client
+        .post(app.url("/api/v1/calls/import"))
+        .bearer_auth(&bulk_owner)
+        .header("content-type", "application/x-ndjson")
+        .body(many.join("\n"))
+        .send()
+        .await
+        .unwrap();
+    let r = Reply::from(sent).await;
+    assert_eq!(
+        (
+            &r.body["accepted"],
+            &r.body["duplicates"],
+            &r.body["failed"]
+        ),
+        (&json!(303), &json!(0), &json!(0)),
+        "{}",
+        r.text
+    );
+    let same = calls_of(&app, &bulk_owner, "?q=version").await;
+    assert_eq!(same.len(), 1);
+    let same = app
+        .get(
+            &format!("/api/v1/calls/{}", same[0]["id"].as_str().unwrap()),
+            &bulk_owner,
+        )
+        .await;
+    assert!(same.text.contains("third version"), "{}", same.text);
+    assert!(!same.text.contains("first version"), "{}", same.text);
     assert!(calls.iter().all(|c| c["source"] == "import"));
 
     // The command line does the same, with a report on stdout and exit code 1.
