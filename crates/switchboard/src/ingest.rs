@@ -1004,6 +1004,9 @@ pub struct CallView {
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
     pub stages: Stages,
+    /// Only on the single-call view: who was on the call, the agent first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub participants: Option<Vec<Participant>>,
     /// Only on the single-call view.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub turns: Option<Vec<Turn>>,
@@ -1017,10 +1020,55 @@ pub struct CallView {
     pub updated_at: String,
 }
 
+/// One side of a call.
+#[derive(Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Participant {
+    /// `agent` or `customer`, as transcript turns name the speakers.
+    #[schema(value_type = String)]
+    pub role: switchboard_ingest::Speaker,
+    /// E.164, when the provider gave it.
+    pub phone: Option<String>,
+    /// The Switchboard agent, on the agent's side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<AgentId>,
+}
+
+/// The agent and the customer of a call: an inbound call is from the
+/// customer to the agent, an outbound one the other way; without a
+/// direction, neither number can be placed.
+pub fn participants(
+    direction: Option<switchboard_ingest::Direction>,
+    from: Option<&str>,
+    to: Option<&str>,
+    agent_id: Option<AgentId>,
+) -> Vec<Participant> {
+    use switchboard_ingest::{Direction, Speaker};
+    let (agent, customer) = match direction {
+        Some(Direction::Inbound) => (to, from),
+        Some(Direction::Outbound) => (from, to),
+        None => (None, None),
+    };
+    vec![
+        Participant {
+            role: Speaker::Agent,
+            phone: agent.map(str::to_owned),
+            agent_id,
+        },
+        Participant {
+            role: Speaker::Customer,
+            phone: customer.map(str::to_owned),
+            agent_id: None,
+        },
+    ]
+}
+
 impl CallView {
     pub fn new(c: CallRecord, with_turns: bool) -> Self {
         let f = c.fields;
+        let participants = with_turns
+            .then(|| participants(f.direction, f.from.as_deref(), f.to.as_deref(), c.agent_id));
         Self {
+            participants,
             id: c.id,
             source: c.source,
             external_id: c.external_id,
@@ -1053,6 +1101,44 @@ impl CallView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn participants_follow_the_direction() {
+        use switchboard_ingest::{Direction, Speaker};
+        let agent = AgentId::generate();
+        let phones = |p: Vec<Participant>| {
+            p.into_iter()
+                .map(|p| (p.role, p.phone, p.agent_id))
+                .collect::<Vec<_>>()
+        };
+        let (caller, line) = (Some("+14155550123"), Some("+14155550100"));
+        assert_eq!(
+            phones(participants(
+                Some(Direction::Inbound),
+                caller,
+                line,
+                Some(agent)
+            )),
+            [
+                (Speaker::Agent, line.map(Into::into), Some(agent)),
+                (Speaker::Customer, caller.map(Into::into), None)
+            ]
+        );
+        assert_eq!(
+            phones(participants(Some(Direction::Outbound), line, caller, None)),
+            [
+                (Speaker::Agent, line.map(Into::into), None),
+                (Speaker::Customer, caller.map(Into::into), None)
+            ]
+        );
+        assert_eq!(
+            phones(participants(None, caller, line, None)),
+            [
+                (Speaker::Agent, None, None),
+                (Speaker::Customer, None, None)
+            ]
+        );
+    }
 
     fn entries(doc: &[u8]) -> Vec<serde_json::Value> {
         serde_json::from_slice::<serde_json::Value>(doc)

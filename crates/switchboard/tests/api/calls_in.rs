@@ -674,7 +674,19 @@ async fn calls_api_creates_lists_filters_and_deletes(app: TestApp) {
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(
         again.body,
-        json!({"call_id": first.body["call_id"], "duplicate": true})
+        json!({"id": first.body["call_id"], "call_id": first.body["call_id"], "duplicate": true})
+    );
+    let detail = app
+        .get(
+            &format!("/api/v1/calls/{}", first.body["id"].as_str().unwrap()),
+            &owner,
+        )
+        .await;
+    assert_eq!(
+        detail.body["participants"],
+        json!([{"role": "agent", "phone": "+14155550100"}, {"role": "customer", "phone": "+14155550123"}]),
+        "{}",
+        detail.text
     );
     // The same external id with new content updates the same call.
     let changed = app

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use switchboard_core::{AgentId, CallId, E164};
 use switchboard_ingest::providers::switchboard::{self as call_json, CallDocument};
 use switchboard_ingest::{import, Direction, Source, Stage};
@@ -28,18 +28,27 @@ use crate::objects::{AudioFormat, ObjectKey};
 /// How long a recording URL works.
 const RECORDING_URL_TTL: Duration = Duration::from_secs(300);
 
+/// The answer to `POST /api/v1/calls`: the call's `id`, and as `call_id`
+/// too, as webhooks and imports name it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CallAccepted {
+    pub id: CallId,
+    #[serde(flatten)]
+    pub accepted: Accepted,
+}
+
 /// Creates or updates a call from Switchboard's call JSON. The same
 /// `external_id` again is the same call; a byte-identical resend changes nothing.
 #[utoipa::path(post, path = "/api/v1/calls", tag = "calls", security(("bearer" = [])), request_body = CallDocument,
-    responses((status = 201, body = Accepted, description = "a new call or a change to one"),
-              (status = 200, body = Accepted, description = "a byte-identical resend"),
+    responses((status = 201, body = CallAccepted, description = "a new call or a change to one"),
+              (status = 200, body = CallAccepted, description = "a byte-identical resend"),
               (status = 400, body = Problem, content_type = "application/problem+json"),
               (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     auth: Authorized<perm::CallsIngest>,
     JsonBody(body): JsonBody<serde_json::Value>,
-) -> ApiResult<(StatusCode, Json<Accepted>)> {
+) -> ApiResult<(StatusCode, Json<CallAccepted>)> {
     // Keys are sorted, so the canonical text identifies a resend.
     let raw = body.to_string();
     let valid = call_json::parse_value(body).map_err(Problem::validation_of)?;
@@ -66,7 +75,13 @@ pub async fn create(
     } else {
         StatusCode::CREATED
     };
-    Ok((status, Json(accepted)))
+    Ok((
+        status,
+        Json(CallAccepted {
+            id: accepted.call_id,
+            accepted,
+        }),
+    ))
 }
 
 /// Imports many calls at once: JSON Lines of call documents
