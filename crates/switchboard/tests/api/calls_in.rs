@@ -535,6 +535,12 @@ async fn standard_vapi_and_twilio_webhooks(app: TestApp) {
         .post("/api/v1/agents", &owner, json!({"name": "Sales", "provider": "vapi", "vapi_auth": {"scheme": "bearer", "secret": "a-long-vapi-shared-secret"}}))
         .await;
     assert_eq!(vapi.status, StatusCode::CREATED, "{}", vapi.text);
+    assert_eq!(
+        vapi.body["signing_secret"],
+        Value::Null,
+        "a chosen secret is not echoed"
+    );
+    assert!(!vapi.text.contains("a-long-vapi-shared-secret"));
     let vurl = vapi.body["agent"]["webhook_url"]
         .as_str()
         .unwrap()

@@ -109,7 +109,8 @@ pub struct CreateAgent {
 pub struct CreatedAgent {
     pub agent: AgentView,
     /// For `generic` (a `whsec_` Standard Webhooks secret) and `vapi`: the
-    /// secret the sender signs with. Shown this once.
+    /// secret the sender signs with, when Switchboard generated it (one the
+    /// tenant chose is not echoed). Shown this once.
     pub signing_secret: Option<String>,
 }
 
@@ -390,6 +391,9 @@ pub async fn create_agent(
     vapi_auth: Option<VapiAuth>,
     vapi_secret: Option<String>,
 ) -> ApiResult<CreatedAgent> {
+    // A secret the tenant chose is not sent back: only one Switchboard
+    // generated is shown, once.
+    let chosen = vapi_secret.is_some();
     let signing_secret = match provider {
         Source::Generic => Some(generate_secret(provider)),
         Source::Vapi => Some(vapi_secret.unwrap_or_else(|| generate_secret(provider))),
@@ -439,7 +443,7 @@ pub async fn create_agent(
     tx.commit().await?;
     Ok(CreatedAgent {
         agent: AgentView::new(state, record),
-        signing_secret,
+        signing_secret: signing_secret.filter(|_| !chosen),
     })
 }
 
