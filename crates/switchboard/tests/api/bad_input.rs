@@ -152,6 +152,37 @@ async fn bad_ids_cursors_and_limits(app: TestApp) {
         .await
         .problem(StatusCode::NOT_FOUND);
     }
+    // Call ids end up in object keys: nothing that is not a call id gets
+    // that far, on any call route.
+    for id in [
+        "call_..%2F..%2Fetc%2Fpasswd",
+        "..%2F..",
+        "call_01jc5s9x3m4q2a7vbn8k6w0yzd%2F..",
+        "%2e%2e",
+        "%FF",
+    ] {
+        for (method, path) in [
+            (Method::GET, format!("/api/v1/calls/{id}")),
+            (Method::GET, format!("/api/v1/calls/{id}/recording")),
+            (Method::DELETE, format!("/api/v1/calls/{id}")),
+        ] {
+            app.call(method, &path, Some(&owner), None)
+                .await
+                .problem(StatusCode::NOT_FOUND);
+        }
+        let upload = app
+            .client
+            .post(app.url(&format!("/api/v1/calls/{id}/audio")))
+            .bearer_auth(&owner)
+            .header("content-type", "audio/wav")
+            .body("RIFF")
+            .send()
+            .await
+            .unwrap();
+        crate::helpers::Reply::from(upload)
+            .await
+            .problem(StatusCode::NOT_FOUND);
+    }
     for cursor in ["x", "a.b", "eyJ9.eyJ9", "%F0%9F%92%A5", &"A".repeat(5000)] {
         let reply = app
             .get(&format!("/api/v1/members?cursor={cursor}"), &owner)
