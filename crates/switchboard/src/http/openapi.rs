@@ -62,6 +62,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(agents::list, agents::create))
         .routes(routes!(agents::get, agents::update, agents::delete))
         .routes(routes!(agents::rotate_token))
+        .routes(routes!(agents::rotate_secret))
         .routes(routes!(
             credentials::get,
             credentials::put,

@@ -529,6 +529,47 @@ async fn standard_vapi_and_twilio_webhooks(app: TestApp) {
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     }
     assert_eq!(calls_of(&app, &owner, "?direction=outbound").await.len(), 3);
+    // A new secret, shown once; the old one works until the next rotation.
+    let generic_id = generic.body["agent"]["id"].as_str().unwrap().to_owned();
+    let rotate_path = format!("/api/v1/agents/{generic_id}/rotate-secret");
+    let rotate = || app.post(&rotate_path, &owner, json!({}));
+    let rotated = rotate().await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    let second = rotated.body["signing_secret"].as_str().unwrap().to_owned();
+    assert!(second.starts_with("whsec_") && second != secret);
+    let signed_with = |key: &str, id: &str| {
+        let body = json!({"external_id": id, "direction": "inbound", "from": "+14155550100",
+            "to": "+14155550199", "started_at": "2026-03-01T12:00:00Z"})
+        .to_string();
+        let headers = [
+            ("webhook-id", id.to_owned()),
+            ("webhook-timestamp", ts.to_string()),
+            (
+                "webhook-signature",
+                sign_standard(key, id, ts, body.as_bytes()).unwrap(),
+            ),
+        ];
+        let (app, url) = (&app, url.clone());
+        async move { post_raw(app, &url, &body, &headers, "application/json").await }
+    };
+    assert_eq!(signed_with(&second, "rot-new").await.status, StatusCode::OK);
+    assert_eq!(signed_with(&secret, "rot-old").await.status, StatusCode::OK);
+    // A second rotation retires the first secret.
+    let third = rotate().await.body["signing_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    signed_with(&secret, "rot-retired")
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        signed_with(&second, "rot-second").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        signed_with(&third, "rot-third").await.status,
+        StatusCode::OK
+    );
 
     // Vapi with a bearer secret chosen by the tenant.
     let vapi = app
@@ -579,6 +620,32 @@ async fn standard_vapi_and_twilio_webhooks(app: TestApp) {
         "a Vapi web call is a test call"
     );
     assert_eq!(call.body["cost"]["amount_minor"], 25);
+    // After a rotation Vapi may send the new secret or, until it is
+    // updated, the old one.
+    let vapi_id = vapi.body["agent"]["id"].as_str().unwrap();
+    let rotated = app
+        .post(
+            &format!("/api/v1/agents/{vapi_id}/rotate-secret"),
+            &owner,
+            json!({}),
+        )
+        .await;
+    let new_secret = rotated.body["signing_secret"].as_str().unwrap().to_owned();
+    for (n, secret) in [new_secret.as_str(), "a-long-vapi-shared-secret"]
+        .iter()
+        .enumerate()
+    {
+        let report = report.replace("vapi-1", &format!("vapi-rotated-{n}"));
+        let r = post_raw(
+            &app,
+            &vurl,
+            &report,
+            &[("authorization", format!("Bearer {secret}"))],
+            "application/json",
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
 
     // Twilio: without credentials the agent cannot verify, and says so.
     let twilio = app
@@ -734,6 +801,14 @@ async fn calls_api_creates_lists_filters_and_deletes(app: TestApp) {
     let agent = app.get(&format!("/api/v1/agents/{agent_id}"), &owner).await;
     assert_eq!(agent.body["status"], "pending_validation", "{}", agent.text);
     assert_eq!(agent.body["last_webhook_received_at"], Value::Null);
+    // Retell signs with the tenant's API key: the agent has no secret of its own.
+    app.post(
+        &format!("/api/v1/agents/{agent_id}/rotate-secret"),
+        &owner,
+        json!({}),
+    )
+    .await
+    .problem(StatusCode::CONFLICT);
 
     // Viewers read, but cannot write.
     app.post("/api/v1/calls", &viewer, doc("ext-v", "inbound", "x"))

@@ -219,7 +219,7 @@ fn probes_for(method: &Method, path: &str, b: &TenantB) -> Option<Vec<Probe>> {
             Some(json!({"status": "inactive"})).filter(|_| method == Method::PATCH),
             HIDDEN,
         )],
-        ("POST", "/api/v1/agents/{id}/rotate-token") => {
+        ("POST", "/api/v1/agents/{id}/rotate-token" | "/api/v1/agents/{id}/rotate-secret") => {
             vec![probe(m, path.replace("{id}", &b.agent_id), None, HIDDEN)]
         }
         ("GET" | "DELETE", "/api/v1/settings/credentials/{provider}")

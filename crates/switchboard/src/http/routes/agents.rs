@@ -582,6 +582,64 @@ pub async fn rotate_token(
     Ok(Json(AgentView::new(&state, agent)))
 }
 
+/// Secrets an agent keeps: the newest, and the one before it while senders
+/// switch over.
+const KEPT_SECRETS: usize = 2;
+
+/// Gives a `generic` or `vapi` agent a new signing secret, shown this once.
+/// The previous one keeps working until the next rotation, so a sender can
+/// switch over without losing events (Standard Webhooks senders may sign
+/// with both meanwhile).
+#[utoipa::path(post, path = "/api/v1/agents/{id}/rotate-secret", tag = "agents", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = CreatedAgent), (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 409, body = Problem, content_type = "application/problem+json")))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    auth: Authorized<perm::SettingsManage>,
+    RequestIdText(request_id): RequestIdText,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CreatedAgent>> {
+    let id = parse_id::<AgentId>(&id)?;
+    let tenant = auth.ctx.tenant_id().to_string();
+    let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Write).await?;
+    let agent = agents::get(&mut tx, id)
+        .await?
+        .ok_or_else(Problem::not_found)?;
+    if !matches!(agent.provider, Source::Generic | Source::Vapi) {
+        return Err(Problem::conflict("no-signing-secret", "This agent has no signing secret")
+            .detail("its provider signs with the tenant's credentials: replace them under /api/v1/settings/credentials"));
+    }
+    let secret = generate_secret(agent.provider);
+    let mut secrets = vec![secret.clone()];
+    secrets.extend(open_secrets(&state, &tenant, &agent).unwrap_or_default());
+    secrets.truncate(KEPT_SECRETS);
+    let sealed = state.keyring.seal(
+        &serde_json::to_vec(&secrets).expect("serialises"),
+        &secrets_aad(&tenant, id),
+    );
+    agents::replace_secrets(&mut tx, id, &sealed).await?;
+    audit::append(
+        &mut tx,
+        audit_event(
+            &auth.ctx,
+            request_id,
+            "agent.secret_rotated",
+            "agent",
+            id.to_string(),
+            serde_json::json!({}),
+        ),
+    )
+    .await?;
+    let agent = agents::get(&mut tx, id)
+        .await?
+        .ok_or_else(Problem::not_found)?;
+    tx.commit().await?;
+    Ok(Json(CreatedAgent {
+        agent: AgentView::new(&state, agent),
+        signing_secret: Some(secret),
+    }))
+}
+
 /// Re-seals an agent's secrets under the active master key (rotation).
 pub fn rewrap(
     state_keyring: &crate::secrets::Keyring,

@@ -136,13 +136,17 @@ pub async fn receive(
                     .iter()
                     .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
                     .collect();
-                Ok(signature::verify_vapi(
-                    &vapi_auth_from_json(&agent.webhook_auth),
-                    secrets.first().map(String::as_str).unwrap_or(""),
-                    &pairs[..],
-                    &body,
-                    now,
-                ))
+                // Any of the agent's secrets (the newest and, while a
+                // rotation settles, the one before it); the newest's
+                // verdict when none matches.
+                let auth = vapi_auth_from_json(&agent.webhook_auth);
+                let verify =
+                    |secret: &str| signature::verify_vapi(&auth, secret, &pairs[..], &body, now);
+                Ok(secrets
+                    .iter()
+                    .map(|s| verify(s))
+                    .find(Result::is_ok)
+                    .unwrap_or_else(|| verify(secrets.first().map(String::as_str).unwrap_or(""))))
             }
             Some(secrets) => {
                 let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
