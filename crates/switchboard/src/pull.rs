@@ -207,6 +207,9 @@ pub struct RunSummary {
     pub listed: i64,
     /// Calls created (recordings already taken are not counted again).
     pub created: i64,
+    /// Listed items without an id or a start time, which can never be
+    /// taken: passed over rather than blocking every later run.
+    pub skipped: i64,
     /// Why the run stopped early, if it did; the next run retries from there.
     pub error: Option<String>,
 }
@@ -293,9 +296,13 @@ async fn pull(
         })?;
         for item in &page.items {
             summary.listed += 1;
-            let (update, started_at) = read_recording(item).ok_or_else(|| {
-                PullError::Provider("a listed recording has no id or started_at".into())
-            })?;
+            let Some((update, started_at)) = read_recording(item) else {
+                // It can never be taken: stopping here would stop every
+                // later run too. The next recording moves the mark past it.
+                summary.skipped += 1;
+                tracing::warn!(tenant = %scope.tenant_id(), "a listed recording has no id or started_at; skipped");
+                continue;
+            };
             if take(state, scope, &conn, &mut bearer, item, &update).await? {
                 summary.created += 1;
             }
@@ -370,13 +377,11 @@ async fn take(
         .and_then(|v| v.to_str().ok())
         .and_then(AudioFormat::from_content_type)
         .unwrap_or(AudioFormat::Wav);
-    let audio = res.bytes().await.map_err(|e| {
-        PullError::Provider(format!(
-            "reading recording {}: {}",
-            update.external_id,
-            e.without_url()
-        ))
-    })?;
+    let audio = crate::recordings::read_capped(res, state.config.http.audio_limit_bytes)
+        .await
+        .map_err(|e| {
+            PullError::Provider(format!("reading recording {}: {e}", update.external_id))
+        })?;
     let key = ObjectKey::audio(scope, accepted.call_id, format);
     state
         .objects

@@ -17,6 +17,22 @@ use crate::objects::{AudioFormat, ObjectKey};
 /// Attempts per fetch, with a doubling pause between them.
 const ATTEMPTS: u32 = 3;
 
+/// A downloaded recording's body, refused once it passes `limit` bytes
+/// (the same limit as an upload), without holding more than that.
+pub async fn read_capped(mut res: reqwest::Response, limit: usize) -> Result<bytes::Bytes, String> {
+    if res.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(format!("the recording is larger than {limit} bytes"));
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = res.chunk().await.map_err(|e| e.without_url().to_string())? {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("the recording is larger than {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// Marks the call's recording as pending and fetches it in the background.
 pub async fn fetch_later(
     state: &AppState,
@@ -123,10 +139,9 @@ async fn try_fetch(
     if !res.status().is_success() {
         return Err(format!("Twilio answered HTTP {}", res.status().as_u16()));
     }
-    let audio = res
-        .bytes()
+    let audio = read_capped(res, state.config.http.audio_limit_bytes)
         .await
-        .map_err(|e| format!("reading the recording: {}", e.without_url()))?;
+        .map_err(|e| format!("reading the recording: {e}"))?;
     let key = ObjectKey::audio(scope, call, AudioFormat::Wav);
     state
         .objects
@@ -158,5 +173,24 @@ pub async fn resume_pending(state: AppState) {
         for call in pending {
             fetch(&state, &scope, call).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_capped;
+
+    fn response(body: &'static [u8]) -> reqwest::Response {
+        reqwest::Response::from(axum::http::Response::new(body))
+    }
+
+    #[tokio::test]
+    async fn recordings_over_the_limit_are_refused() {
+        assert_eq!(
+            &read_capped(response(b"RIFF1234"), 8).await.unwrap()[..],
+            b"RIFF1234"
+        );
+        let refused = read_capped(response(b"RIFF12345"), 8).await.unwrap_err();
+        assert!(refused.contains("larger than 8 bytes"), "{refused}");
     }
 }

@@ -26,11 +26,13 @@ struct Fake {
     failed_once: Mutex<bool>,
 }
 
-const RECORDINGS: [(&str, &str); 5] = [
+/// The one without an id can never be taken.
+const RECORDINGS: [(&str, &str); 6] = [
     ("rec-1", "2026-03-01T09:00:00Z"),
     ("rec-2", "2026-03-01T10:00:00Z"),
     ("rec-3", "2026-03-01T11:00:00Z"),
     ("rec-4", "2026-03-01T12:00:00Z"),
+    ("", "2026-03-01T12:30:00Z"),
     ("rec-5", "2026-03-01T13:00:00Z"),
 ];
 
@@ -94,8 +96,12 @@ async fn list(
         .skip(offset)
         .take(2)
         .map(|(id, at)| {
-            json!({"id": id, "started_at": at, "direction": "inbound", "from": "+14155550123",
-            "to": "+14155550100", "duration_seconds": 61.5, "agent": "desk-7"})
+            let mut item = json!({"id": id, "started_at": at, "direction": "inbound", "from": "+14155550123",
+            "to": "+14155550100", "duration_seconds": 61.5, "agent": "desk-7"});
+            if id.is_empty() {
+                item.as_object_mut().unwrap().remove("id");
+            }
+            item
         })
         .collect();
     let next = (offset + 2 < matching.len()).then(|| (offset + 2).to_string());
@@ -207,10 +213,16 @@ async fn pulls_recordings_resuming_after_failures(app: TestApp) {
         "the next run is due in {ahead}"
     );
 
-    // Second run: from the mark on, nothing skipped; tokens expired on the way.
+    // Second run: from the mark on, no recording skipped (the item without
+    // an id is passed over); tokens expired on the way.
     let second = run().await;
     assert_eq!(second.body["error"], Value::Null, "{}", second.text);
     assert_eq!(second.body["created"], 3, "{}", second.text);
+    assert_eq!(
+        second.body["skipped"], 1,
+        "the item without an id: {}",
+        second.text
+    );
     assert!(
         fake.tokens_issued.load(Ordering::SeqCst) >= 4,
         "tokens were refreshed mid-run"
