@@ -20,13 +20,14 @@ const ATTEMPTS: u32 = 3;
 /// A downloaded recording's body, refused once it passes `limit` bytes
 /// (the same limit as an upload), without holding more than that.
 pub async fn read_capped(mut res: reqwest::Response, limit: usize) -> Result<bytes::Bytes, String> {
+    let too_large = || format!("the recording is larger than {limit} bytes");
     if res.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(format!("the recording is larger than {limit} bytes"));
+        return Err(too_large());
     }
     let mut body = bytes::BytesMut::new();
     while let Some(chunk) = res.chunk().await.map_err(|e| e.without_url().to_string())? {
         if body.len() + chunk.len() > limit {
-            return Err(format!("the recording is larger than {limit} bytes"));
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }

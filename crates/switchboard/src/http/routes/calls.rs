@@ -87,7 +87,9 @@ pub async fn create(
 /// Imports many calls at once: JSON Lines of call documents
 /// (`application/x-ndjson`) or CSV (`text/csv`; columns in docs/call-json.md).
 /// Every line is taken or refused on its own; the report names each refused
-/// line and its bad fields.
+/// line and its bad fields. An import that outlasts the request timeout
+/// (`http.request_timeout_secs`) still runs to its end: send it again for the
+/// report, in which the lines already taken are duplicates.
 #[utoipa::path(post, path = "/api/v1/calls/import", tag = "calls", security(("bearer" = [])),
     request_body(content = String, content_type = "application/x-ndjson"),
     responses((status = 200, body = ImportReport),
@@ -119,9 +121,13 @@ pub async fn import(
         })?;
     let bytes = read_limited(body, state.config.http.import_limit_bytes).await?;
     let lines = import::parse(format, &bytes);
-    Ok(Json(
-        ingest::import(&state, auth.ctx.scope(), lines, |_| {}).await?,
-    ))
+    // The import goes on to its last line even when the request times out
+    // or the client goes away first: sent again, the lines already taken
+    // are duplicates, and the report is whole.
+    let scope = *auth.ctx.scope();
+    let run = tokio::spawn(async move { ingest::import(&state, &scope, lines, |_| {}).await });
+    let report = run.await.map_err(|_| Problem::internal())??;
+    Ok(Json(report))
 }
 
 /// Filters of the call list.
