@@ -39,6 +39,7 @@ fn schedule_ms(cred: &Value) -> i64 {
     let minutes = cred["every_minutes"].as_u64().unwrap_or(EVERY_MINUTES);
     minutes as i64 * 60 * 1000
 }
+
 /// How often the scheduler looks for tenants that are due.
 const TICK: Duration = Duration::from_secs(30);
 /// Pages per run, so one run cannot go on for ever.

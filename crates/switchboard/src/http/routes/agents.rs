@@ -630,9 +630,6 @@ pub async fn rotate_secret(
         ),
     )
     .await?;
-    let agent = agents::get(&mut tx, id)
-        .await?
-        .ok_or_else(Problem::not_found)?;
     tx.commit().await?;
     Ok(Json(CreatedAgent {
         agent: AgentView::new(&state, agent),

@@ -67,8 +67,20 @@ fn fields_of(provider: CredentialProvider) -> &'static [(&'static str, Kind)] {
     }
 }
 
-fn check_field(kind: Kind, value: Option<&str>) -> Result<&str, &'static str> {
-    let value = value.ok_or("expected a string")?;
+/// A field as sent, checked and in the form it is stored in.
+fn check_field(kind: Kind, value: &Value) -> Result<Value, &'static str> {
+    if kind == Kind::Minutes {
+        return value
+            .as_u64()
+            .filter(|m| PULL_EVERY_MINUTES.contains(m))
+            .map(Value::from)
+            .ok_or("expected whole minutes from 5 to 1440");
+    }
+    let text = value.as_str().map(str::trim).ok_or("expected a string")?;
+    check_text(kind, text).map(|t| Value::String(t.to_owned()))
+}
+
+fn check_text(kind: Kind, value: &str) -> Result<&str, &'static str> {
     let plain = !value.is_empty() && value.len() <= 512 && !value.chars().any(char::is_whitespace);
     match kind {
         Kind::Secret if plain && value.len() >= 8 => Ok(value),
@@ -92,15 +104,8 @@ fn check_field(kind: Kind, value: Option<&str>) -> Result<&str, &'static str> {
         Kind::Url => Err("expected an http(s) URL"),
         Kind::Path if plain && value.starts_with('/') => Ok(value),
         Kind::Path => Err("expected a path starting with /"),
-        Kind::Minutes => Err("expected whole minutes from 5 to 1440"),
+        Kind::Minutes => Err("expected a number"),
     }
-}
-
-fn check_minutes(value: &Value) -> Result<u64, &'static str> {
-    value
-        .as_u64()
-        .filter(|m| PULL_EVERY_MINUTES.contains(m))
-        .ok_or("expected whole minutes from 5 to 1440")
 }
 
 fn parse_provider(text: &str) -> Result<CredentialProvider, Problem> {
@@ -183,22 +188,17 @@ pub async fn put(
     let mut clean = serde_json::Map::new();
     let mut hint = String::new();
     for (field, kind) in fields_of(provider) {
-        if *kind == Kind::Minutes {
-            if let Some(minutes) = body
-                .get(*field)
-                .and_then(|m| v.check(field, check_minutes(m)))
-            {
-                clean.insert((*field).into(), minutes.into());
-            }
-            continue;
-        }
-        let value = body.get(*field).and_then(Value::as_str).map(str::trim);
-        if let Some(s) = v.check(field, check_field(*kind, value)) {
-            if *kind == Kind::Secret {
+        let value = match body.get(*field) {
+            // The schedule is the one optional field.
+            None if *kind == Kind::Minutes => continue,
+            sent => sent.unwrap_or(&Value::Null),
+        };
+        if let Some(checked) = v.check(field, check_field(*kind, value)) {
+            if let (Kind::Secret, Some(s)) = (kind, checked.as_str()) {
                 let chars: Vec<char> = s.chars().collect();
                 hint = chars[chars.len().saturating_sub(4)..].iter().collect();
             }
-            clean.insert((*field).into(), Value::String(s.to_owned()));
+            clean.insert((*field).into(), checked);
         }
     }
     for extra in body

@@ -142,11 +142,12 @@ pub async fn receive(
                 let auth = vapi_auth_from_json(&agent.webhook_auth);
                 let verify =
                     |secret: &str| signature::verify_vapi(&auth, secret, &pairs[..], &body, now);
-                Ok(secrets
-                    .iter()
-                    .map(|s| verify(s))
-                    .find(Result::is_ok)
-                    .unwrap_or_else(|| verify(secrets.first().map(String::as_str).unwrap_or(""))))
+                let mut verdicts = secrets.iter().map(|s| verify(s));
+                let newest = verdicts.next().unwrap_or_else(|| verify(""));
+                Ok(match newest {
+                    Ok(()) => newest,
+                    Err(_) => verdicts.find(Result::is_ok).unwrap_or(newest),
+                })
             }
             Some(secrets) => {
                 let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
