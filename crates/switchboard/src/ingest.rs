@@ -355,7 +355,7 @@ async fn write_batches(writer: Writer, rx: Queue) {
                 tracing::error!(error = %e, events = count, "an ingest batch failed; nothing of it was stored");
                 let message = e.to_string();
                 for reply in replies {
-                    let _ = reply.send(Err(IngestError::NotDurable(message.clone())));
+                    let _ = reply.send(Err(IngestError::Batch(message.clone())));
                 }
             }
         }
