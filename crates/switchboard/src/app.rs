@@ -62,6 +62,11 @@ impl App {
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
             .context("building the HTTP client")?;
+        let tenant_http = crate::outbound::TenantHttp::new(
+            Duration::from_secs(config.providers.timeout_secs),
+            config.providers.allow_private_addresses,
+        )
+        .context("building the HTTP client")?;
         let writers = match db.backend() {
             crate::db::Backend::Sqlite => std::num::NonZeroUsize::MIN,
             crate::db::Backend::Postgres => config.database.ingest_writers,
@@ -86,6 +91,7 @@ impl App {
             pipeline,
             events,
             http,
+            tenant_http,
             limiter: Arc::new(limiter),
             metrics: metrics_handle(),
         };

@@ -183,6 +183,10 @@ pub struct ProvidersConfig {
     pub twilio_api_base: String,
     /// Per request to a provider.
     pub timeout_secs: u64,
+    /// Lets tenants' recording providers (`base_url`) be on loopback, the
+    /// private network or link-local addresses. Off: a tenant could
+    /// otherwise make the server reach what only it can reach.
+    pub allow_private_addresses: bool,
 }
 
 impl Default for ProvidersConfig {
@@ -192,6 +196,7 @@ impl Default for ProvidersConfig {
             vapi_api_base: "https://api.vapi.ai".into(),
             twilio_api_base: "https://api.twilio.com".into(),
             timeout_secs: 15,
+            allow_private_addresses: false,
         }
     }
 }

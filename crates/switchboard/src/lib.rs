@@ -13,6 +13,7 @@ pub mod http;
 pub mod ingest;
 pub mod objects;
 pub mod openai;
+pub mod outbound;
 pub mod pipeline;
 pub mod pull;
 pub mod recordings;

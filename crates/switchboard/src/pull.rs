@@ -23,6 +23,7 @@ use crate::db::{calls, now_ms, Mode};
 use crate::http::routes::credentials::open_credential;
 use crate::http::AppState;
 use crate::ingest;
+use crate::outbound::{self, TenantHttp};
 use crate::objects::{AudioFormat, ObjectKey};
 
 /// How long a run may go without renewing its lease (it renews with every
@@ -71,10 +72,18 @@ struct Connection {
 }
 
 impl Connection {
-    fn from_credential(c: &Value) -> Self {
+    /// The stored settings, refused when `base_url` names an address the
+    /// server may not reach for a tenant (stored before that was checked,
+    /// or while the platform allowed it).
+    fn from_credential(c: &Value, http: &TenantHttp) -> Result<Self, PullError> {
         let text = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
-        Connection {
-            base_url: text("base_url"),
+        let base_url = text("base_url");
+        let parsed = url::Url::parse(&base_url)
+            .map_err(|_| PullError::Provider("base_url is not a URL".into()))?;
+        http.check(&parsed)
+            .map_err(|e| PullError::Provider(e.to_string()))?;
+        Ok(Connection {
+            base_url,
             form: vec![
                 ("grant_type", "password".into()),
                 ("client_id", text("client_id")),
@@ -85,7 +94,7 @@ impl Connection {
             token_path: text("token_path"),
             recordings_path: text("recordings_path"),
             download_path: text("recording_download_path"),
-        }
+        })
     }
 }
 
@@ -101,14 +110,18 @@ struct ListAnswer {
 }
 
 /// Asks the provider for a token.
-async fn token(http: &reqwest::Client, conn: &Connection) -> Result<String, PullError> {
+async fn token(http: &TenantHttp, conn: &Connection) -> Result<String, PullError> {
     let res = http
+        .client()
         .post(format!("{}{}", conn.base_url, conn.token_path))
         .form(&conn.form)
         .send()
         .await
         .map_err(|e| {
-            PullError::Provider(format!("the token request failed: {}", e.without_url()))
+            PullError::Provider(format!(
+                "the token request failed: {}",
+                outbound::describe(e)
+            ))
         })?;
     if !res.status().is_success() {
         return Err(PullError::Provider(format!(
@@ -124,8 +137,9 @@ async fn token(http: &reqwest::Client, conn: &Connection) -> Result<String, Pull
 }
 
 /// Checks the stored credential by obtaining a token (for the credential test).
-pub async fn check_credential(http: &reqwest::Client, cred: &Value) -> Result<(), String> {
-    token(http, &Connection::from_credential(cred))
+pub async fn check_credential(http: &TenantHttp, cred: &Value) -> Result<(), String> {
+    let conn = Connection::from_credential(cred, http).map_err(|e| e.to_string())?;
+    token(http, &conn)
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -133,14 +147,15 @@ pub async fn check_credential(http: &reqwest::Client, cred: &Value) -> Result<()
 
 /// An authorised GET that refreshes the token once when the provider says it expired.
 async fn get_authorised(
-    http: &reqwest::Client,
+    http: &TenantHttp,
     conn: &Connection,
     bearer: &mut String,
     url: &str,
     query: &[(&str, String)],
 ) -> Result<reqwest::Response, PullError> {
     let send = |bearer: String| async move {
-        http.get(url)
+        http.client()
+            .get(url)
             .query(query)
             .bearer_auth(bearer)
             .send()
@@ -148,7 +163,7 @@ async fn get_authorised(
             .map_err(|e| {
                 PullError::Provider(format!(
                     "the provider could not be reached: {}",
-                    e.without_url()
+                    outbound::describe(e)
                 ))
             })
     };
@@ -266,8 +281,8 @@ async fn pull(
     lease_owner: &str,
     summary: &mut RunSummary,
 ) -> Result<(), PullError> {
-    let conn = Connection::from_credential(cred);
-    let http = &state.http;
+    let http = &state.tenant_http;
+    let conn = Connection::from_credential(cred, http)?;
     let mut bearer = token(http, &conn).await?;
     let mut page_token: Option<String> = None;
     for _ in 0..MAX_PAGES {
@@ -358,7 +373,7 @@ async fn take(
         .download_path
         .replace("{id}", &urlencode(&update.external_id));
     let res = get_authorised(
-        &state.http,
+        &state.tenant_http,
         conn,
         bearer,
         &format!("{}{path}", conn.base_url),

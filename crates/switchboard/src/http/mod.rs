@@ -51,6 +51,8 @@ pub struct AppState {
     pub events: crate::events::Events,
     /// Outgoing requests to providers.
     pub http: reqwest::Client,
+    /// Outgoing requests to addresses a tenant chose.
+    pub tenant_http: crate::outbound::TenantHttp,
     pub limiter: Arc<RateLimiter>,
     pub metrics: PrometheusHandle,
 }

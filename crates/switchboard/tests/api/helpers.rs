@@ -131,6 +131,8 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.pipeline.retry_base_ms = 50;
     config.pipeline.max_attempts = 3;
     config.pipeline.flat_interval_ms = 0;
+    // Stand-in providers listen on loopback.
+    config.providers.allow_private_addresses = true;
     config
 }
 

@@ -15,7 +15,10 @@ use switchboard_core::Role;
 
 use crate::helpers::TestApp;
 
-crate::on_both_backends!(pulls_recordings_resuming_after_failures);
+crate::on_both_backends!(
+    pulls_recordings_resuming_after_failures,
+    private_provider_addresses_are_refused
+);
 
 #[derive(Default)]
 struct Fake {
@@ -356,4 +359,64 @@ async fn pulls_recordings_resuming_after_failures(app: TestApp) {
         .await
         .body;
     assert_eq!(status["running"], false, "{status}");
+}
+
+/// With the platform's default settings (the tests' other servers allow
+/// private addresses, for their stand-in providers on loopback), a tenant
+/// cannot point the pull at the server's own network: not by an address
+/// (refused when saved), nor by a name that resolves to one (refused when
+/// connecting, before any request leaves).
+async fn private_provider_addresses_are_refused(app: TestApp) {
+    let (base, fake) = start_fake().await;
+    let app = TestApp::spawn_with(app.backend, "strict outbound", |c| {
+        c.providers.allow_private_addresses = false
+    })
+    .await
+    .unwrap();
+    let t = app.seed_tenant("acme").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    let path = "/api/v1/settings/credentials/recording_provider";
+    let cred = |base_url: &str| {
+        json!({"base_url": base_url, "client_id": "switchboard", "client_secret": "client-secret-1",
+        "username": "ops", "password": "provider-password", "token_path": "/oauth/token",
+        "recordings_path": "/v2/recordings", "recording_download_path": "/v2/recordings/{id}/audio"})
+    };
+    for literal in [
+        base.clone(),
+        "http://169.254.169.254".to_owned(),
+        "http://[::ffff:10.0.0.1]:8080".to_owned(),
+    ] {
+        let refused = app
+            .call(Method::PUT, path, Some(&owner), Some(cred(&literal)))
+            .await;
+        refused.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(refused.fields(), ["base_url"], "{literal}: {}", refused.text);
+    }
+    let by_name = base.replace("127.0.0.1", "localhost");
+    let put = app
+        .call(Method::PUT, path, Some(&owner), Some(cred(&by_name)))
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    let check = app.post(&format!("{path}/test"), &owner, json!({})).await;
+    assert_eq!(check.body["ok"], false, "{}", check.text);
+    let refusal = "localhost is not a public internet address";
+    assert!(
+        check.body["message"].as_str().unwrap().contains(refusal),
+        "{}",
+        check.text
+    );
+    let run = app
+        .post("/api/v1/settings/recording-pull/run", &owner, json!({}))
+        .await;
+    assert!(
+        run.body["error"].as_str().unwrap().contains(refusal),
+        "{}",
+        run.text
+    );
+    assert_eq!(run.body["created"], 0);
+    assert_eq!(
+        fake.tokens_issued.load(Ordering::SeqCst),
+        0,
+        "no request reached the provider's address"
+    );
 }

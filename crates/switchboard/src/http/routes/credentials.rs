@@ -207,6 +207,13 @@ pub async fn put(
     {
         v.check::<(), _>(extra, Err("unknown field"));
     }
+    if let Some(Ok(url)) = clean
+        .get("base_url")
+        .and_then(Value::as_str)
+        .map(url::Url::parse)
+    {
+        v.check("base_url", state.tenant_http.check(&url));
+    }
     v.finish()?;
     let tenant = auth.ctx.tenant_id().to_string();
     let sealed = state.keyring.seal(
@@ -313,7 +320,7 @@ pub async fn test(
     };
     if source == Source::RecordingProvider {
         return Ok(Json(
-            match crate::pull::check_credential(&state.http, &cred).await {
+            match crate::pull::check_credential(&state.tenant_http, &cred).await {
                 Ok(()) => CredentialCheck {
                     ok: true,
                     provider_status: Some(200),
