@@ -483,13 +483,31 @@ async fn write_batch(writer: &Writer, jobs: Vec<Job>) -> Result<Vec<Accepted>, I
 #[derive(Default)]
 struct Puts(HashMap<ObjectKey, Vec<u8>>);
 
+/// How long a writer waits for another process to write the raw document
+/// of an event it committed (normally milliseconds: its next sync round).
+const OTHER_WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Puts {
     /// The call's raw document as this batch leaves it so far: written by
-    /// this batch, by a batch not yet synced, or stored.
+    /// this batch, by a batch not yet synced, or stored. `committed` are the
+    /// call's other events in the database.
+    ///
+    /// Another process on the same storage (a second node, `switchboard
+    /// import` beside the server) may have committed one of them and not
+    /// yet written its document: extending the stored one meanwhile would
+    /// lose that event's entry, whichever of the two writes lands last. So a
+    /// stored document is extended only once it holds every committed event
+    /// (this process's own are never missing: they wait in `unsynced`). The
+    /// call's lock, held meanwhile, keeps later events of the call waiting
+    /// in turn. After [`OTHER_WRITER_WAIT`] (that process died before its
+    /// objects were written and the event was never answered 2xx) the
+    /// document is extended as it is, and the event's resend restores its
+    /// entry.
     async fn raw_document(
         &self,
         writer: &Writer,
         key: &ObjectKey,
+        committed: &[String],
     ) -> Result<Option<Vec<u8>>, IngestError> {
         if let Some(pending) = self.0.get(key) {
             return Ok(Some(pending.clone()));
@@ -497,12 +515,49 @@ impl Puts {
         if let Some(unsynced) = writer.unsynced.get(key) {
             return Ok(Some(unsynced.to_vec()));
         }
-        match writer.objects.get(key).await {
-            Ok(stored) => Ok(Some(stored.to_vec())),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
+        let deadline = tokio::time::Instant::now() + OTHER_WRITER_WAIT;
+        let mut pause = std::time::Duration::from_millis(2);
+        loop {
+            let stored = match writer.objects.get(key).await {
+                Ok(stored) => Some(stored.to_vec()),
+                Err(object_store::Error::NotFound { .. }) => None,
+                Err(e) => return Err(e.into()),
+            };
+            let missing = missing_entries(stored.as_deref(), committed)?;
+            if missing == 0 {
+                return Ok(stored);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    missing,
+                    "a call's raw document lacks events the database has; extending it as it is"
+                );
+                return Ok(stored);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(50));
         }
     }
+}
+
+/// How many of `committed` the raw document `doc` has no entry for.
+fn missing_entries(doc: Option<&[u8]>, committed: &[String]) -> Result<usize, IngestError> {
+    if committed.is_empty() {
+        return Ok(0);
+    }
+    let entries = match doc {
+        Some(doc) => raw_entries(doc)?,
+        None => Vec::new(),
+    };
+    Ok(committed
+        .iter()
+        .filter(|k| !entries.iter().any(|e| e.event_key == k.as_str()))
+        .count())
+}
+
+fn raw_entries(doc: &[u8]) -> Result<Vec<RawEntry<'_>>, IngestError> {
+    serde_json::from_slice(doc)
+        .map_err(|e| IngestError::Batch(format!("the stored raw document does not parse: {e}")))
 }
 
 /// The jobs of one tenant, in lock order: one upsert creates or locks the
@@ -630,30 +685,33 @@ async fn write_one(
             let new =
                 calls::insert_event(tx, call, &job.event_key, job.received_at, &job.update_json)
                     .await?;
+            let (record, mut committed) = if new {
+                let events = calls::events(tx, call).await?;
+                let keys = events.iter().map(|e| e.event_key.clone()).collect();
+                let record = calls::project(tx, call, events).await?;
+                if record.fields.has_turns() {
+                    pipeline_jobs::enqueue(tx, call, job.received_at).await?;
+                }
+                (record, keys)
+            } else {
+                // Committed before, but its objects may not have been
+                // durable when the server stopped (decision 0010): the
+                // resend writes the meta object again, and the raw entry
+                // when the document lacks it.
+                let record = calls::get(tx, call)
+                    .await?
+                    .ok_or_else(|| IngestError::Batch("a locked call vanished".into()))?;
+                (record, calls::event_keys(tx, call).await?)
+            };
+            committed.retain(|k| *k != job.event_key);
             let key = ObjectKey::raw(&job.scope, call);
-            let earlier = puts.raw_document(writer, &key).await?;
+            let earlier = puts.raw_document(writer, &key, &committed).await?;
             let document = append_raw(
                 earlier.as_deref(),
                 &job.event_key,
                 job.received_at,
                 &job.raw,
             )?;
-            let record = if new {
-                let events = calls::events(tx, call).await?;
-                let record = calls::project(tx, call, events).await?;
-                if record.fields.has_turns() {
-                    pipeline_jobs::enqueue(tx, call, job.received_at).await?;
-                }
-                record
-            } else {
-                // Committed before, but its objects may not have been
-                // durable when the server stopped (decision 0010): the
-                // resend writes the meta object again, and the raw entry
-                // when the document lacks it.
-                calls::get(tx, call)
-                    .await?
-                    .ok_or_else(|| IngestError::Batch("a locked call vanished".into()))?
-            };
             (record, document, false, !new)
         }
     };
@@ -755,8 +813,7 @@ fn append_raw(
     let Some(earlier) = earlier else {
         return Ok(Some(raw_document(event_key, received_at, raw)));
     };
-    let entries: Vec<RawEntry> = serde_json::from_slice(earlier)
-        .map_err(|e| IngestError::Batch(format!("the stored raw document does not parse: {e}")))?;
+    let entries = raw_entries(earlier)?;
     if entries.iter().any(|e| e.event_key == event_key) {
         return Ok(None);
     }

@@ -21,6 +21,7 @@ crate::on_both_backends!(
     twilio_recordings_are_fetched_with_the_tenant_credentials,
     imports_report_every_bad_line,
     cci_layouts_import_in_place,
+    two_processes_extend_the_same_raw_documents,
 );
 
 const RETELL_KEY: &str = "key_retell_test_0123456789";
@@ -1533,4 +1534,74 @@ async fn cci_layouts_import_in_place(app: TestApp) {
         "{again}"
     );
     assert_eq!(calls_of(&app, &owner, "").await.len(), 2);
+}
+
+/// `switchboard import` beside the server (as two nodes would) adds events
+/// to the same calls at the same time. Each process commits an event before
+/// writing its call's raw document (decision 0010), so a process that
+/// extended the stored document meanwhile would lose the other's entry when
+/// one write replaced the other: every event must still be in the document.
+async fn two_processes_extend_the_same_raw_documents(app: TestApp) {
+    const CALLS: usize = 40;
+    const EVENTS: usize = 15;
+    let t = app.seed_tenant("acme").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    // Event-major, so that both processes work on every call at once.
+    let lines = |side: &str| -> String {
+        (0..EVENTS)
+            .flat_map(|k| {
+                (0..CALLS).map(move |i| {
+                    doc(&format!("shared-{i}"), "inbound", &format!("{side} event {k}")).to_string()
+                })
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let file = app.state.config.data_dir.join("beside.jsonl");
+    std::fs::write(&file, lines("command line")).unwrap();
+    let mut cli = app.cli(&["import", "--tenant", "acme"]);
+    cli.arg(&file).stdout(std::process::Stdio::piped());
+    let cli = cli.spawn().unwrap();
+    let raw_dir = app
+        .state
+        .config
+        .data_dir
+        .join(format!("objects/{}/raw", t.id));
+    // Start as the command line starts storing.
+    while !raw_dir.exists() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let served = app
+        .client
+        .post(app.url("/api/v1/calls/import"))
+        .bearer_auth(&owner)
+        .header("content-type", "application/x-ndjson")
+        .body(lines("server"))
+        .send()
+        .await
+        .unwrap();
+    let served = Reply::from(served).await;
+    let out = cli.wait_with_output().await.unwrap();
+    let beside: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    for report in [&served.body, &beside] {
+        assert_eq!(
+            (&report["accepted"], &report["failed"]),
+            (&json!(CALLS * EVENTS), &json!(0)),
+            "{report}"
+        );
+    }
+    let documents: Vec<_> = std::fs::read_dir(&raw_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(documents.len(), CALLS);
+    for path in documents {
+        let entries: Vec<Value> = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(
+            entries.len(),
+            2 * EVENTS,
+            "{}: every event of both processes",
+            path.display()
+        );
+    }
 }
