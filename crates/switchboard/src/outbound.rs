@@ -67,7 +67,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 
 /// A host that may not be reached on a tenant's behalf.
 #[derive(Debug, thiserror::Error)]
-#[error("{0} is not a public internet address; a tenant's provider must be reachable on the internet")]
+#[error(
+    "{0} is not a public internet address; a tenant's provider must be reachable on the internet"
+)]
 pub struct NotPublic(pub String);
 
 /// The URL's host when it is an address literal that is not public.
@@ -87,9 +89,8 @@ impl Resolve for PublicOnly {
     fn resolve(&self, name: Name) -> Resolving {
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let public: Vec<SocketAddr> = found
                 .iter()
                 .copied()

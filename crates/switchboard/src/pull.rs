@@ -23,8 +23,8 @@ use crate::db::{calls, now_ms, Mode};
 use crate::http::routes::credentials::open_credential;
 use crate::http::AppState;
 use crate::ingest;
-use crate::outbound::{self, TenantHttp};
 use crate::objects::{AudioFormat, ObjectKey};
+use crate::outbound::{self, TenantHttp};
 
 /// How long a run may go without renewing its lease (it renews with every
 /// recording taken) before another node may take over.

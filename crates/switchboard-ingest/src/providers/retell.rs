@@ -99,10 +99,7 @@ pub fn parse(body: &[u8]) -> Result<Option<CallUpdate>, ParseError> {
     let call = envelope
         .call
         .ok_or_else(|| ParseError::new("call", "missing"))?;
-    let turns = call
-        .transcript_object
-        .map(read_turns)
-        .transpose()?;
+    let turns = call.transcript_object.map(read_turns).transpose()?;
     let test = call.call_type.as_deref().map(|t| t == "web_call");
     let direction = match call.direction.as_deref() {
         None => None,

@@ -344,11 +344,12 @@ pub async fn events(tx: &mut TenantTx, call: CallId) -> DbResult<Vec<StoredUpdat
 
 /// The keys of a call's stored events.
 pub async fn event_keys(tx: &mut TenantTx, call: CallId) -> DbResult<Vec<String>> {
-    let rows = sqlx::query("SELECT event_key FROM call_events WHERE tenant_id = $1 AND call_id = $2")
-        .bind(tx.tenant_param())
-        .bind(call.to_string())
-        .fetch_all(tx.conn())
-        .await?;
+    let rows =
+        sqlx::query("SELECT event_key FROM call_events WHERE tenant_id = $1 AND call_id = $2")
+            .bind(tx.tenant_param())
+            .bind(call.to_string())
+            .fetch_all(tx.conn())
+            .await?;
     rows.iter()
         .map(|r| r.try_get("event_key"))
         .collect::<Result<_, _>>()

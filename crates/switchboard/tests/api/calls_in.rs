@@ -4,7 +4,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use switchboard_core::Role;
-use switchboard_ingest::signature::{sign_retell, sign_standard, sign_twilio};
+use switchboard_ingest::signature::{
+    sign_retell, sign_standard, sign_twilio, HmacAlgorithm, SignatureEncoding, VapiHmac,
+};
 
 use crate::helpers::{Reply, TestApp};
 
@@ -22,6 +24,7 @@ crate::on_both_backends!(
     imports_report_every_bad_line,
     cci_layouts_import_in_place,
     two_processes_extend_the_same_raw_documents,
+    signature_variants_over_http,
 );
 
 const RETELL_KEY: &str = "key_retell_test_0123456789";
@@ -1551,7 +1554,12 @@ async fn two_processes_extend_the_same_raw_documents(app: TestApp) {
         (0..EVENTS)
             .flat_map(|k| {
                 (0..CALLS).map(move |i| {
-                    doc(&format!("shared-{i}"), "inbound", &format!("{side} event {k}")).to_string()
+                    doc(
+                        &format!("shared-{i}"),
+                        "inbound",
+                        &format!("{side} event {k}"),
+                    )
+                    .to_string()
                 })
             })
             .collect::<Vec<_>>()
@@ -1604,4 +1612,205 @@ async fn two_processes_extend_the_same_raw_documents(app: TestApp) {
             path.display()
         );
     }
+}
+
+/// The signature schemes' variants, end to end: Vapi's HMAC (SHA-512,
+/// base64, the tenant's header names) and `X-Vapi-Secret`; Twilio's JSON
+/// bodies (`bodySHA256`) and URLs signed with the default port spelled out;
+/// Standard Webhooks headers carrying several signatures.
+async fn signature_variants_over_http(app: TestApp) {
+    // Twilio signs the public URL; a default port makes the variants matter.
+    let public = "https://calls.example.net";
+    let app = TestApp::spawn_with(app.backend, "public URL on 443", |c| {
+        c.public_url = Some(public.parse().unwrap())
+    })
+    .await
+    .unwrap();
+    let t = app.seed_tenant("acme").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    let create = |body: Value| app.post("/api/v1/agents", &owner, body);
+    // The agent's public URL, and where this test reaches the same path.
+    let urls = |created: &Reply| {
+        let public_url = created.body["agent"]["webhook_url"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let local = public_url.replacen(public, &app.base, 1);
+        (public_url, local)
+    };
+    let now_s = || now_ms() / 1000;
+    let report = |id: &str| {
+        json!({"message": {"type": "end-of-call-report", "endedReason": "customer-ended-call",
+            "call": {"id": id, "type": "inboundPhoneCall"},
+            "startedAt": "2026-03-01T11:00:00Z", "endedAt": "2026-03-01T11:01:00Z"}})
+        .to_string()
+    };
+
+    // Vapi, HMAC-SHA512 in base64 under the tenant's own header names,
+    // with a generated secret shown once.
+    let hmac = create(
+        json!({"name": "Hmac line", "provider": "vapi", "vapi_auth": {"scheme": "hmac",
+        "algorithm": "sha512", "encoding": "base64", "signature_header": "x-vapi-signature",
+        "timestamp_header": "x-vapi-timestamp"}}),
+    )
+    .await;
+    assert_eq!(hmac.status, StatusCode::CREATED, "{}", hmac.text);
+    let secret = hmac.body["signing_secret"].as_str().unwrap().to_owned();
+    let (_, local) = urls(&hmac);
+    let scheme = VapiHmac {
+        algorithm: HmacAlgorithm::Sha512,
+        signature_header: "x-vapi-signature".into(),
+        timestamp_header: "x-vapi-timestamp".into(),
+        encoding: SignatureEncoding::Base64,
+        ..VapiHmac::default()
+    };
+    let send_hmac = |body: String, at: i64, key: String| {
+        let sig = scheme.sign(&key, &at.to_string(), body.as_bytes());
+        let local = local.clone();
+        let app = &app;
+        async move {
+            post_raw(
+                app,
+                &local,
+                &body,
+                &[
+                    ("x-vapi-signature", sig),
+                    ("x-vapi-timestamp", at.to_string()),
+                ],
+                "application/json",
+            )
+            .await
+        }
+    };
+    let ok = send_hmac(report("hmac-1"), now_s(), secret.clone()).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    send_hmac(report("hmac-2"), now_s() - 600, secret.clone())
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    send_hmac(report("hmac-3"), now_s(), "another-secret-entirely".into())
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    // The default names do not carry it.
+    let sig = scheme.sign(&secret, &now_s().to_string(), report("hmac-4").as_bytes());
+    post_raw(
+        &app,
+        &local,
+        &report("hmac-4"),
+        &[("x-signature", sig), ("x-timestamp", now_s().to_string())],
+        "application/json",
+    )
+    .await
+    .problem(StatusCode::UNAUTHORIZED);
+
+    // Vapi, the secret in X-Vapi-Secret.
+    let plain = create(json!({"name": "Secret line", "provider": "vapi",
+        "vapi_auth": {"scheme": "secret", "secret": "vapi-plain-secret-0001"}}))
+    .await;
+    let (_, local) = urls(&plain);
+    let with_secret = |value: &str| {
+        let (app, local, value, body) = (&app, local.clone(), value.to_owned(), report("plain-1"));
+        async move {
+            post_raw(
+                app,
+                &local,
+                &body,
+                &[("x-vapi-secret", value)],
+                "application/json",
+            )
+            .await
+        }
+    };
+    with_secret("vapi-plain-secret-0002")
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        with_secret("vapi-plain-secret-0001").await.status,
+        StatusCode::OK
+    );
+
+    // Twilio: a JSON body, signed over the URL that carries its digest,
+    // written with the default port (":443") that the agent's URL leaves out.
+    let put = app
+        .call(Method::PUT, "/api/v1/settings/credentials/twilio", Some(&owner),
+            Some(json!({"account_sid": "AC00000000000000000000000000000002", "auth_token": "twilio-auth-token-2"})))
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    let twilio = create(json!({"name": "Line 2", "provider": "twilio"})).await;
+    let (public_url, local) = urls(&twilio);
+    let body = json!({"CallSid": "CA0002", "CallStatus": "completed", "Direction": "inbound",
+        "From": "+14155550123", "To": "+14155550100", "CallDuration": "7"})
+    .to_string();
+    use sha2::Digest as _;
+    let digest: String = sha2::Sha256::digest(body.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let query = format!("?bodySHA256={digest}");
+    let with_port =
+        format!("{public_url}{query}").replacen("calls.example.net", "calls.example.net:443", 1);
+    let sig = sign_twilio("twilio-auth-token-2", &with_port, &[]);
+    let r = post_raw(
+        &app,
+        &format!("{local}{query}"),
+        &body,
+        &[("x-twilio-signature", sig.clone())],
+        "application/json",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let call = app
+        .get(
+            &format!("/api/v1/calls/{}", r.body["call_id"].as_str().unwrap()),
+            &owner,
+        )
+        .await;
+    assert_eq!(call.body["duration_ms"], 7_000, "{}", call.text);
+    // The same signature over a body whose digest differs from the URL's.
+    post_raw(
+        &app,
+        &format!("{local}{query}"),
+        &body.replace("\"7\"", "\"8\""),
+        &[("x-twilio-signature", sig)],
+        "application/json",
+    )
+    .await
+    .problem(StatusCode::UNAUTHORIZED);
+
+    // Standard Webhooks: the header may carry several signatures (during a
+    // key rotation); one that matches is enough, none is not.
+    let generic = create(json!({"name": "Other system", "provider": "generic"})).await;
+    let whsec = generic.body["signing_secret"].as_str().unwrap().to_owned();
+    let (_, local) = urls(&generic);
+    let call_doc = doc("std-multi", "inbound", "Hello").to_string();
+    let ts = now_s();
+    let good = sign_standard(&whsec, "msg_multi", ts, call_doc.as_bytes()).unwrap();
+    let other = sign_standard(
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "msg_multi",
+        ts,
+        call_doc.as_bytes(),
+    )
+    .unwrap();
+    let send_standard = |signatures: String| {
+        let (app, local, call_doc) = (&app, &local, &call_doc);
+        async move {
+            post_raw(
+                app,
+                local,
+                call_doc,
+                &[
+                    ("webhook-id", "msg_multi".into()),
+                    ("webhook-timestamp", ts.to_string()),
+                    ("webhook-signature", signatures),
+                ],
+                "application/json",
+            )
+            .await
+        }
+    };
+    send_standard(format!("{other} v1,bm90IGEgc2lnbmF0dXJl"))
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    let r = send_standard(format!("{other} v2,ignored {good}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }

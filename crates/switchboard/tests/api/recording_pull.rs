@@ -390,7 +390,12 @@ async fn private_provider_addresses_are_refused(app: TestApp) {
             .call(Method::PUT, path, Some(&owner), Some(cred(&literal)))
             .await;
         refused.problem(StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(refused.fields(), ["base_url"], "{literal}: {}", refused.text);
+        assert_eq!(
+            refused.fields(),
+            ["base_url"],
+            "{literal}: {}",
+            refused.text
+        );
     }
     let by_name = base.replace("127.0.0.1", "localhost");
     let put = app
