@@ -9,7 +9,12 @@
 //! A lease in `recording_pull` keeps runs of one tenant exclusive, across
 //! nodes too.
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
+
+use switchboard_core::TenantId;
+use tokio::sync::Semaphore;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -436,29 +441,92 @@ pub async fn status(
 /// connected provider whose next run is due gets one.
 pub async fn scheduler(state: AppState) {
     let mut tick = tokio::time::interval(TICK);
+    let runs = Runs::default();
     loop {
         tick.tick().await;
-        let Ok(tenants) = crate::tenancy::all(&state.db).await else {
-            continue;
+        start_due(&state, &runs).await;
+    }
+}
+
+/// Runs of this node at once: a tenant whose provider is slow or hangs
+/// (until its requests time out) holds up only itself.
+const CONCURRENT_RUNS: usize = 4;
+
+/// The scheduler's runs in progress.
+#[derive(Clone)]
+pub struct Runs {
+    permits: Arc<Semaphore>,
+    tenants: Arc<std::sync::Mutex<HashSet<TenantId>>>,
+}
+
+impl Default for Runs {
+    fn default() -> Self {
+        Runs {
+            permits: Arc::new(Semaphore::new(CONCURRENT_RUNS)),
+            tenants: Arc::default(),
+        }
+    }
+}
+
+impl Runs {
+    fn tenants(&self) -> std::sync::MutexGuard<'_, HashSet<TenantId>> {
+        self.tenants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Starts a run for every due tenant not running yet, each in a task of its
+/// own, at most [`CONCURRENT_RUNS`] at once (waiting for a free slot).
+pub async fn start_due(state: &AppState, runs: &Runs) {
+    let Ok(tenants) = crate::tenancy::all(&state.db).await else {
+        return;
+    };
+    for tenant in tenants
+        .iter()
+        .filter(|t| t.status == switchboard_core::TenantStatus::Active)
+        .filter(|t| !runs.tenants().contains(&t.id))
+    {
+        let scope = Operator::command_line().scope_for(tenant.id);
+        let due = match status(state, &scope).await {
+            Ok(Some(s)) => s.next_run_at <= now_ms(),
+            Ok(None) => true,
+            Err(_) => false,
         };
-        for tenant in tenants
-            .iter()
-            .filter(|t| t.status == switchboard_core::TenantStatus::Active)
-        {
-            let scope = Operator::command_line().scope_for(tenant.id);
-            let due = match status(&state, &scope).await {
-                Ok(Some(s)) => s.next_run_at <= now_ms(),
-                Ok(None) => true,
-                Err(_) => false,
-            };
-            if due {
-                match run_once(&state, &scope).await {
-                    Ok(_) | Err(PullError::NotConfigured | PullError::Busy) => {}
-                    Err(e) => {
-                        tracing::warn!(tenant = %tenant.id, error = %e, "scheduled recording pull failed")
-                    }
+        if !due {
+            continue;
+        }
+        let Ok(permit) = runs.permits.clone().acquire_owned().await else {
+            return;
+        };
+        runs.tenants().insert(tenant.id);
+        let running = Running {
+            runs: runs.clone(),
+            tenant: tenant.id,
+            _permit: permit,
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            match run_once(&state, &scope).await {
+                Ok(_) | Err(PullError::NotConfigured | PullError::Busy) => {}
+                Err(e) => {
+                    tracing::warn!(tenant = %running.tenant, error = %e, "scheduled recording pull failed")
                 }
             }
-        }
+        });
+    }
+}
+
+/// A run in progress: its slot and its tenant's place in [`Runs`] are
+/// given back when it ends, even by a panic.
+struct Running {
+    runs: Runs,
+    tenant: TenantId,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.runs.tenants().remove(&self.tenant);
     }
 }

@@ -17,7 +17,8 @@ use crate::helpers::TestApp;
 
 crate::on_both_backends!(
     pulls_recordings_resuming_after_failures,
-    private_provider_addresses_are_refused
+    private_provider_addresses_are_refused,
+    a_hanging_provider_holds_up_only_its_tenant
 );
 
 #[derive(Default)]
@@ -424,4 +425,78 @@ async fn private_provider_addresses_are_refused(app: TestApp) {
         0,
         "no request reached the provider's address"
     );
+}
+
+/// The scheduler runs due tenants side by side: one whose provider never
+/// answers (until the request times out) does not delay the others.
+async fn a_hanging_provider_holds_up_only_its_tenant(app: TestApp) {
+    let (base, _fake) = start_fake().await;
+    let asked = Arc::new(AtomicUsize::new(0));
+    let hanging = {
+        let asked = asked.clone();
+        axum::Router::new().route(
+            "/oauth/token",
+            post(move || {
+                asked.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<String>()
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging_base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hanging).await });
+    let app = TestApp::spawn_with(app.backend, "hanging provider", |c| {
+        c.providers.timeout_secs = 8
+    })
+    .await
+    .unwrap();
+    let path = "/api/v1/settings/credentials/recording_provider";
+    let mut owners = Vec::new();
+    // The hanging tenant first, as the scheduler meets them.
+    for (slug, base_url) in [("slowco", &hanging_base), ("quickco", &base)] {
+        let t = app.seed_tenant(slug).await;
+        let owner = app.token(t.email(Role::Owner)).await;
+        let cred = json!({"base_url": base_url, "client_id": "switchboard", "client_secret": "client-secret-1",
+            "username": "ops", "password": "provider-password", "token_path": "/oauth/token",
+            "recordings_path": "/v2/recordings", "recording_download_path": "/v2/recordings/{id}/audio"});
+        let put = app.call(Method::PUT, path, Some(&owner), Some(cred)).await;
+        assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+        owners.push(owner);
+    }
+    let started = std::time::Instant::now();
+    switchboard::pull::start_due(&app.state, &switchboard::pull::Runs::default()).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "starting the runs waited for one: {:?}",
+        started.elapsed()
+    );
+    let status = |owner: &str| {
+        let owner = owner.to_owned();
+        let app = &app;
+        async move {
+            app.get("/api/v1/settings/recording-pull", &owner)
+                .await
+                .body
+        }
+    };
+    loop {
+        let quick = status(&owners[1]).await;
+        // Its first run ends at the stand-in's one failing download.
+        if !quick["last_run_at"].is_null() {
+            assert_eq!(quick["last_created"], 2, "{quick}");
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(6),
+            "the other tenant's run waited for the hanging one: {quick}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let slow = status(&owners[0]).await;
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        1,
+        "the hanging provider was asked"
+    );
+    assert_eq!(slow["last_status"], Value::Null, "still waiting: {slow}");
 }
