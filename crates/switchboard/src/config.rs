@@ -235,6 +235,8 @@ pub struct HttpConfig {
     /// So may a bulk import.
     pub import_limit_bytes: usize,
     pub request_timeout_secs: u64,
+    /// For audio uploads and imports, whose bodies may take minutes.
+    pub transfer_timeout_secs: u64,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace_secs: u64,
 }
@@ -246,6 +248,7 @@ impl Default for HttpConfig {
             audio_limit_bytes: 200 * 1024 * 1024,
             import_limit_bytes: 50 * 1024 * 1024,
             request_timeout_secs: 30,
+            transfer_timeout_secs: 900,
             shutdown_grace_secs: 30,
         }
     }

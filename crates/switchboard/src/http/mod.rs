@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::Method;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -79,7 +79,6 @@ impl MakeRequestId for MakeUlidRequestId {
 
 pub fn router(state: AppState) -> Router {
     let (api, _) = openapi::api_router().split_for_parts();
-    let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
     api.route(
         "/objects/{*key}",
         axum::routing::get(routes::calls::serve_object),
@@ -100,12 +99,41 @@ pub fn router(state: AppState) -> Router {
                     tracing::info_span!("request", method = %req.method(), path = %loggable_path(req.uri().path()), request_id = %id, tenant_id = tracing::field::Empty)
                 }))
                 .layer(CatchPanicLayer::custom(|_| Problem::internal().into_response()))
-                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "The request took too long").detail("try again later")
-                }))
-                .timeout(timeout),
+                .layer(middleware::from_fn_with_state(state.clone(), deadline)),
         )
         .with_state(state)
+}
+
+/// Bodies that may take minutes to arrive (and an import to be stored):
+/// call audio and bulk imports.
+fn is_transfer(method: &Method, path: &str) -> bool {
+    method == Method::POST
+        && (path == "/api/v1/calls/import"
+            || path
+                .strip_prefix("/api/v1/calls/")
+                .and_then(|rest| rest.strip_suffix("/audio"))
+                .is_some_and(|id| !id.contains('/')))
+}
+
+/// Answers 503 to a request still running after `http.request_timeout_secs`
+/// (`http.transfer_timeout_secs` for audio uploads and imports).
+async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let http = &state.config.http;
+    let secs = if is_transfer(req.method(), req.uri().path()) {
+        http.transfer_timeout_secs
+    } else {
+        http.request_timeout_secs
+    };
+    match tokio::time::timeout(Duration::from_secs(secs), next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "The request took too long",
+        )
+        .detail("try again later")
+        .into_response(),
+    }
 }
 
 /// Verifies the bearer credential, if any, and stores the outcome for the
@@ -234,7 +262,18 @@ fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::loggable_path;
+    use super::{is_transfer, loggable_path};
+    use axum::http::Method;
+
+    #[test]
+    fn only_uploads_and_imports_are_transfers() {
+        assert!(is_transfer(&Method::POST, "/api/v1/calls/import"));
+        assert!(is_transfer(&Method::POST, "/api/v1/calls/call_01abc/audio"));
+        assert!(!is_transfer(&Method::GET, "/api/v1/calls/import"));
+        assert!(!is_transfer(&Method::POST, "/api/v1/calls"));
+        assert!(!is_transfer(&Method::POST, "/api/v1/calls/a/b/audio"));
+        assert!(!is_transfer(&Method::POST, "/api/v1/calls//audio/x"));
+    }
 
     #[test]
     fn webhook_tokens_stay_out_of_logged_paths() {

@@ -25,6 +25,7 @@ crate::on_both_backends!(
     cci_layouts_import_in_place,
     two_processes_extend_the_same_raw_documents,
     signature_variants_over_http,
+    uploads_and_imports_outlast_the_request_timeout,
 );
 
 const RETELL_KEY: &str = "key_retell_test_0123456789";
@@ -1813,4 +1814,100 @@ async fn signature_variants_over_http(app: TestApp) {
         .problem(StatusCode::UNAUTHORIZED);
     let r = send_standard(format!("{other} v2,ignored {good}")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+/// Sends `body` to `path` in two halves `pause` apart, over a connection of
+/// its own, and returns the answer's status line.
+async fn post_slowly(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    content_type: &str,
+    body: &[u8],
+    pause: std::time::Duration,
+) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {token}\r\n\
+         content-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let (first, rest) = body.split_at(body.len() / 2);
+    conn.write_all(first).await.unwrap();
+    tokio::time::sleep(pause).await;
+    // The server may already have answered (a timeout) and closed.
+    let _ = conn.write_all(rest).await;
+    let mut status = vec![0; 12];
+    conn.read_exact(&mut status).await.unwrap();
+    String::from_utf8(status).unwrap()
+}
+
+/// A request gets `http.request_timeout_secs`; audio uploads and imports,
+/// whose bodies may take minutes to arrive, get `http.transfer_timeout_secs`.
+async fn uploads_and_imports_outlast_the_request_timeout(app: TestApp) {
+    let app = TestApp::spawn_with(app.backend, "one-second timeout", |c| {
+        c.http.request_timeout_secs = 1;
+        c.http.transfer_timeout_secs = 30;
+    })
+    .await
+    .unwrap();
+    let t = app.seed_tenant("acme").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    let pause = std::time::Duration::from_millis(1_500);
+    let call = doc("slow-call", "inbound", "Hello").to_string();
+    assert_eq!(
+        post_slowly(
+            &app,
+            "/api/v1/calls",
+            &owner,
+            "application/json",
+            call.as_bytes(),
+            pause
+        )
+        .await,
+        "HTTP/1.1 503",
+        "an ordinary request is cut off"
+    );
+    let created = app
+        .post(
+            "/api/v1/calls",
+            &owner,
+            doc("slow-call", "inbound", "Hello"),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.body["id"].as_str().unwrap();
+    let audio = vec![0u8; 64 * 1024];
+    assert_eq!(
+        post_slowly(
+            &app,
+            &format!("/api/v1/calls/{id}/audio"),
+            &owner,
+            "audio/wav",
+            &audio,
+            pause
+        )
+        .await,
+        "HTTP/1.1 204"
+    );
+    let lines: Vec<String> = (0..20)
+        .map(|i| doc(&format!("slow-import-{i}"), "inbound", "Hi").to_string())
+        .collect();
+    assert_eq!(
+        post_slowly(
+            &app,
+            "/api/v1/calls/import",
+            &owner,
+            "application/x-ndjson",
+            lines.join("\n").as_bytes(),
+            pause
+        )
+        .await,
+        "HTTP/1.1 200"
+    );
+    let listed = app.get("/api/v1/calls?limit=50", &owner).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 21);
 }
