@@ -124,6 +124,7 @@ impl App {
             let _ = stop_tx.send(());
         });
         tokio::spawn(crate::recordings::resume_pending(self.state.clone()));
+        tokio::spawn(crate::recordings::retry_failed(self.state.clone()));
         let pull = tokio::spawn(crate::pull::scheduler(self.state.clone()));
         let workers = self
             .state

@@ -187,6 +187,10 @@ pub struct ProvidersConfig {
     /// private network or link-local addresses. Off: a tenant could
     /// otherwise make the server reach what only it can reach.
     pub allow_private_addresses: bool,
+    /// A Twilio recording whose fetch failed (three attempts a second or two
+    /// apart) is fetched again this many seconds after each failed round,
+    /// then left `failed`.
+    pub recording_retry_secs: Vec<u64>,
 }
 
 impl Default for ProvidersConfig {
@@ -197,6 +201,8 @@ impl Default for ProvidersConfig {
             twilio_api_base: "https://api.twilio.com".into(),
             timeout_secs: 15,
             allow_private_addresses: false,
+            // A minute, five, half an hour, two hours, twelve.
+            recording_retry_secs: vec![60, 300, 1_800, 7_200, 43_200],
         }
     }
 }

@@ -1002,6 +1002,9 @@ pub struct Stages {
     /// Why fetching the recording failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recording_error: Option<String>,
+    /// When a failed fetch is tried again (absent: it is not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording_retry_at: Option<String>,
     /// The analysis pipeline's job (single-call view; absent when the call
     /// has never been queued: no transcript and no audio yet).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1145,6 +1148,7 @@ impl CallView {
                 provider: c.stage.as_str(),
                 recording: c.audio_status,
                 recording_error: c.audio_error,
+                recording_retry_at: c.audio_retry_at.map(rfc3339),
                 analysis: None,
             },
             turns: with_turns.then(|| f.turns.unwrap_or_default()),

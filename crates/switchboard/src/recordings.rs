@@ -9,7 +9,7 @@ use switchboard_core::CallId;
 use switchboard_ingest::Source;
 
 use crate::auth::{Operator, TenantScope};
-use crate::db::{calls, Mode};
+use crate::db::{calls, now_ms, Mode};
 use crate::http::routes::credentials::open_credential;
 use crate::http::AppState;
 use crate::objects::{AudioFormat, ObjectKey};
@@ -86,8 +86,13 @@ pub async fn fetch(state: &AppState, scope: &TenantScope, call: CallId) {
     let result = async {
         let mut tx = state.db.tenant(scope, Mode::Write).await?;
         match &outcome {
-            Ok(key) => calls::set_audio(&mut tx, call, "stored", Some(key.as_str()), None).await?,
-            Err(e) => calls::set_audio(&mut tx, call, "failed", None, Some(e)).await?,
+            Ok(key) => {
+                calls::set_audio(&mut tx, call, "stored", Some(key.as_str()), None).await?;
+            }
+            Err(e) => {
+                let schedule = &state.config.providers.recording_retry_secs;
+                calls::audio_failed(&mut tx, call, e, schedule).await?
+            }
         };
         tx.commit().await
     }
@@ -150,6 +155,50 @@ async fn try_fetch(
         .await
         .map_err(|e| format!("storing the recording: {e}"))?;
     Ok(key)
+}
+
+/// How often failed fetches are looked at, and how many a tenant gets per look.
+const RETRY_TICK: Duration = Duration::from_secs(30);
+const RETRIES_PER_TICK: i64 = 50;
+
+/// Fetches again, until the server stops, the recordings whose failed
+/// fetch is due another round.
+pub async fn retry_failed(state: AppState) {
+    let mut tick = tokio::time::interval(RETRY_TICK);
+    loop {
+        tick.tick().await;
+        retry_due(&state).await;
+    }
+}
+
+/// Starts a fetch of every recording (at most [`RETRIES_PER_TICK`] per
+/// tenant) whose failed fetch is due another round.
+pub async fn retry_due(state: &AppState) {
+    let Ok(tenants) = crate::tenancy::all(&state.db).await else {
+        return;
+    };
+    for tenant in tenants {
+        let scope = Operator::command_line().scope_for(tenant.id);
+        let due = async {
+            let mut tx = state.db.tenant(&scope, Mode::Read).await?;
+            let ids = calls::due_audio_retries(&mut tx, now_ms(), RETRIES_PER_TICK).await?;
+            tx.commit().await?;
+            Ok::<_, crate::db::DbError>(ids)
+        }
+        .await;
+        match due {
+            Ok(ids) => {
+                for call in ids {
+                    if let Err(e) = fetch_later(state, &scope, call).await {
+                        tracing::error!(%call, error = %e, "retrying a recording fetch failed");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(tenant = %tenant.id, error = %e, "listing recording fetches to retry failed")
+            }
+        }
+    }
 }
 
 /// Takes up every fetch a previous run left pending.

@@ -24,6 +24,8 @@ pub struct CallRecord {
     /// `none`, `pending`, `stored` or `failed`.
     pub audio_status: String,
     pub audio_error: Option<String>,
+    /// When a failed fetch is tried again, if it is.
+    pub audio_retry_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -33,13 +35,13 @@ pub struct CallRecord {
 /// webhook thereby writes its transcript to the database once, not twice.
 const COLUMNS: &str =
     "id, source, external_id, agent_id, stage, is_test, details, audio_key, audio_status, \
-    audio_error, created_at, updated_at, \
+    audio_error, audio_retry_at, created_at, updated_at, \
     CASE WHEN details = '' THEN (SELECT e.update_json FROM call_events e \
         WHERE e.tenant_id = calls.tenant_id AND e.call_id = calls.id) END AS only_event";
 /// All but `details`, for when the fields are already in hand.
 const COLUMNS_BUT_DETAILS: &str =
     "id, source, external_id, agent_id, stage, is_test, audio_key, audio_status, \
-    audio_error, created_at, updated_at";
+    audio_error, audio_retry_at, created_at, updated_at";
 
 fn decode_err(column: &str, e: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
     sqlx::Error::ColumnDecode {
@@ -84,6 +86,7 @@ fn from_row_with(row: &AnyRow, fields: CallFields) -> Result<CallRecord, sqlx::E
         audio_key: row.try_get("audio_key")?,
         audio_status: row.try_get("audio_status")?,
         audio_error: row.try_get("audio_error")?,
+        audio_retry_at: row.try_get("audio_retry_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -520,7 +523,8 @@ pub async fn set_audio(
     error: Option<&str>,
 ) -> DbResult<bool> {
     let done = sqlx::query(
-        "UPDATE calls SET audio_status = $3, audio_key = COALESCE($4, audio_key), audio_error = $5, updated_at = $6 \
+        "UPDATE calls SET audio_status = $3, audio_key = COALESCE($4, audio_key), audio_error = $5, \
+            audio_retry_at = NULL, updated_at = $6 \
          WHERE tenant_id = $1 AND id = $2",
     )
     .bind(tx.tenant_param())
@@ -555,6 +559,58 @@ pub async fn ids_since(tx: &mut TenantTx, since: Option<i64>) -> DbResult<Vec<Ca
 }
 
 /// Calls whose recording fetch was started and never finished.
+/// Records a failed round of fetching the call's recording; the next round
+/// is due `retry_after_secs[n]` seconds from now after the (n+1)th failed
+/// round, and none after the last.
+pub async fn audio_failed(
+    tx: &mut TenantTx,
+    id: CallId,
+    error: &str,
+    retry_after_secs: &[u64],
+) -> DbResult<()> {
+    let now = now_ms();
+    let row = sqlx::query(
+        "UPDATE calls SET audio_status = 'failed', audio_error = $3, audio_attempts = audio_attempts + 1, \
+            updated_at = $4 WHERE tenant_id = $1 AND id = $2 RETURNING audio_attempts",
+    )
+    .bind(tx.tenant_param())
+    .bind(id.to_string())
+    .bind(error)
+    .bind(now)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(row) = row else { return Ok(()) };
+    let rounds: i64 = row.try_get("audio_attempts")?;
+    let retry_at = usize::try_from(rounds - 1)
+        .ok()
+        .and_then(|n| retry_after_secs.get(n))
+        .map(|secs| now + *secs as i64 * 1000);
+    sqlx::query("UPDATE calls SET audio_retry_at = $3 WHERE tenant_id = $1 AND id = $2")
+        .bind(tx.tenant_param())
+        .bind(id.to_string())
+        .bind(retry_at)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Calls whose failed recording fetch is due to be tried again, oldest due
+/// first, at most `limit`.
+pub async fn due_audio_retries(tx: &mut TenantTx, now: i64, limit: i64) -> DbResult<Vec<CallId>> {
+    let rows = sqlx::query(
+        "SELECT id FROM calls WHERE tenant_id = $1 AND audio_retry_at IS NOT NULL \
+            AND audio_retry_at <= $2 ORDER BY audio_retry_at LIMIT $3",
+    )
+    .bind(tx.tenant_param())
+    .bind(now)
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.iter()
+        .map(|r| Ok(parse_col(&r.try_get::<String, _>("id")?, "id")?))
+        .collect()
+}
+
 pub async fn pending_audio(tx: &mut TenantTx) -> DbResult<Vec<CallId>> {
     let rows = sqlx::query(
         "SELECT id FROM calls WHERE tenant_id = $1 AND audio_status = 'pending' ORDER BY id",

@@ -417,6 +417,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "pull_lease_owner",
                 include_str!("../../../../migrations/sqlite/0010_pull_lease_owner.sql"),
             ),
+            (
+                11,
+                "recording_retries",
+                include_str!("../../../../migrations/sqlite/0011_recording_retries.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -468,6 +473,11 @@ fn migrator(backend: Backend) -> Migrator {
                 10,
                 "pull_lease_owner",
                 include_str!("../../../../migrations/postgres/0010_pull_lease_owner.sql"),
+            ),
+            (
+                11,
+                "recording_retries",
+                include_str!("../../../../migrations/postgres/0011_recording_retries.sql"),
             ),
         ],
     };

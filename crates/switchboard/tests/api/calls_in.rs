@@ -1158,9 +1158,17 @@ async fn master_key_rotation_rewraps_tenant_secrets(app: TestApp) {
 
 /// A stand-in for Twilio's API: serves `RE1.wav` to the right credentials,
 /// and `RE2.wav` once the flag says it is fixed (it fails until then).
-async fn fake_twilio() -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+/// A stand-in for Twilio's recordings: RE1 is there, RE2 fails until
+/// `fixed` is set, anything else always fails (its requests are counted).
+async fn fake_twilio() -> (
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
     let fixed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let re2_fixed = fixed.clone();
+    let failures = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let failing = failures.clone();
     use axum::http::HeaderMap;
     let expected = format!(
         "Basic {}",
@@ -1178,12 +1186,17 @@ async fn fake_twilio() -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>
                     .get("authorization")
                     .is_some_and(|v| v == expected.as_str());
                 let re2 = re2_fixed.load(std::sync::atomic::Ordering::SeqCst);
+                let failing = failing.clone();
                 async move {
                     match (ok, file.as_str()) {
                         (false, _) => (StatusCode::UNAUTHORIZED, Vec::new()),
                         (true, "RE1.wav") => (StatusCode::OK, b"RIFF-twilio-recording".to_vec()),
                         (true, "RE2.wav") if re2 => (StatusCode::OK, b"RIFF-second".to_vec()),
-                        _ => (StatusCode::INTERNAL_SERVER_ERROR, Vec::new()),
+                        (true, "RE2.wav") => (StatusCode::INTERNAL_SERVER_ERROR, Vec::new()),
+                        _ => {
+                            failing.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            (StatusCode::INTERNAL_SERVER_ERROR, Vec::new())
+                        }
                     }
                 }
             },
@@ -1192,13 +1205,15 @@ async fn fake_twilio() -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (base, fixed)
+    (base, fixed, failures)
 }
 
 async fn twilio_recordings_are_fetched_with_the_tenant_credentials(app: TestApp) {
-    let (fake, re2_fixed) = fake_twilio().await;
+    let (fake, re2_fixed, re3_requests) = fake_twilio().await;
     let app = TestApp::spawn_with(app.backend, "twilio recordings", |c| {
-        c.providers.twilio_api_base = fake.clone()
+        c.providers.twilio_api_base = fake.clone();
+        // One more round, due at once, after a fetch fails.
+        c.providers.recording_retry_secs = vec![0];
     })
     .await
     .unwrap();
@@ -1290,16 +1305,60 @@ async fn twilio_recordings_are_fetched_with_the_tenant_credentials(app: TestApp)
         failed["stages"]["recording_error"],
         "Twilio answered HTTP 500"
     );
-    // Twilio resends the callback: the event is a duplicate, but a
-    // recording that failed is fetched again.
+    assert!(
+        failed["stages"]["recording_retry_at"].is_string(),
+        "another round is due: {failed}"
+    );
+    // Twilio recovers; the next round fetches it.
     re2_fixed.store(true, std::sync::atomic::Ordering::SeqCst);
-    let resent = send("CA-rec-2", "RE2").await;
-    assert_eq!(resent.body["duplicate"], true, "{}", resent.text);
-    wait_for(
+    switchboard::recordings::retry_due(&app.state).await;
+    let fetched = wait_for(
         failing.body["call_id"].as_str().unwrap().to_owned(),
         "stored",
     )
     .await;
+    assert!(
+        fetched["stages"]["recording_retry_at"].is_null(),
+        "{fetched}"
+    );
+
+    // A recording that keeps failing gets its rounds, then stays failed.
+    let lost = send("CA-rec-3", "RE3").await;
+    let lost_id = lost.body["call_id"].as_str().unwrap().to_owned();
+    let first_round = wait_for(lost_id.clone(), "failed").await;
+    assert!(first_round["stages"]["recording_retry_at"].is_string());
+    switchboard::recordings::retry_due(&app.state).await;
+    let last_round = wait_for(lost_id.clone(), "failed").await;
+    assert_eq!(
+        re3_requests.load(std::sync::atomic::Ordering::SeqCst),
+        6,
+        "two rounds of three attempts"
+    );
+    assert!(
+        last_round["stages"]["recording_retry_at"].is_null(),
+        "{last_round}"
+    );
+    switchboard::recordings::retry_due(&app.state).await;
+    let after = app.get(&format!("/api/v1/calls/{lost_id}"), &owner).await;
+    assert_eq!(
+        after.body["stages"]["recording"], "failed",
+        "no third round"
+    );
+    // Twilio resends the callback: the event is a duplicate, but a
+    // recording that failed is fetched again.
+    let resent = send("CA-rec-3", "RE3").await;
+    assert_eq!(resent.body["duplicate"], true, "{}", resent.text);
+    for _ in 0..100 {
+        if re3_requests.load(std::sync::atomic::Ordering::SeqCst) == 9 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        re3_requests.load(std::sync::atomic::Ordering::SeqCst),
+        9,
+        "no round after the last but the resend's"
+    );
 }
 
 async fn imports_report_every_bad_line(app: TestApp) {
