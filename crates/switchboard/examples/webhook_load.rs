@@ -42,6 +42,22 @@ struct Args {
     /// A token with calls:view_all: measure webhook → analysis stored.
     #[arg(long)]
     events_token: Option<String>,
+    /// Requests built and signed before the clock starts (beyond them, each
+    /// is built when sent): so that the generator, on the same cores as the
+    /// server, spends as little CPU as it can while measuring. Default: the
+    /// open-loop rate times the duration, or 3,500/s times the duration.
+    #[arg(long)]
+    prepare: Option<usize>,
+}
+
+/// A request's body and its `x-retell-signature`.
+type Prepared = (bytes::Bytes, String);
+
+fn build(args: &Args, template: &str, n: u64) -> Prepared {
+    let body = template.replace("__CALL_ID__", &format!("{}-{n}", args.label));
+    let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    let signature = sign_retell(&args.key, body.as_bytes(), now_ms);
+    (body.into(), signature)
 }
 
 struct Sample {
@@ -82,10 +98,17 @@ async fn listen(
     }
 }
 
-async fn send(client: &reqwest::Client, args: &Args, template: &str, n: u64) -> Option<String> {
-    let body = template.replace("__CALL_ID__", &format!("{}-{n}", args.label));
-    let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-    let signature = sign_retell(&args.key, body.as_bytes(), now_ms);
+async fn send(
+    client: &reqwest::Client,
+    args: &Args,
+    template: &str,
+    prepared: &[Prepared],
+    n: u64,
+) -> Option<String> {
+    let (body, signature) = match prepared.get(n as usize) {
+        Some(ready) => ready.clone(),
+        None => build(args, template, n),
+    };
     client
         .post(&args.url)
         .header("content-type", "application/json")
@@ -107,6 +130,14 @@ async fn main() {
     let mut call = synthetic::five_minute_call(7);
     call.external_id = "__CALL_ID__".into();
     let template = Arc::new(synthetic::to_retell_call_ended(&call).to_string());
+    let count = args
+        .prepare
+        .unwrap_or_else(|| (args.rate.unwrap_or(3_500) * args.duration) as usize);
+    let prepared: Arc<Vec<Prepared>> = Arc::new(
+        (0..count as u64)
+            .map(|n| build(&args, &template, n))
+            .collect(),
+    );
     let words: usize = call.turns.iter().map(|t| t.words.len()).sum();
     eprintln!(
         "payload: {} bytes, {} turns, {words} words",
@@ -137,10 +168,11 @@ async fn main() {
     match args.rate {
         None => {
             for _ in 0..args.connections {
-                let (client, args, template, counter) = (
+                let (client, args, template, prepared, counter) = (
                     client.clone(),
                     args.clone(),
                     template.clone(),
+                    prepared.clone(),
                     counter.clone(),
                 );
                 tasks.push(tokio::spawn(async move {
@@ -148,7 +180,7 @@ async fn main() {
                     while Instant::now() < until {
                         let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let t0 = Instant::now();
-                        let call = send(&client, &args, &template, n).await;
+                        let call = send(&client, &args, &template, &prepared, n).await;
                         samples.push(Sample {
                             latency_us: t0.elapsed().as_micros() as u64,
                             ok: call.is_some(),
@@ -165,10 +197,15 @@ async fn main() {
             let mut n = 0;
             while due < until {
                 tokio::time::sleep_until(due.into()).await;
-                let (client, args, template) = (client.clone(), args.clone(), template.clone());
+                let (client, args, template, prepared) = (
+                    client.clone(),
+                    args.clone(),
+                    template.clone(),
+                    prepared.clone(),
+                );
                 let scheduled = due;
                 tasks.push(tokio::spawn(async move {
-                    let call = send(&client, &args, &template, n).await;
+                    let call = send(&client, &args, &template, &prepared, n).await;
                     vec![Sample {
                         latency_us: scheduled.elapsed().as_micros() as u64,
                         ok: call.is_some(),

@@ -265,6 +265,13 @@ pub async fn create_or_lock_many(
         .collect::<DbResult<Vec<_>>>()
 }
 
+/// The `id` column of each row.
+fn call_ids(rows: &[AnyRow]) -> DbResult<Vec<CallId>> {
+    rows.iter()
+        .map(|r| Ok(parse_col(&r.try_get::<String, _>("id")?, "id")?))
+        .collect()
+}
+
 /// An event of a call created in the same transaction: new by construction.
 pub struct NewEvent {
     pub call: CallId,
@@ -553,9 +560,7 @@ pub async fn ids_since(tx: &mut TenantTx, since: Option<i64>) -> DbResult<Vec<Ca
     .bind(since)
     .fetch_all(tx.conn())
     .await?;
-    rows.iter()
-        .map(|r| Ok(parse_col(&r.try_get::<String, _>("id")?, "id")?))
-        .collect()
+    call_ids(&rows)
 }
 
 /// Calls whose recording fetch was started and never finished.
@@ -606,9 +611,7 @@ pub async fn due_audio_retries(tx: &mut TenantTx, now: i64, limit: i64) -> DbRes
     .bind(limit)
     .fetch_all(tx.conn())
     .await?;
-    rows.iter()
-        .map(|r| Ok(parse_col(&r.try_get::<String, _>("id")?, "id")?))
-        .collect()
+    call_ids(&rows)
 }
 
 pub async fn pending_audio(tx: &mut TenantTx) -> DbResult<Vec<CallId>> {
@@ -618,9 +621,7 @@ pub async fn pending_audio(tx: &mut TenantTx) -> DbResult<Vec<CallId>> {
     .bind(tx.tenant_param())
     .fetch_all(tx.conn())
     .await?;
-    rows.iter()
-        .map(|r| Ok(parse_col(&r.try_get::<String, _>("id")?, "id")?))
-        .collect()
+    call_ids(&rows)
 }
 
 /// How many calls the tenant has.
