@@ -483,14 +483,14 @@ async fn write_batch(writer: &Writer, jobs: Vec<Job>) -> Result<Vec<Accepted>, I
 #[derive(Default)]
 struct Puts(HashMap<ObjectKey, Vec<u8>>);
 
-/// How long a writer waits for another process to write the raw document
-/// of an event it committed (normally milliseconds: its next sync round).
-const OTHER_WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long after receiving an event another process is waited for to
+/// write its raw entry (normally milliseconds: its next sync round).
+const OTHER_WRITER_WAIT_MS: i64 = 2_000;
 
 impl Puts {
     /// The call's raw document as this batch leaves it so far: written by
     /// this batch, by a batch not yet synced, or stored. `committed` are the
-    /// call's other events in the database.
+    /// call's other events in the database, with when they were received.
     ///
     /// Another process on the same storage (a second node, `switchboard
     /// import` beside the server) may have committed one of them and not
@@ -499,15 +499,16 @@ impl Puts {
     /// stored document is extended only once it holds every committed event
     /// (this process's own are never missing: they wait in `unsynced`). The
     /// call's lock, held meanwhile, keeps later events of the call waiting
-    /// in turn. After [`OTHER_WRITER_WAIT`] (that process died before its
-    /// objects were written and the event was never answered 2xx) the
-    /// document is extended as it is, and the event's resend restores its
-    /// entry.
+    /// in turn. Once a missing event was received [`OTHER_WRITER_WAIT_MS`]
+    /// ago (its process died before writing its objects, so it was never
+    /// answered 2xx) the document is extended as it is, at once, and the
+    /// event's resend restores its entry: a restart after a crash does not
+    /// make the next event of every call it cut short wait in turn.
     async fn raw_document(
         &self,
         writer: &Writer,
         key: &ObjectKey,
-        committed: &[String],
+        committed: &[(String, i64)],
     ) -> Result<Option<Vec<u8>>, IngestError> {
         if let Some(pending) = self.0.get(key) {
             return Ok(Some(pending.clone()));
@@ -515,7 +516,6 @@ impl Puts {
         if let Some(unsynced) = writer.unsynced.get(key) {
             return Ok(Some(unsynced.to_vec()));
         }
-        let deadline = tokio::time::Instant::now() + OTHER_WRITER_WAIT;
         let mut pause = std::time::Duration::from_millis(2);
         loop {
             let stored = match writer.objects.get(key).await {
@@ -523,13 +523,11 @@ impl Puts {
                 Err(object_store::Error::NotFound { .. }) => None,
                 Err(e) => return Err(e.into()),
             };
-            let missing = missing_entries(stored.as_deref(), committed)?;
-            if missing == 0 {
+            let Some(newest) = newest_missing(stored.as_deref(), committed)? else {
                 return Ok(stored);
-            }
-            if tokio::time::Instant::now() >= deadline {
+            };
+            if now_ms() >= newest + OTHER_WRITER_WAIT_MS {
                 tracing::warn!(
-                    missing,
                     "a call's raw document lacks events the database has; extending it as it is"
                 );
                 return Ok(stored);
@@ -540,10 +538,14 @@ impl Puts {
     }
 }
 
-/// How many of `committed` the raw document `doc` has no entry for.
-fn missing_entries(doc: Option<&[u8]>, committed: &[String]) -> Result<usize, IngestError> {
+/// When the newest of the `committed` events that the raw document `doc`
+/// has no entry for was received, if there is one.
+fn newest_missing(
+    doc: Option<&[u8]>,
+    committed: &[(String, i64)],
+) -> Result<Option<i64>, IngestError> {
     if committed.is_empty() {
-        return Ok(0);
+        return Ok(None);
     }
     let entries = match doc {
         Some(doc) => raw_entries(doc)?,
@@ -551,8 +553,9 @@ fn missing_entries(doc: Option<&[u8]>, committed: &[String]) -> Result<usize, In
     };
     Ok(committed
         .iter()
-        .filter(|k| !entries.iter().any(|e| e.event_key == k.as_str()))
-        .count())
+        .filter(|(k, _)| !entries.iter().any(|e| e.event_key == k.as_str()))
+        .map(|(_, received_at)| *received_at)
+        .max())
 }
 
 fn raw_entries(doc: &[u8]) -> Result<Vec<RawEntry<'_>>, IngestError> {
@@ -687,7 +690,10 @@ async fn write_one(
                     .await?;
             let (record, mut committed) = if new {
                 let events = calls::events(tx, call).await?;
-                let keys = events.iter().map(|e| e.event_key.clone()).collect();
+                let keys = events
+                    .iter()
+                    .map(|e| (e.event_key.clone(), e.received_at))
+                    .collect();
                 let record = calls::project(tx, call, events).await?;
                 if record.fields.has_turns() {
                     pipeline_jobs::enqueue(tx, call, job.received_at).await?;
@@ -703,7 +709,7 @@ async fn write_one(
                     .ok_or_else(|| IngestError::Batch("a locked call vanished".into()))?;
                 (record, calls::event_keys(tx, call).await?)
             };
-            committed.retain(|k| *k != job.event_key);
+            committed.retain(|(k, _)| *k != job.event_key);
             let key = ObjectKey::raw(&job.scope, call);
             let earlier = puts.raw_document(writer, &key, &committed).await?;
             let document = append_raw(

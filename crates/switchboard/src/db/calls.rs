@@ -352,18 +352,18 @@ pub async fn events(tx: &mut TenantTx, call: CallId) -> DbResult<Vec<StoredUpdat
     Ok(out)
 }
 
-/// The keys of a call's stored events.
-pub async fn event_keys(tx: &mut TenantTx, call: CallId) -> DbResult<Vec<String>> {
-    let rows =
-        sqlx::query("SELECT event_key FROM call_events WHERE tenant_id = $1 AND call_id = $2")
-            .bind(tx.tenant_param())
-            .bind(call.to_string())
-            .fetch_all(tx.conn())
-            .await?;
+/// The keys of a call's stored events, with when each was received.
+pub async fn event_keys(tx: &mut TenantTx, call: CallId) -> DbResult<Vec<(String, i64)>> {
+    let rows = sqlx::query(
+        "SELECT event_key, received_at FROM call_events WHERE tenant_id = $1 AND call_id = $2",
+    )
+    .bind(tx.tenant_param())
+    .bind(call.to_string())
+    .fetch_all(tx.conn())
+    .await?;
     rows.iter()
-        .map(|r| r.try_get("event_key"))
-        .collect::<Result<_, _>>()
-        .map_err(Into::into)
+        .map(|r| Ok((r.try_get("event_key")?, r.try_get("received_at")?)))
+        .collect()
 }
 
 /// Recomputes the call from all its events, stores the projection and

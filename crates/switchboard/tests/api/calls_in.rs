@@ -119,6 +119,7 @@ async fn a_resend_writes_the_objects_a_crash_lost(app: TestApp) {
     assert_eq!(first.status, StatusCode::OK, "{}", first.text);
     let call = first.body["call_id"].as_str().unwrap().to_owned();
     assert_eq!(send_retell(&app, &url, &ended).await.status, StatusCode::OK);
+    let ended_at = std::time::Instant::now();
     let objects = app.state.config.data_dir.join("objects");
     let raw = objects.join(format!("{tenant}/raw/{call}.json"));
     let meta = objects.join(format!("{tenant}/meta/{call}.json"));
@@ -159,6 +160,28 @@ async fn a_resend_writes_the_objects_a_crash_lost(app: TestApp) {
     let again = send_retell(&app, &url, &started).await;
     assert_eq!(again.body["duplicate"], true);
     assert_eq!(entries(&raw).len(), 1);
+
+    // The call's next event, well after the crash, does not wait for the
+    // lost entry as it would for another process's (decision 0011): no
+    // process is going to write it. Its resend still does.
+    tokio::time::sleep(std::time::Duration::from_millis(2_100).saturating_sub(ended_at.elapsed()))
+        .await;
+    let analyzed = retell_event("call_analyzed", "call-lost", json!({"duration_ms": 5_000}));
+    let sent = std::time::Instant::now();
+    let next = send_retell(&app, &url, &analyzed).await;
+    assert_eq!(next.status, StatusCode::OK, "{}", next.text);
+    assert!(
+        sent.elapsed() < std::time::Duration::from_millis(1_500),
+        "waited {:?} for an entry lost long ago",
+        sent.elapsed()
+    );
+    let events: Vec<Value> = entries(&raw)
+        .iter()
+        .map(|e| e["payload"]["event"].clone())
+        .collect();
+    assert_eq!(events, [json!("call_started"), json!("call_analyzed")]);
+    send_retell(&app, &url, &ended).await;
+    assert_eq!(entries(&raw).len(), 3);
 }
 
 async fn retell_events_merge_into_one_call_exactly_once(app: TestApp) {
