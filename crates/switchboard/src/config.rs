@@ -450,6 +450,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_setting_is_documented() {
+        fn leaves(path: &str, value: &serde_json::Value, out: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(fields) => {
+                    for (key, value) in fields {
+                        let path = match path {
+                            "" => key.clone(),
+                            _ => format!("{path}.{key}"),
+                        };
+                        leaves(&path, value, out);
+                    }
+                }
+                _ => out.push(path.to_owned()),
+            }
+        }
+        let doc = include_str!("../../../docs/configuration.md");
+        let mut settings = Vec::new();
+        leaves(
+            "",
+            &serde_json::to_value(Config::default()).unwrap(),
+            &mut settings,
+        );
+        assert!(settings.len() > 50, "{settings:?}");
+        let missing: Vec<&String> = settings
+            .iter()
+            .filter(|s| !doc.contains(&format!("| `{s}` |")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "settings missing from docs/configuration.md: {missing:?}"
+        );
+    }
+
+    #[test]
     fn defaults_need_nothing() {
         figment::Jail::expect_with(|jail| {
             jail.clear_env();
