@@ -50,18 +50,23 @@ pub async fn fetch_later(
 
 /// For a redelivered callback: fetches the recording again unless it is
 /// stored or being fetched, so a fetch that failed (or never started,
-/// because marking it pending failed) gets another chance.
+/// because marking it pending failed) gets another chance, and the retry
+/// schedule starts over: the resend is news that the recording is there.
 pub async fn fetch_if_missing(
     state: &AppState,
     scope: &TenantScope,
     call: CallId,
 ) -> Result<(), crate::db::DbError> {
-    let mut tx = state.db.tenant(scope, Mode::Read).await?;
+    let mut tx = state.db.tenant(scope, Mode::Write).await?;
     let status = calls::get(&mut tx, call).await?.map(|c| c.audio_status);
+    let missing = matches!(status.as_deref(), Some("none" | "failed"));
+    if missing {
+        calls::restart_audio_rounds(&mut tx, call).await?;
+    }
     tx.commit().await?;
-    match status.as_deref() {
-        Some("none" | "failed") => fetch_later(state, scope, call).await,
-        _ => Ok(()),
+    match missing {
+        true => fetch_later(state, scope, call).await,
+        false => Ok(()),
     }
 }
 

@@ -599,6 +599,17 @@ pub async fn audio_failed(
     Ok(())
 }
 
+/// Forgets the failed rounds of fetching the call's recording, so the retry
+/// schedule starts over.
+pub async fn restart_audio_rounds(tx: &mut TenantTx, id: CallId) -> DbResult<()> {
+    sqlx::query("UPDATE calls SET audio_attempts = 0 WHERE tenant_id = $1 AND id = $2")
+        .bind(tx.tenant_param())
+        .bind(id.to_string())
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
 /// Calls whose failed recording fetch is due to be tried again, oldest due
 /// first, at most `limit`.
 pub async fn due_audio_retries(tx: &mut TenantTx, now: i64, limit: i64) -> DbResult<Vec<CallId>> {

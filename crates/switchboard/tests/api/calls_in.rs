@@ -1368,19 +1368,18 @@ async fn twilio_recordings_are_fetched_with_the_tenant_credentials(app: TestApp)
         "no third round"
     );
     // Twilio resends the callback: the event is a duplicate, but a
-    // recording that failed is fetched again.
+    // recording that failed is fetched again, and its schedule starts over.
     let resent = send("CA-rec-3", "RE3").await;
     assert_eq!(resent.body["duplicate"], true, "{}", resent.text);
-    for _ in 0..100 {
-        if re3_requests.load(std::sync::atomic::Ordering::SeqCst) == 9 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let after_resend = wait_for(lost_id.clone(), "failed").await;
     assert_eq!(
         re3_requests.load(std::sync::atomic::Ordering::SeqCst),
         9,
-        "no round after the last but the resend's"
+        "the resend's round"
+    );
+    assert!(
+        after_resend["stages"]["recording_retry_at"].is_string(),
+        "{after_resend}"
     );
 }
 
