@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_core::TenantId;
+use switchboard_core::{CallId, TenantId};
 use tokio::sync::Semaphore;
 
 use serde::{Deserialize, Serialize};
@@ -50,6 +50,9 @@ fn schedule_ms(cred: &Value) -> i64 {
 const TICK: Duration = Duration::from_secs(30);
 /// Pages per run, so one run cannot go on for ever.
 const MAX_PAGES: usize = 1000;
+/// Runs in a row that one recording's download may stop before the pull
+/// gives that recording up and goes on past it.
+pub const GIVE_UP_AFTER_RUNS: i64 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
@@ -61,6 +64,13 @@ pub enum PullError {
     LeaseLost,
     #[error("{0}")]
     Provider(String),
+    /// This recording's download failed (others may well succeed).
+    #[error("{reason}")]
+    Recording {
+        id: String,
+        call: CallId,
+        reason: String,
+    },
     #[error(transparent)]
     Ingest(#[from] ingest::IngestError),
     #[error(transparent)]
@@ -233,6 +243,17 @@ pub struct RunSummary {
     pub skipped: i64,
     /// Why the run stopped early, if it did; the next run retries from there.
     pub error: Option<String>,
+    /// Recordings whose download had stopped this many runs in a row
+    /// (`GIVE_UP_AFTER_RUNS`): their calls are kept, their audio marked
+    /// `failed`, and the pull went on past them.
+    pub given_up: Vec<GivenUp>,
+}
+
+/// A recording the pull stopped trying to download.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GivenUp {
+    pub recording: String,
+    pub error: String,
 }
 
 /// Runs the pull for one tenant now, if no other run holds its lease.
@@ -245,15 +266,18 @@ pub async fn run_once(state: &AppState, scope: &TenantScope) -> Result<RunSummar
     let owner = ulid::Ulid::new().to_string();
     let mut tx = state.db.tenant(scope, Mode::Write).await?;
     let leased = recording_pull::try_lease(&mut tx, &owner, now, now + LEASE_MS).await?;
-    let mark = recording_pull::get(&mut tx)
-        .await?
-        .and_then(|s| s.high_water_mark);
+    let before = recording_pull::get(&mut tx).await?.unwrap_or_default();
     tx.commit().await?;
     if !leased {
         return Err(PullError::Busy);
     }
     let mut summary = RunSummary::default();
-    if let Err(e) = pull(state, scope, &cred, mark, &owner, &mut summary).await {
+    let run = Run {
+        lease_owner: &owner,
+        mark: before.high_water_mark,
+        stuck: before.stuck_on.map(|id| (id, before.stuck_runs)),
+    };
+    if let Err(e) = pull(state, scope, &cred, run, &mut summary).await {
         tracing::warn!(tenant = %scope.tenant_id(), error = %e, "recording pull stopped");
         summary.error = Some(e.to_string());
     }
@@ -278,12 +302,19 @@ pub async fn run_once(state: &AppState, scope: &TenantScope) -> Result<RunSummar
     Ok(summary)
 }
 
+/// Where a run starts.
+struct Run<'a> {
+    lease_owner: &'a str,
+    mark: Option<i64>,
+    /// The recording that stopped the last runs, and how many.
+    stuck: Option<(String, i64)>,
+}
+
 async fn pull(
     state: &AppState,
     scope: &TenantScope,
     cred: &Value,
-    mark: Option<i64>,
-    lease_owner: &str,
+    mut run: Run<'_>,
     summary: &mut RunSummary,
 ) -> Result<(), PullError> {
     let http = &state.tenant_http;
@@ -292,7 +323,7 @@ async fn pull(
     let mut page_token: Option<String> = None;
     for _ in 0..MAX_PAGES {
         let mut query = Vec::new();
-        if let Some(m) = mark {
+        if let Some(m) = run.mark {
             query.push(("since", crate::http::routes::rfc3339(m)));
         }
         if let Some(t) = &page_token {
@@ -324,17 +355,44 @@ async fn pull(
                 tracing::warn!(tenant = %scope.tenant_id(), "a listed recording has no id or started_at; skipped");
                 continue;
             };
-            if take(state, scope, &conn, &mut bearer, item, &update).await? {
-                summary.created += 1;
+            match take(state, scope, &conn, &mut bearer, item, &update).await {
+                Ok(created) => summary.created += i64::from(created),
+                Err(PullError::Recording { id, call, reason }) => {
+                    let runs = match &run.stuck {
+                        Some((stuck, runs)) if *stuck == id => runs + 1,
+                        _ => 1,
+                    };
+                    let mut tx = state.db.tenant(scope, Mode::Write).await?;
+                    if runs < GIVE_UP_AFTER_RUNS {
+                        recording_pull::set_stuck(&mut tx, Some(&id), runs).await?;
+                        tx.commit().await?;
+                        return Err(PullError::Recording { id, call, reason });
+                    }
+                    tracing::warn!(tenant = %scope.tenant_id(), recording = %id, runs, "a recording's download keeps failing; given up");
+                    let why = format!("given up after {runs} runs: {reason}");
+                    calls::set_audio(&mut tx, call, "failed", None, Some(&why)).await?;
+                    tx.commit().await?;
+                    summary.given_up.push(GivenUp {
+                        recording: id,
+                        error: reason,
+                    });
+                }
+                Err(e) => return Err(e),
             }
             // The mark moves and the lease is renewed together: a run that
             // lost its lease (it outlived it and another run took over)
             // stops here, without moving the other's mark.
             let mut tx = state.db.tenant(scope, Mode::Write).await?;
-            if !recording_pull::renew(&mut tx, lease_owner, now_ms() + LEASE_MS).await? {
+            if !recording_pull::renew(&mut tx, run.lease_owner, now_ms() + LEASE_MS).await? {
                 return Err(PullError::LeaseLost);
             }
             recording_pull::advance(&mut tx, started_at).await?;
+            // Past the mark the run started from (the list repeats the
+            // recording at the mark) is where the stuck recording was:
+            // taken, given up, or gone from the list.
+            if run.mark.is_none_or(|m| started_at > m) && run.stuck.take().is_some() {
+                recording_pull::set_stuck(&mut tx, None, 0).await?;
+            }
             tx.commit().await?;
         }
         match page.next_page_token {
@@ -367,11 +425,13 @@ async fn take(
     )
     .await?;
     let mut tx = state.db.tenant(scope, Mode::Read).await?;
-    let stored = calls::get(&mut tx, accepted.call_id)
+    // Stored, or given up (the pull marks a recording's audio `failed` only
+    // then): the list repeats the recording at the mark.
+    let done = calls::get(&mut tx, accepted.call_id)
         .await?
-        .is_some_and(|c| c.audio_status == "stored");
+        .is_some_and(|c| matches!(c.audio_status.as_str(), "stored" | "failed"));
     tx.commit().await?;
-    if stored {
+    if done {
         return Ok(false);
     }
     let path = conn
@@ -385,8 +445,13 @@ async fn take(
         &[],
     )
     .await?;
+    let failed = |reason: String| PullError::Recording {
+        id: update.external_id.clone(),
+        call: accepted.call_id,
+        reason,
+    };
     if !res.status().is_success() {
-        return Err(PullError::Provider(format!(
+        return Err(failed(format!(
             "downloading recording {} answered HTTP {}",
             update.external_id,
             res.status().as_u16()
@@ -400,9 +465,7 @@ async fn take(
         .unwrap_or(AudioFormat::Wav);
     let audio = crate::recordings::read_capped(res, state.config.http.audio_limit_bytes)
         .await
-        .map_err(|e| {
-            PullError::Provider(format!("reading recording {}: {e}", update.external_id))
-        })?;
+        .map_err(|e| failed(format!("reading recording {}: {e}", update.external_id)))?;
     let key = ObjectKey::audio(scope, accepted.call_id, format);
     state
         .objects

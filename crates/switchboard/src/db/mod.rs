@@ -422,6 +422,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "recording_retries",
                 include_str!("../../../../migrations/sqlite/0011_recording_retries.sql"),
             ),
+            (
+                12,
+                "pull_stuck_recording",
+                include_str!("../../../../migrations/sqlite/0012_pull_stuck_recording.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -478,6 +483,11 @@ fn migrator(backend: Backend) -> Migrator {
                 11,
                 "recording_retries",
                 include_str!("../../../../migrations/postgres/0011_recording_retries.sql"),
+            ),
+            (
+                12,
+                "pull_stuck_recording",
+                include_str!("../../../../migrations/postgres/0012_pull_stuck_recording.sql"),
             ),
         ],
     };

@@ -18,11 +18,14 @@ pub struct PullState {
     pub last_listed: i64,
     pub last_created: i64,
     pub total_created: i64,
+    /// The recording whose download stopped the last `stuck_runs` runs.
+    pub stuck_on: Option<String>,
+    pub stuck_runs: i64,
 }
 
 const COLUMNS: &str =
     "high_water_mark, lease_until, next_run_at, last_run_at, last_status, last_error, \
-    last_listed, last_created, total_created";
+    last_listed, last_created, total_created, stuck_on, stuck_runs";
 
 fn from_row(r: &AnyRow) -> Result<PullState, sqlx::Error> {
     Ok(PullState {
@@ -35,6 +38,8 @@ fn from_row(r: &AnyRow) -> Result<PullState, sqlx::Error> {
         last_listed: r.try_get("last_listed")?,
         last_created: r.try_get("last_created")?,
         total_created: r.try_get("total_created")?,
+        stuck_on: r.try_get("stuck_on")?,
+        stuck_runs: r.try_get("stuck_runs")?,
     })
 }
 
@@ -95,6 +100,18 @@ pub async fn advance(tx: &mut TenantTx, mark: i64) -> DbResult<()> {
     .bind(mark)
     .execute(tx.conn())
     .await?;
+    Ok(())
+}
+
+/// Records that `recording` (`None`: none) is where runs stop, `runs` runs
+/// in a row.
+pub async fn set_stuck(tx: &mut TenantTx, recording: Option<&str>, runs: i64) -> DbResult<()> {
+    sqlx::query("UPDATE recording_pull SET stuck_on = $2, stuck_runs = $3 WHERE tenant_id = $1")
+        .bind(tx.tenant_param())
+        .bind(recording)
+        .bind(runs)
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
 

@@ -18,7 +18,8 @@ use crate::helpers::TestApp;
 crate::on_both_backends!(
     pulls_recordings_resuming_after_failures,
     private_provider_addresses_are_refused,
-    a_hanging_provider_holds_up_only_its_tenant
+    a_hanging_provider_holds_up_only_its_tenant,
+    a_recording_that_never_downloads_is_given_up
 );
 
 #[derive(Default)]
@@ -28,6 +29,8 @@ struct Fake {
     current: Mutex<(String, usize)>,
     /// Whether rec-3's download has failed once already.
     failed_once: Mutex<bool>,
+    /// A recording whose download always fails.
+    always_fails: Mutex<Option<&'static str>>,
 }
 
 /// The one without an id can never be taken.
@@ -119,6 +122,9 @@ async fn download(
 ) -> axum::response::Response {
     if !f.authorised(&h) {
         return AxumStatus::UNAUTHORIZED.into_response();
+    }
+    if *f.always_fails.lock().unwrap() == Some(id.as_str()) {
+        return AxumStatus::BAD_GATEWAY.into_response();
     }
     if id == "rec-3" {
         let mut failed = f.failed_once.lock().unwrap();
@@ -499,4 +505,91 @@ async fn a_hanging_provider_holds_up_only_its_tenant(app: TestApp) {
         "the hanging provider was asked"
     );
     assert_eq!(slow["last_status"], Value::Null, "still waiting: {slow}");
+}
+
+/// A recording whose download keeps failing stops the pull at it for a few
+/// runs (any of which may find it back), then is given up: its call is kept
+/// with its audio `failed`, and the recordings after it are taken.
+async fn a_recording_that_never_downloads_is_given_up(app: TestApp) {
+    let (base, fake) = start_fake().await;
+    *fake.always_fails.lock().unwrap() = Some("rec-2");
+    let t = app.seed_tenant("acme").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    let cred = json!({"base_url": base, "client_id": "switchboard", "client_secret": "client-secret-1",
+        "username": "ops", "password": "provider-password", "token_path": "/oauth/token",
+        "recordings_path": "/v2/recordings", "recording_download_path": "/v2/recordings/{id}/audio"});
+    let put = app
+        .call(
+            Method::PUT,
+            "/api/v1/settings/credentials/recording_provider",
+            Some(&owner),
+            Some(cred),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    let run = || app.post("/api/v1/settings/recording-pull/run", &owner, json!({}));
+    let status = || app.get("/api/v1/settings/recording-pull", &owner);
+    let limit = switchboard::pull::GIVE_UP_AFTER_RUNS;
+    for n in 1..limit {
+        let stopped = run().await.body;
+        assert!(
+            stopped["error"].as_str().unwrap().contains("rec-2"),
+            "{stopped}"
+        );
+        assert_eq!(stopped["given_up"], json!([]));
+        let s = status().await.body;
+        assert_eq!(
+            (&s["stuck_on"], &s["stuck_runs"]),
+            (&json!("rec-2"), &json!(n)),
+            "{s}"
+        );
+    }
+    let last = run().await.body;
+    assert_eq!(last["given_up"][0]["recording"], "rec-2", "{last}");
+    assert!(
+        last["given_up"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 502"),
+        "{last}"
+    );
+    // It went on, to the next recording's one failure.
+    assert!(last["error"].as_str().unwrap().contains("rec-3"), "{last}");
+    let s = status().await.body;
+    assert_eq!(
+        (&s["stuck_on"], &s["stuck_runs"]),
+        (&json!("rec-3"), &json!(1)),
+        "{s}"
+    );
+    let rest = run().await.body;
+    assert_eq!(
+        (&rest["error"], &rest["created"]),
+        (&Value::Null, &json!(3)),
+        "{rest}"
+    );
+    let s = status().await.body;
+    assert_eq!(
+        (&s["stuck_on"], &s["stuck_runs"]),
+        (&Value::Null, &json!(0)),
+        "{s}"
+    );
+    assert_eq!(s["total_created"], 4, "rec-1, rec-3, rec-4, rec-5: {s}");
+
+    let calls = app.get("/api/v1/calls?limit=50", &owner).await.body["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let given_up = calls
+        .iter()
+        .find(|c| c["external_id"] == "rec-2")
+        .expect("the given-up recording's call is kept");
+    assert_eq!(given_up["stages"]["recording"], "failed", "{given_up}");
+    assert!(
+        given_up["stages"]["recording_error"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("given up after {limit} runs")),
+        "{given_up}"
+    );
+    assert!(given_up["stages"].get("recording_retry_at").is_none());
 }

@@ -28,6 +28,11 @@ pub struct PullStatus {
     pub last_created: i64,
     pub total_created: i64,
     pub next_run_at: Option<String>,
+    /// The recording whose download stopped the last runs, if one did;
+    /// after `GIVE_UP_AFTER_RUNS` (5) runs in a row it is given up.
+    pub stuck_on: Option<String>,
+    /// How many runs in a row it has stopped.
+    pub stuck_runs: i64,
 }
 
 #[utoipa::path(get, path = "/api/v1/settings/recording-pull", tag = "settings", security(("bearer" = [])),
@@ -50,6 +55,8 @@ pub async fn status(
             last_created: 0,
             total_created: 0,
             next_run_at: None,
+            stuck_on: None,
+            stuck_runs: 0,
         },
         Some(s) => PullStatus {
             started: true,
@@ -62,6 +69,8 @@ pub async fn status(
             last_created: s.last_created,
             total_created: s.total_created,
             next_run_at: Some(rfc3339(s.next_run_at)),
+            stuck_on: s.stuck_on,
+            stuck_runs: s.stuck_runs,
         },
     }))
 }
@@ -87,7 +96,7 @@ pub async fn run(
             .detail("wait for it to finish")),
         Err(PullError::Db(e)) => Err(e.into()),
         Err(PullError::Ingest(e)) => Err(e.into()),
-        Err(PullError::Provider(e)) => {
+        Err(PullError::Provider(e) | PullError::Recording { reason: e, .. }) => {
             tracing::error!(error = %e, "recording pull failed outside a run");
             Err(Problem::internal())
         }
