@@ -45,7 +45,8 @@ struct Args {
     /// Requests built and signed before the clock starts (beyond them, each
     /// is built when sent): so that the generator, on the same cores as the
     /// server, spends as little CPU as it can while measuring. Default: the
-    /// open-loop rate times the duration, or 3,500/s times the duration.
+    /// open-loop rate times the duration, or 3,500/s times the duration,
+    /// at most 40,000 (1.8 GB of 44 KB bodies).
     #[arg(long)]
     prepare: Option<usize>,
 }
