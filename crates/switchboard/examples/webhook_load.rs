@@ -133,7 +133,7 @@ async fn main() {
     let template = Arc::new(synthetic::to_retell_call_ended(&call).to_string());
     let count = args
         .prepare
-        .unwrap_or_else(|| (args.rate.unwrap_or(3_500) * args.duration) as usize);
+        .unwrap_or_else(|| ((args.rate.unwrap_or(3_500) * args.duration) as usize).min(40_000));
     let prepared: Arc<Vec<Prepared>> = Arc::new(
         (0..count as u64)
             .map(|n| build(&args, &template, n))
