@@ -364,7 +364,8 @@ async fn pull(
                     };
                     let mut tx = state.db.tenant(scope, Mode::Write).await?;
                     if runs < GIVE_UP_AFTER_RUNS {
-                        recording_pull::set_stuck(&mut tx, Some(&id), runs).await?;
+                        recording_pull::set_stuck(&mut tx, run.lease_owner, Some(&id), runs)
+                            .await?;
                         tx.commit().await?;
                         return Err(PullError::Recording { id, call, reason });
                     }
@@ -391,7 +392,7 @@ async fn pull(
             // recording at the mark) is where the stuck recording was:
             // taken, given up, or gone from the list.
             if run.mark.is_none_or(|m| started_at > m) && run.stuck.take().is_some() {
-                recording_pull::set_stuck(&mut tx, None, 0).await?;
+                recording_pull::set_stuck(&mut tx, run.lease_owner, None, 0).await?;
             }
             tx.commit().await?;
         }

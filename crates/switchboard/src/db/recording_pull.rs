@@ -103,15 +103,25 @@ pub async fn advance(tx: &mut TenantTx, mark: i64) -> DbResult<()> {
     Ok(())
 }
 
-/// Records that `recording` (`None`: none) is where runs stop, `runs` runs
-/// in a row.
-pub async fn set_stuck(tx: &mut TenantTx, recording: Option<&str>, runs: i64) -> DbResult<()> {
-    sqlx::query("UPDATE recording_pull SET stuck_on = $2, stuck_runs = $3 WHERE tenant_id = $1")
-        .bind(tx.tenant_param())
-        .bind(recording)
-        .bind(runs)
-        .execute(tx.conn())
-        .await?;
+/// Records, for the run of `owner` (a run that lost its lease records
+/// nothing), that `recording` (`None`: none) is where runs stop, `runs`
+/// runs in a row.
+pub async fn set_stuck(
+    tx: &mut TenantTx,
+    owner: &str,
+    recording: Option<&str>,
+    runs: i64,
+) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE recording_pull SET stuck_on = $3, stuck_runs = $4 \
+         WHERE tenant_id = $1 AND lease_owner = $2",
+    )
+    .bind(tx.tenant_param())
+    .bind(owner)
+    .bind(recording)
+    .bind(runs)
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 
