@@ -177,7 +177,8 @@ pub async fn retry_failed(state: AppState) {
 }
 
 /// Starts a fetch of every recording (at most [`RETRIES_PER_TICK`] per
-/// tenant) whose failed fetch is due another round.
+/// tenant) whose failed fetch is due another round. Each is claimed first,
+/// so of the nodes that find it due only one fetches it.
 pub async fn retry_due(state: &AppState) {
     let Ok(tenants) = crate::tenancy::all(&state.db).await else {
         return;
@@ -194,8 +195,22 @@ pub async fn retry_due(state: &AppState) {
         match due {
             Ok(ids) => {
                 for call in ids {
-                    if let Err(e) = fetch_later(state, &scope, call).await {
-                        tracing::error!(%call, error = %e, "retrying a recording fetch failed");
+                    let claimed = async {
+                        let mut tx = state.db.tenant(&scope, Mode::Write).await?;
+                        let claimed = calls::claim_audio_retry(&mut tx, call, now_ms()).await?;
+                        tx.commit().await?;
+                        Ok::<_, crate::db::DbError>(claimed)
+                    }
+                    .await;
+                    match claimed {
+                        Ok(true) => {
+                            let (state, scope) = (state.clone(), scope);
+                            tokio::spawn(async move { fetch(&state, &scope, call).await });
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::error!(%call, error = %e, "retrying a recording fetch failed")
+                        }
                     }
                 }
             }

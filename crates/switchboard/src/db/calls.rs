@@ -610,6 +610,21 @@ pub async fn restart_audio_rounds(tx: &mut TenantTx, id: CallId) -> DbResult<()>
     Ok(())
 }
 
+/// Takes a due retry of the call's recording fetch (marking it `pending`);
+/// `false` when it is not due, or another node took it first.
+pub async fn claim_audio_retry(tx: &mut TenantTx, id: CallId, now: i64) -> DbResult<bool> {
+    let done = sqlx::query(
+        "UPDATE calls SET audio_status = 'pending', audio_retry_at = NULL, updated_at = $3 \
+         WHERE tenant_id = $1 AND id = $2 AND audio_retry_at IS NOT NULL AND audio_retry_at <= $3",
+    )
+    .bind(tx.tenant_param())
+    .bind(id.to_string())
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Calls whose failed recording fetch is due to be tried again, oldest due
 /// first, at most `limit`.
 pub async fn due_audio_retries(tx: &mut TenantTx, now: i64, limit: i64) -> DbResult<Vec<CallId>> {
