@@ -355,37 +355,46 @@ async fn pull(
                 tracing::warn!(tenant = %scope.tenant_id(), "a listed recording has no id or started_at; skipped");
                 continue;
             };
-            match take(state, scope, &conn, &mut bearer, item, &update).await {
-                Ok(created) => summary.created += i64::from(created),
+            let given_up = match take(state, scope, &conn, &mut bearer, item, &update).await {
+                Ok(created) => {
+                    summary.created += i64::from(created);
+                    None
+                }
                 Err(PullError::Recording { id, call, reason }) => {
                     let runs = match &run.stuck {
                         Some((stuck, runs)) if *stuck == id => runs + 1,
                         _ => 1,
                     };
-                    let mut tx = state.db.tenant(scope, Mode::Write).await?;
                     if runs < GIVE_UP_AFTER_RUNS {
+                        let mut tx = state.db.tenant(scope, Mode::Write).await?;
                         recording_pull::set_stuck(&mut tx, run.lease_owner, Some(&id), runs)
                             .await?;
                         tx.commit().await?;
                         return Err(PullError::Recording { id, call, reason });
                     }
                     tracing::warn!(tenant = %scope.tenant_id(), recording = %id, runs, "a recording's download keeps failing; given up");
-                    let why = format!("given up after {runs} runs: {reason}");
-                    calls::set_audio(&mut tx, call, "failed", None, Some(&why)).await?;
-                    tx.commit().await?;
-                    summary.given_up.push(GivenUp {
-                        recording: id,
-                        error: reason,
-                    });
+                    Some((
+                        call,
+                        runs,
+                        GivenUp {
+                            recording: id,
+                            error: reason,
+                        },
+                    ))
                 }
                 Err(e) => return Err(e),
-            }
-            // The mark moves and the lease is renewed together: a run that
-            // lost its lease (it outlived it and another run took over)
-            // stops here, without moving the other's mark.
+            };
+            // The mark moves and the lease is renewed together (with a
+            // given-up recording's outcome): a run that lost its lease (it
+            // outlived it and another run took over) stops here, without
+            // moving the other's mark.
             let mut tx = state.db.tenant(scope, Mode::Write).await?;
             if !recording_pull::renew(&mut tx, run.lease_owner, now_ms() + LEASE_MS).await? {
                 return Err(PullError::LeaseLost);
+            }
+            if let Some((call, runs, given)) = &given_up {
+                let why = format!("given up after {runs} runs: {}", given.error);
+                calls::set_audio(&mut tx, *call, "failed", None, Some(&why)).await?;
             }
             recording_pull::advance(&mut tx, started_at).await?;
             // Past the mark the run started from (the list repeats the
@@ -395,6 +404,7 @@ async fn pull(
                 recording_pull::set_stuck(&mut tx, run.lease_owner, None, 0).await?;
             }
             tx.commit().await?;
+            summary.given_up.extend(given_up.map(|(_, _, given)| given));
         }
         match page.next_page_token {
             Some(t) if !page.items.is_empty() => page_token = Some(t),

@@ -64,9 +64,10 @@ pub async fn fetch_if_missing(
         calls::restart_audio_rounds(&mut tx, call).await?;
     }
     tx.commit().await?;
-    match missing {
-        true => fetch_later(state, scope, call).await,
-        false => Ok(()),
+    if missing {
+        fetch_later(state, scope, call).await
+    } else {
+        Ok(())
     }
 }
 
@@ -185,40 +186,26 @@ pub async fn retry_due(state: &AppState) {
     };
     for tenant in tenants {
         let scope = Operator::command_line().scope_for(tenant.id);
-        let due = async {
-            let mut tx = state.db.tenant(&scope, Mode::Read).await?;
-            let ids = calls::due_audio_retries(&mut tx, now_ms(), RETRIES_PER_TICK).await?;
-            tx.commit().await?;
-            Ok::<_, crate::db::DbError>(ids)
-        }
-        .await;
-        match due {
-            Ok(ids) => {
-                for call in ids {
-                    let claimed = async {
-                        let mut tx = state.db.tenant(&scope, Mode::Write).await?;
-                        let claimed = calls::claim_audio_retry(&mut tx, call, now_ms()).await?;
-                        tx.commit().await?;
-                        Ok::<_, crate::db::DbError>(claimed)
-                    }
-                    .await;
-                    match claimed {
-                        Ok(true) => {
-                            let (state, scope) = (state.clone(), scope);
-                            tokio::spawn(async move { fetch(&state, &scope, call).await });
-                        }
-                        Ok(false) => {}
-                        Err(e) => {
-                            tracing::error!(%call, error = %e, "retrying a recording fetch failed")
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::error!(tenant = %tenant.id, error = %e, "listing recording fetches to retry failed")
-            }
+        if let Err(e) = retry_tenant(state, &scope).await {
+            tracing::error!(tenant = %tenant.id, error = %e, "retrying recording fetches failed");
         }
     }
+}
+
+async fn retry_tenant(state: &AppState, scope: &TenantScope) -> Result<(), crate::db::DbError> {
+    let mut tx = state.db.tenant(scope, Mode::Read).await?;
+    let due = calls::due_audio_retries(&mut tx, now_ms(), RETRIES_PER_TICK).await?;
+    tx.commit().await?;
+    for call in due {
+        let mut tx = state.db.tenant(scope, Mode::Write).await?;
+        let claimed = calls::claim_audio_retry(&mut tx, call, now_ms()).await?;
+        tx.commit().await?;
+        if claimed {
+            let (state, scope) = (state.clone(), *scope);
+            tokio::spawn(async move { fetch(&state, &scope, call).await });
+        }
+    }
+    Ok(())
 }
 
 /// Takes up every fetch a previous run left pending.

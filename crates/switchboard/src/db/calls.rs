@@ -563,7 +563,6 @@ pub async fn ids_since(tx: &mut TenantTx, since: Option<i64>) -> DbResult<Vec<Ca
     call_ids(&rows)
 }
 
-/// Calls whose recording fetch was started and never finished.
 /// Records a failed round of fetching the call's recording; the next round
 /// is due `retry_after_secs[n]` seconds from now after the (n+1)th failed
 /// round, and none after the last.
@@ -640,6 +639,7 @@ pub async fn due_audio_retries(tx: &mut TenantTx, now: i64, limit: i64) -> DbRes
     call_ids(&rows)
 }
 
+/// Calls whose recording fetch was started and never finished.
 pub async fn pending_audio(tx: &mut TenantTx) -> DbResult<Vec<CallId>> {
     let rows = sqlx::query(
         "SELECT id FROM calls WHERE tenant_id = $1 AND audio_status = 'pending' ORDER BY id",

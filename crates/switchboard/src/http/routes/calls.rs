@@ -87,8 +87,8 @@ pub async fn create(
 /// Imports many calls at once: JSON Lines of call documents
 /// (`application/x-ndjson`) or CSV (`text/csv`; columns in docs/call-json.md).
 /// Every line is taken or refused on its own; the report names each refused
-/// line and its bad fields. An import that outlasts the request timeout
-/// (`http.request_timeout_secs`) still runs to its end: send it again for the
+/// line and its bad fields. An import that outlasts its timeout
+/// (`http.transfer_timeout_secs`) still runs to its end: send it again for the
 /// report, in which the lines already taken are duplicates.
 #[utoipa::path(post, path = "/api/v1/calls/import", tag = "calls", security(("bearer" = [])),
     request_body(content = String, content_type = "application/x-ndjson"),
