@@ -35,6 +35,16 @@ fn bench(c: &mut Criterion) {
     g.bench_function("update to stored JSON", |b| {
         b.iter(|| switchboard_ingest::model::to_stored_json(&update))
     });
+    g.bench_function("update packed", |b| {
+        b.iter(|| switchboard_ingest::packed::Packed::of(&update))
+    });
+    g.bench_function("update unpacked", |b| {
+        let packed = switchboard_ingest::packed::Packed::of(&update);
+        b.iter(|| {
+            switchboard_ingest::packed::unpack::<switchboard_ingest::CallUpdate>(packed.as_str())
+                .unwrap()
+        })
+    });
     g.bench_function("update from JSON", |b| {
         let json = serde_json::to_string(&update).unwrap();
         b.iter(|| serde_json::from_str::<switchboard_ingest::CallUpdate>(&json).unwrap())

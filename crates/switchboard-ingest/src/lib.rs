@@ -6,6 +6,7 @@
 
 pub mod import;
 pub mod model;
+pub mod packed;
 pub mod providers;
 pub mod signature;
 pub mod synthetic;

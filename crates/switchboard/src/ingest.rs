@@ -28,6 +28,7 @@ use crate::objects::ObjectKey;
 use crate::objects::Objects;
 use crate::pipeline::Hints;
 use crate::secrets::hex;
+use switchboard_ingest::packed::Packed;
 
 /// What became of an accepted event.
 #[derive(Clone, Copy, Debug, Serialize, utoipa::ToSchema)]
@@ -112,7 +113,7 @@ struct Job {
     external_id: String,
     event_key: String,
     received_at: i64,
-    update_json: String,
+    update: Packed,
     raw: RawPayload,
     /// The call as this event alone describes it, stored if it is the
     /// call's first (most are: providers send one or three per call);
@@ -132,7 +133,7 @@ impl Job {
         raw: RawPayload,
         received_at: i64,
     ) -> Job {
-        let update_json = switchboard_ingest::model::to_stored_json(&update);
+        let packed = Packed::of(&update);
         let external_id = update.external_id.clone();
         let alone = Some(Projection::of(vec![StoredUpdate {
             update,
@@ -147,7 +148,7 @@ impl Job {
             external_id,
             event_key,
             received_at,
-            update_json,
+            update: packed,
             raw,
             alone,
             raw_alone,
@@ -676,7 +677,7 @@ async fn write_one(
                 call: record.id,
                 event_key: job.event_key,
                 received_at: job.received_at,
-                update_json: job.update_json,
+                update: job.update,
             });
             if record.fields.has_turns() {
                 deferred.to_analyse.push(record.id);
@@ -686,8 +687,7 @@ async fn write_one(
         Upserted::Existing(call) => {
             deferred.flush(tx).await?;
             let new =
-                calls::insert_event(tx, call, &job.event_key, job.received_at, &job.update_json)
-                    .await?;
+                calls::insert_event(tx, call, &job.event_key, job.received_at, &job.update).await?;
             let (record, mut committed) = if new {
                 let events = calls::events(tx, call).await?;
                 let keys = events

@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row as _;
 use switchboard_core::{AgentId, CallId};
 use switchboard_ingest::model::{self, CallFields, StoredUpdate};
+use switchboard_ingest::packed::{self, Packed};
 use switchboard_ingest::{Source, Stage};
 
 use super::{now_ms, parse_col, DbResult, TenantTx};
@@ -54,7 +55,7 @@ fn from_row(row: &AnyRow) -> Result<CallRecord, sqlx::Error> {
     let details: String = row.try_get("details")?;
     let fields = if details.is_empty() {
         let only: Option<String> = row.try_get("only_event")?;
-        let update = serde_json::from_str(only.as_deref().unwrap_or_default())
+        let update = packed::unpack(only.as_deref().unwrap_or_default())
             .map_err(|e| decode_err("only_event", e))?;
         let only = vec![StoredUpdate {
             update,
@@ -63,7 +64,7 @@ fn from_row(row: &AnyRow) -> Result<CallRecord, sqlx::Error> {
         }];
         model::merge(only).1
     } else {
-        serde_json::from_str(&details).map_err(|e| decode_err("details", e))?
+        packed::unpack(&details).map_err(|e| decode_err("details", e))?
     };
     from_row_with(row, fields)
 }
@@ -277,7 +278,7 @@ pub struct NewEvent {
     pub call: CallId,
     pub event_key: String,
     pub received_at: i64,
-    pub update_json: String,
+    pub update: Packed,
 }
 
 const INSERT_EVENTS: &str =
@@ -301,7 +302,7 @@ pub async fn insert_new_events(tx: &mut TenantTx, events: &[NewEvent]) -> DbResu
             .bind(e.call.to_string())
             .bind(e.event_key.as_str())
             .bind(e.received_at)
-            .bind(e.update_json.as_str());
+            .bind(e.update.as_str());
     }
     query.execute(tx.conn()).await?;
     Ok(())
@@ -314,7 +315,7 @@ pub async fn insert_event(
     call: CallId,
     event_key: &str,
     received_at: i64,
-    update_json: &str,
+    update: &Packed,
 ) -> DbResult<bool> {
     let done = sqlx::query(
         &format!(
@@ -325,7 +326,7 @@ pub async fn insert_event(
     .bind(call.to_string())
     .bind(event_key)
     .bind(received_at)
-    .bind(update_json)
+    .bind(update.as_str())
     .execute(tx.conn())
     .await?;
     Ok(done.rows_affected() > 0)
@@ -342,9 +343,9 @@ pub async fn events(tx: &mut TenantTx, call: CallId) -> DbResult<Vec<StoredUpdat
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let json: String = r.try_get("update_json")?;
+        let update: String = r.try_get("update_json")?;
         out.push(StoredUpdate {
-            update: serde_json::from_str(&json).map_err(|e| decode_err("update_json", e))?,
+            update: packed::unpack(&update).map_err(|e| decode_err("update_json", e))?,
             received_at: r.try_get("received_at")?,
             event_key: r.try_get("event_key")?,
         });
@@ -374,6 +375,7 @@ pub async fn project(
     events: Vec<StoredUpdate>,
 ) -> DbResult<CallRecord> {
     let projection = Projection::of(events);
+    let details = Packed::of(&projection.fields);
     let row = sqlx::query(&format!(
         "UPDATE calls SET stage = $3, direction = $4, from_number = $5, to_number = $6, started_at = $7, \
             ended_at = $8, duration_ms = $9, is_test = $10, details = $11, transcript_text = $12, \
@@ -384,7 +386,7 @@ pub async fn project(
     .bind(tx.tenant_param())
     .bind(call.to_string())
     .bind_columns(&projection)
-    .bind(model::to_stored_json(&projection.fields))
+    .bind(details.as_str())
     .bind(projection.transcript.as_str())
     .bind(projection.audio_status())
     .bind(now_ms())
