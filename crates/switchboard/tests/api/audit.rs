@@ -8,7 +8,7 @@ use switchboard::auth::Operator;
 use switchboard::db::{audit, Mode};
 use switchboard_core::Role;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::TestApp;
 
 crate::on_both_backends!(
     audit_log_filters_and_pages,
@@ -68,28 +68,6 @@ async fn audit_log_filters_and_pages(app: TestApp) {
     }
 }
 
-/// Runs a statement as the table owner, bypassing the application's limits,
-/// the way an attacker with database access would.
-async fn tamper(app: &TestApp, sql: &str) {
-    use sqlx::Connection as _;
-    match app.backend {
-        Backend::Sqlite => {
-            let path = format!(
-                "sqlite://{}",
-                app.state.config.data_dir.join("switchboard.db").display()
-            );
-            let mut conn = sqlx::SqliteConnection::connect(&path).await.unwrap();
-            sqlx::query(sql).execute(&mut conn).await.unwrap();
-        }
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(app.database_url.as_deref().unwrap())
-                .await
-                .unwrap();
-            sqlx::query(sql).execute(&mut conn).await.unwrap();
-        }
-    }
-}
-
 async fn verify(
     app: &TestApp,
     tenant: switchboard_core::TenantId,
@@ -108,7 +86,7 @@ async fn verify_detects_edited_inserted_and_deleted_entries(app: TestApp) {
     assert_eq!(verify(&app, t.id).await, Ok(6));
     let id = t.id;
 
-    tamper(&app, &format!("UPDATE audit_log SET details = '{{\"role\":\"viewer\"}}' WHERE tenant_id = '{id}' AND seq = 3")).await;
+    app.as_table_owner(&format!("UPDATE audit_log SET details = '{{\"role\":\"viewer\"}}' WHERE tenant_id = '{id}' AND seq = 3")).await;
     let broken = verify(&app, id).await.unwrap_err();
     assert_eq!(
         (broken.seq, broken.reason.contains("edited")),
@@ -124,41 +102,31 @@ async fn verify_detects_edited_inserted_and_deleted_entries(app: TestApp) {
     let app2 = TestApp::spawn(app.backend, "audit inserted").await.unwrap();
     let t2 = app2.seed_tenant("acme").await;
     let id2 = t2.id;
-    tamper(&app2, &format!(
+    app2.as_table_owner(&format!(
         "INSERT INTO audit_log SELECT tenant_id, 99, 'aud_forged', at, actor_type, actor_id, actor_label, impersonator_id, impersonator_label, \
          action, target_type, target_id, details, request_id, prev_hash, hash FROM audit_log WHERE tenant_id = '{id2}' AND seq = 4"
     )).await;
     // Make room at 5 (in two steps, so the primary key never collides) and
     // move the forged copy there.
-    tamper(
-        &app2,
-        &format!(
-            "UPDATE audit_log SET seq = -seq WHERE tenant_id = '{id2}' AND seq BETWEEN 5 AND 6"
-        ),
-    )
+    app2.as_table_owner(&format!(
+        "UPDATE audit_log SET seq = -seq WHERE tenant_id = '{id2}' AND seq BETWEEN 5 AND 6"
+    ))
     .await;
-    tamper(
-        &app2,
-        &format!("UPDATE audit_log SET seq = 1 - seq WHERE tenant_id = '{id2}' AND seq < 0"),
-    )
+    app2.as_table_owner(&format!(
+        "UPDATE audit_log SET seq = 1 - seq WHERE tenant_id = '{id2}' AND seq < 0"
+    ))
     .await;
-    tamper(
-        &app2,
-        "UPDATE audit_log SET seq = 5 WHERE id = 'aud_forged'",
-    )
-    .await;
+    app2.as_table_owner("UPDATE audit_log SET seq = 5 WHERE id = 'aud_forged'")
+        .await;
     let broken = verify(&app2, id2).await.unwrap_err();
     assert_eq!(broken.seq, 5, "{broken}");
 
     let app3 = TestApp::spawn(app.backend, "audit deleted").await.unwrap();
     let t3 = app3.seed_tenant("acme").await;
-    tamper(
-        &app3,
-        &format!(
-            "DELETE FROM audit_log WHERE tenant_id = '{}' AND seq = 2",
-            t3.id
-        ),
-    )
+    app3.as_table_owner(&format!(
+        "DELETE FROM audit_log WHERE tenant_id = '{}' AND seq = 2",
+        t3.id
+    ))
     .await;
     assert_eq!(verify(&app3, t3.id).await.unwrap_err().seq, 3);
 
@@ -166,13 +134,10 @@ async fn verify_detects_edited_inserted_and_deleted_entries(app: TestApp) {
         .await
         .unwrap();
     let t4 = app4.seed_tenant("acme").await;
-    tamper(
-        &app4,
-        &format!(
-            "DELETE FROM audit_log WHERE tenant_id = '{}' AND seq = 6",
-            t4.id
-        ),
-    )
+    app4.as_table_owner(&format!(
+        "DELETE FROM audit_log WHERE tenant_id = '{}' AND seq = 6",
+        t4.id
+    ))
     .await;
     assert!(verify(&app4, t4.id)
         .await
@@ -192,13 +157,10 @@ async fn cli_audit_verify_exit_code_names_the_broken_entry(app: TestApp) {
         String::from_utf8_lossy(&ok.stderr)
     );
     assert!(String::from_utf8_lossy(&ok.stderr).contains("acme: intact (6 entries)"));
-    tamper(
-        &app,
-        &format!(
-            "UPDATE audit_log SET actor_label = 'someone else' WHERE tenant_id = '{}' AND seq = 4",
-            t.id
-        ),
-    )
+    app.as_table_owner(&format!(
+        "UPDATE audit_log SET actor_label = 'someone else' WHERE tenant_id = '{}' AND seq = 4",
+        t.id
+    ))
     .await;
     let bad = run().await;
     assert_eq!(bad.status.code(), Some(1));

@@ -26,6 +26,7 @@ crate::on_both_backends!(
     two_processes_extend_the_same_raw_documents,
     signature_variants_over_http,
     uploads_and_imports_outlast_the_request_timeout,
+    rows_stored_before_packing_are_read_as_they_are,
 );
 
 const RETELL_KEY: &str = "key_retell_test_0123456789";
@@ -1996,4 +1997,105 @@ async fn uploads_and_imports_outlast_the_request_timeout(app: TestApp) {
     );
     let listed = app.get("/api/v1/calls?limit=50", &owner).await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 21);
+}
+
+/// Transcripts are stored packed since decision 0013; rows written before
+/// hold plain JSON (named words, as before decision 0010) and must read the
+/// same, on a call with one event (read from that event) and on one with
+/// two (read from its merged `details`).
+async fn rows_stored_before_packing_are_read_as_they_are(app: TestApp) {
+    use switchboard_ingest::model::{merge, StoredUpdate};
+    use switchboard_ingest::providers::retell;
+
+    let (owner, agent, tenant) = retell_agent(&app, "acme").await;
+    let url = agent["webhook_url"].as_str().unwrap().to_owned();
+    let transcript = json!({
+        "end_timestamp": 1_770_000_090_000i64,
+        "transcript_object": [
+            {"role": "agent", "content": "Thanks for calling, how can I help?", "words": [
+                {"word": "Thanks", "start": 0.4, "end": 0.8}, {"word": "for", "start": 0.81, "end": 0.9},
+                {"word": "calling,", "start": 0.95, "end": 1.3}]},
+            {"role": "user", "content": "I need to move my appointment.", "words": [
+                {"word": "I", "start": 2.0, "end": 2.1}, {"word": "need", "start": 2.125, "end": 2.4}]}
+        ]
+    });
+    let one = retell_event("call_ended", "call-one", transcript.clone());
+    let started = retell_event("call_started", "call-two", json!({}));
+    let ended = retell_event("call_ended", "call-two", transcript);
+    for body in [&one, &started, &ended] {
+        let r = send_retell(&app, &url, body).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let one_id = id_of(&app, &tenant, "call-one").await;
+    let two_id = id_of(&app, &tenant, "call-two").await;
+    let before = (
+        stored_fields(&app, &owner, &one_id).await,
+        stored_fields(&app, &owner, &two_id).await,
+    );
+    assert_eq!(before.0["turns"][0]["words"][2]["word"], "calling,");
+    assert_eq!(before.1["turns"][1]["words"][1]["start"], 2.125);
+
+    let stored = app
+        .owner_strings(&format!(
+            "SELECT update_json FROM call_events WHERE tenant_id = '{tenant}' \
+             UNION ALL SELECT details FROM calls WHERE tenant_id = '{tenant}' AND details <> ''"
+        ))
+        .await;
+    assert_eq!(stored.len(), 4, "three events and one merged call");
+    assert!(stored.iter().all(|s| s.starts_with("z1:")), "{stored:?}");
+
+    let update = |body: &str| retell::parse(body.as_bytes()).unwrap().unwrap();
+    let sql_text = |json: String| json.replace('\'', "''");
+    for body in [&one, &started, &ended] {
+        let key = switchboard::ingest::event_key_of(body.as_bytes());
+        app.as_table_owner(&format!(
+            "UPDATE call_events SET update_json = '{}' WHERE tenant_id = '{tenant}' AND event_key = '{key}'",
+            sql_text(serde_json::to_string(&update(body)).unwrap())
+        ))
+        .await;
+    }
+    let (_, merged) = merge(
+        [&started, &ended]
+            .into_iter()
+            .map(|body| StoredUpdate {
+                update: update(body),
+                received_at: 0,
+                event_key: switchboard::ingest::event_key_of(body.as_bytes()),
+            })
+            .collect(),
+    );
+    app.as_table_owner(&format!(
+        "UPDATE calls SET details = '{}' WHERE tenant_id = '{tenant}' AND id = '{two_id}'",
+        sql_text(serde_json::to_string(&merged).unwrap())
+    ))
+    .await;
+    let plain = app
+        .owner_strings(&format!(
+            "SELECT update_json FROM call_events WHERE tenant_id = '{tenant}' \
+             UNION ALL SELECT details FROM calls WHERE tenant_id = '{tenant}' AND details <> ''"
+        ))
+        .await;
+    assert!(plain.iter().all(|s| s.starts_with('{')), "{plain:?}");
+
+    assert_eq!(stored_fields(&app, &owner, &one_id).await, before.0);
+    assert_eq!(stored_fields(&app, &owner, &two_id).await, before.1);
+}
+
+async fn id_of(app: &TestApp, tenant: &str, external_id: &str) -> String {
+    let sql = format!(
+        "SELECT id FROM calls WHERE tenant_id = '{tenant}' AND external_id = '{external_id}'"
+    );
+    app.owner_strings(&sql).await.remove(0)
+}
+
+/// A call as the API shows it, but for what the analysis running beside
+/// may change.
+async fn stored_fields(app: &TestApp, token: &str, id: &str) -> Value {
+    let r = app.get(&format!("/api/v1/calls/{id}"), token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mut call = r.body;
+    let fields = call.as_object_mut().unwrap();
+    fields.remove("stages");
+    fields.remove("analysis");
+    call
 }

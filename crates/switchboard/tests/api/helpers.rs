@@ -186,6 +186,38 @@ impl TestApp {
         })
     }
 
+    /// Runs a statement as the table owner, bypassing the application's
+    /// limits (RLS, the tenant-scoped handle): the way an attacker with
+    /// database access would, or an older version of the server did.
+    pub async fn as_table_owner(&self, sql: &str) {
+        self.owner_strings(sql).await;
+    }
+
+    /// The first column of every row a statement run as the table owner
+    /// returns, as text.
+    pub async fn owner_strings(&self, sql: &str) -> Vec<String> {
+        use sqlx::Connection as _;
+        use sqlx::Row as _;
+        match self.backend {
+            Backend::Sqlite => {
+                let path = format!(
+                    "sqlite://{}",
+                    self.state.config.data_dir.join("switchboard.db").display()
+                );
+                let mut conn = sqlx::SqliteConnection::connect(&path).await.unwrap();
+                let rows = sqlx::query(sql).fetch_all(&mut conn).await.unwrap();
+                rows.iter().map(|r| r.try_get(0).unwrap()).collect()
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(self.database_url.as_deref().unwrap())
+                    .await
+                    .unwrap();
+                let rows = sqlx::query(sql).fetch_all(&mut conn).await.unwrap();
+                rows.iter().map(|r| r.try_get(0).unwrap()).collect()
+            }
+        }
+    }
+
     pub fn db(&self) -> &Db {
         &self.state.db
     }
