@@ -445,9 +445,53 @@ async fn take(
     if done {
         return Ok(false);
     }
-    let path = conn
-        .download_path
-        .replace("{id}", &urlencode(&update.external_id));
+    fetch_audio(
+        state,
+        scope,
+        conn,
+        bearer,
+        &update.external_id,
+        accepted.call_id,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Fetches the recording of a call the pull created, again, now: one that
+/// was given up on, or whose audio went missing. A failure is recorded on
+/// the call as well as returned.
+pub async fn refetch(
+    state: &AppState,
+    scope: &TenantScope,
+    call: CallId,
+    recording: &str,
+) -> Result<(), PullError> {
+    let cred = open_credential(state, scope, Source::RecordingProvider)
+        .await
+        .map_err(|_| PullError::Provider("the credential cannot be opened".into()))?
+        .ok_or(PullError::NotConfigured)?;
+    let http = &state.tenant_http;
+    let conn = Connection::from_credential(&cred, http)?;
+    let mut bearer = token(http, &conn).await?;
+    let fetched = fetch_audio(state, scope, &conn, &mut bearer, recording, call).await;
+    if let Err(PullError::Recording { reason, .. }) = &fetched {
+        let mut tx = state.db.tenant(scope, Mode::Write).await?;
+        calls::set_audio(&mut tx, call, "failed", None, Some(reason)).await?;
+        tx.commit().await?;
+    }
+    fetched
+}
+
+/// Downloads recording `recording` and stores it as `call`'s audio.
+async fn fetch_audio(
+    state: &AppState,
+    scope: &TenantScope,
+    conn: &Connection,
+    bearer: &mut String,
+    recording: &str,
+    call: CallId,
+) -> Result<(), PullError> {
+    let path = conn.download_path.replace("{id}", &urlencode(recording));
     let res = get_authorised(
         &state.tenant_http,
         conn,
@@ -457,14 +501,14 @@ async fn take(
     )
     .await?;
     let failed = |reason: String| PullError::Recording {
-        id: update.external_id.clone(),
-        call: accepted.call_id,
+        id: recording.to_owned(),
+        call,
         reason,
     };
     if !res.status().is_success() {
         return Err(failed(format!(
             "downloading recording {} answered HTTP {}",
-            update.external_id,
+            recording,
             res.status().as_u16()
         )));
     }
@@ -476,24 +520,17 @@ async fn take(
         .unwrap_or(AudioFormat::Wav);
     let audio = crate::recordings::read_capped(res, state.config.http.audio_limit_bytes)
         .await
-        .map_err(|e| failed(format!("reading recording {}: {e}", update.external_id)))?;
-    let key = ObjectKey::audio(scope, accepted.call_id, format);
+        .map_err(|e| failed(format!("reading recording {}: {e}", recording)))?;
+    let key = ObjectKey::audio(scope, call, format);
     state
         .objects
         .put(&key, audio)
         .await
         .map_err(ingest::IngestError::from)?;
     let mut tx = state.db.tenant(scope, Mode::Write).await?;
-    calls::set_audio(
-        &mut tx,
-        accepted.call_id,
-        "stored",
-        Some(key.as_str()),
-        None,
-    )
-    .await?;
+    calls::set_audio(&mut tx, call, "stored", Some(key.as_str()), None).await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(())
 }
 
 fn urlencode(s: &str) -> String {

@@ -73,6 +73,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(calls::get, calls::delete))
         .routes(routes!(calls::recording))
         .routes(routes!(calls::upload_audio))
+        .routes(routes!(calls::fetch_recording))
         .routes(routes!(calls::import))
         .routes(routes!(calls::reanalyse))
         .routes(routes!(

@@ -266,7 +266,7 @@ fn probes_for(method: &Method, path: &str, b: &TenantB) -> Option<Vec<Probe>> {
         }
         ("GET" | "DELETE", "/api/v1/calls/{id}")
         | ("GET", "/api/v1/calls/{id}/recording")
-        | ("POST", "/api/v1/calls/{id}/audio") => {
+        | ("POST", "/api/v1/calls/{id}/audio" | "/api/v1/calls/{id}/recording/fetch") => {
             vec![probe(m, path.replace("{id}", &b.call_id), None, HIDDEN)]
         }
         // The stream itself is tested in `insight`: it carries only the

@@ -592,4 +592,71 @@ async fn a_recording_that_never_downloads_is_given_up(app: TestApp) {
         "{given_up}"
     );
     assert!(given_up["stages"].get("recording_retry_at").is_none());
+
+    // Fetched again on request: while the provider still fails, 502 with
+    // its answer, recorded on the call; once it serves it, stored.
+    let fetch_path = format!(
+        "/api/v1/calls/{}/recording/fetch",
+        given_up["id"].as_str().unwrap()
+    );
+    let fetch = || app.post(&fetch_path, &owner, json!({}));
+    let failing = fetch().await;
+    assert_eq!(failing.status, StatusCode::BAD_GATEWAY, "{}", failing.text);
+    assert!(
+        failing.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 502"),
+        "{}",
+        failing.text
+    );
+    let call_path = format!("/api/v1/calls/{}", given_up["id"].as_str().unwrap());
+    let still = app.get(&call_path, &owner).await.body;
+    assert_eq!(still["stages"]["recording"], "failed", "{still}");
+    assert!(
+        still["stages"]["recording_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("downloading recording rec-2"),
+        "the latest failure replaces the give-up: {still}"
+    );
+    *fake.always_fails.lock().unwrap() = None;
+    let fetched = fetch().await;
+    assert_eq!(fetched.status, StatusCode::NO_CONTENT, "{}", fetched.text);
+    let stored = app.get(&call_path, &owner).await.body;
+    assert_eq!(stored["stages"]["recording"], "stored", "{stored}");
+    let recording = app.get(&format!("{call_path}/recording"), &owner).await;
+    assert_eq!(recording.status, StatusCode::FOUND, "{}", recording.text);
+    let again = fetch().await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+    assert_eq!(
+        again.body["type"].as_str().unwrap().rsplit('/').next(),
+        Some("recording-stored")
+    );
+
+    // Only the pull's calls are fetched on request.
+    let posted = app
+        .post(
+            "/api/v1/calls",
+            &owner,
+            json!({"external_id": "posted-1", "direction": "inbound", "from": "+14155550123",
+                "to": "+14155550100", "started_at": "2026-03-01T10:00:00Z"}),
+        )
+        .await;
+    assert!(posted.status.is_success(), "{}", posted.text);
+    let other = app
+        .post(
+            &format!(
+                "/api/v1/calls/{}/recording/fetch",
+                posted.body["id"].as_str().unwrap()
+            ),
+            &owner,
+            json!({}),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::CONFLICT, "{}", other.text);
+    assert_eq!(
+        other.body["type"].as_str().unwrap().rsplit('/').next(),
+        Some("not-pulled")
+    );
 }

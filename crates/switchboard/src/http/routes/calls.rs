@@ -24,6 +24,7 @@ use crate::http::routes::{audit_event, parse_rfc3339};
 use crate::http::AppState;
 use crate::ingest::{self, Accepted, AnalysisStage, CallView, ImportReport};
 use crate::objects::{AudioFormat, ObjectKey};
+use crate::pull::{self, PullError};
 
 /// How long a recording URL works.
 const RECORDING_URL_TTL: Duration = Duration::from_secs(300);
@@ -378,6 +379,68 @@ pub async fn upload_audio(
     calls::set_audio(&mut tx, call.id, "stored", Some(key.as_str()), None).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Fetches the recording of a call from the recording-provider pull again,
+/// now: one the pull gave up on after it failed run after run, or any whose
+/// audio is not stored. Answers when the audio is stored; a provider that
+/// still fails gives 502 with its answer, recorded on the call too.
+#[utoipa::path(post, path = "/api/v1/calls/{id}/recording/fetch", tag = "calls", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 409, body = Problem, content_type = "application/problem+json"),
+              (status = 502, body = Problem, content_type = "application/problem+json")))]
+pub async fn fetch_recording(
+    State(state): State<AppState>,
+    auth: Authorized<perm::CallsIngest>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = parse_id::<CallId>(&id)?;
+    let scope = *auth.ctx.scope();
+    let call = {
+        let mut tx = state.db.tenant(&scope, Mode::Read).await?;
+        calls::get(&mut tx, id)
+            .await?
+            .ok_or_else(Problem::not_found)?
+    };
+    if call.source != Source::RecordingProvider {
+        return Err(
+            Problem::conflict("not-pulled", "Not a pulled recording").detail(
+                "only calls of the recording-provider pull are fetched on request; \
+             Twilio recordings are fetched again on their own schedule (stages.recording_retry_at)",
+            ),
+        );
+    }
+    if call.audio_status == "stored" {
+        return Err(
+            Problem::conflict("recording-stored", "The recording is stored")
+                .detail("GET /api/v1/calls/{id}/recording serves it"),
+        );
+    }
+    // Goes on to its end (the audio stored, or the failure recorded) even
+    // when the client goes away first.
+    let fetch =
+        tokio::spawn(
+            async move { pull::refetch(&state, &scope, call.id, &call.external_id).await },
+        );
+    match fetch.await.map_err(|_| Problem::internal())? {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(PullError::NotConfigured) => Err(Problem::conflict(
+            "no-recording-provider",
+            "No recording provider is connected",
+        )
+        .detail("connect one under /api/v1/settings/credentials/recording_provider")),
+        Err(PullError::Provider(reason) | PullError::Recording { reason, .. }) => {
+            Err(Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "provider-failed",
+                "The provider did not serve the recording",
+            )
+            .detail(reason))
+        }
+        Err(PullError::Db(e)) => Err(e.into()),
+        Err(PullError::Ingest(e)) => Err(e.into()),
+        Err(PullError::Busy | PullError::LeaseLost) => Err(Problem::internal()),
+    }
 }
 
 #[derive(Deserialize)]
