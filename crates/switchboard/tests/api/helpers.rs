@@ -279,6 +279,20 @@ impl TestApp {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
+    /// Posts a minimal call in Switchboard's call JSON; asserts it was created.
+    pub async fn post_call(&self, token: &str, external_id: &str) -> Reply {
+        let created = self
+            .post(
+                "/api/v1/calls",
+                token,
+                json!({"external_id": external_id, "direction": "inbound", "from": "+14155550123",
+                    "to": "+14155550100", "started_at": "2026-03-01T10:00:00Z"}),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+        created
+    }
+
     pub async fn login(&self, email: &str, password: &str, tenant: Option<&str>) -> Reply {
         let mut body = json!({"email": email, "password": password});
         if let Some(t) = tenant {

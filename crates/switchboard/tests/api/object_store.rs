@@ -67,15 +67,7 @@ async fn calls_live_in_s3_when_configured(app: TestApp) {
         .unwrap();
     let t = app.seed_tenant("acme").await;
     let owner = app.token(t.email(Role::Owner)).await;
-    let created = app
-        .post(
-            "/api/v1/calls",
-            &owner,
-            json!({"external_id": "s3-1", "direction": "inbound", "from": "+14155550123",
-            "to": "+14155550100", "started_at": "2026-03-01T10:00:00Z"}),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let created = app.post_call(&owner, "s3-1").await;
     let id = created.body["call_id"].as_str().unwrap();
     // Objects are private: read them the way the server does.
     let scope = Operator::command_line().scope_for(t.id);

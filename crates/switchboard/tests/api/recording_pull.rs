@@ -635,15 +635,7 @@ async fn a_recording_that_never_downloads_is_given_up(app: TestApp) {
     );
 
     // Only the pull's calls are fetched on request.
-    let posted = app
-        .post(
-            "/api/v1/calls",
-            &owner,
-            json!({"external_id": "posted-1", "direction": "inbound", "from": "+14155550123",
-                "to": "+14155550100", "started_at": "2026-03-01T10:00:00Z"}),
-        )
-        .await;
-    assert!(posted.status.is_success(), "{}", posted.text);
+    let posted = app.post_call(&owner, "posted-1").await;
     let other = app
         .post(
             &format!(

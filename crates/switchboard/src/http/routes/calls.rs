@@ -15,7 +15,8 @@ use switchboard_ingest::providers::switchboard::{self as call_json, CallDocument
 use switchboard_ingest::{import, Direction, Source, Stage};
 
 use super::members::parse_id;
-use crate::db::calls::{self, CallFilter};
+use crate::auth::TenantScope;
+use crate::db::calls::{self, CallFilter, CallRecord};
 use crate::db::{agents, analyses, audit, pipeline_jobs, Mode};
 use crate::http::extract::{parse_param, perm, read_limited, Authorized, JsonBody, RequestIdText};
 use crate::http::pagination::{Listing, Page};
@@ -304,12 +305,7 @@ pub async fn recording(
     auth: Authorized<perm::CallsViewAll>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let id = parse_id::<CallId>(&id)?;
-    let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Read).await?;
-    let call = calls::get(&mut tx, id)
-        .await?
-        .ok_or_else(Problem::not_found)?;
-    tx.commit().await?;
+    let call = find_call(&state, auth.ctx.scope(), &id).await?;
     let key = call
         .audio_key
         .as_deref()
@@ -326,6 +322,18 @@ pub async fn recording(
     Ok((StatusCode::FOUND, [(header::LOCATION, url)]).into_response())
 }
 
+/// The caller's tenant's call `id`, read in a transaction of its own; 404
+/// for anyone else's.
+async fn find_call(state: &AppState, scope: &TenantScope, id: &str) -> ApiResult<CallRecord> {
+    let id = parse_id::<CallId>(id)?;
+    let mut tx = state.db.tenant(scope, Mode::Read).await?;
+    let call = calls::get(&mut tx, id)
+        .await?
+        .ok_or_else(Problem::not_found)?;
+    tx.commit().await?;
+    Ok(call)
+}
+
 /// Stores audio as the call's recording. `Content-Type` names the format
 /// (audio/wav, audio/mpeg, audio/ogg, audio/webm, audio/mp4, audio/flac).
 #[utoipa::path(post, path = "/api/v1/calls/{id}/audio", tag = "calls", security(("bearer" = [])), params(("id" = String, Path)),
@@ -340,17 +348,11 @@ pub async fn upload_audio(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let id = parse_id::<CallId>(&id)?;
     let scope = auth.ctx.scope();
     // Checked in a read transaction: the write transaction (SQLite's one
     // writer) is opened only once the upload is in hand, so a slow client
     // cannot hold up every other tenant's writes.
-    let call = {
-        let mut tx = state.db.tenant(scope, Mode::Read).await?;
-        calls::get(&mut tx, id)
-            .await?
-            .ok_or_else(Problem::not_found)?
-    };
+    let call = find_call(&state, scope, &id).await?;
     let format = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -394,14 +396,8 @@ pub async fn fetch_recording(
     auth: Authorized<perm::CallsIngest>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let id = parse_id::<CallId>(&id)?;
     let scope = *auth.ctx.scope();
-    let call = {
-        let mut tx = state.db.tenant(&scope, Mode::Read).await?;
-        calls::get(&mut tx, id)
-            .await?
-            .ok_or_else(Problem::not_found)?
-    };
+    let call = find_call(&state, &scope, &id).await?;
     if call.source != Source::RecordingProvider {
         return Err(
             Problem::conflict("not-pulled", "Not a pulled recording").detail(
