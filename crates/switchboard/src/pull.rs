@@ -256,12 +256,17 @@ pub struct GivenUp {
     pub error: String,
 }
 
-/// Runs the pull for one tenant now, if no other run holds its lease.
-pub async fn run_once(state: &AppState, scope: &TenantScope) -> Result<RunSummary, PullError> {
-    let cred = open_credential(state, scope, Source::RecordingProvider)
+/// The tenant's recording-provider credential, opened.
+async fn credential(state: &AppState, scope: &TenantScope) -> Result<Value, PullError> {
+    open_credential(state, scope, Source::RecordingProvider)
         .await
         .map_err(|_| PullError::Provider("the credential cannot be opened".into()))?
-        .ok_or(PullError::NotConfigured)?;
+        .ok_or(PullError::NotConfigured)
+}
+
+/// Runs the pull for one tenant now, if no other run holds its lease.
+pub async fn run_once(state: &AppState, scope: &TenantScope) -> Result<RunSummary, PullError> {
+    let cred = credential(state, scope).await?;
     let now = now_ms();
     let owner = ulid::Ulid::new().to_string();
     let mut tx = state.db.tenant(scope, Mode::Write).await?;
@@ -466,10 +471,7 @@ pub async fn refetch(
     call: CallId,
     recording: &str,
 ) -> Result<(), PullError> {
-    let cred = open_credential(state, scope, Source::RecordingProvider)
-        .await
-        .map_err(|_| PullError::Provider("the credential cannot be opened".into()))?
-        .ok_or(PullError::NotConfigured)?;
+    let cred = credential(state, scope).await?;
     let http = &state.tenant_http;
     let conn = Connection::from_credential(&cred, http)?;
     let mut bearer = token(http, &conn).await?;

@@ -2035,12 +2035,11 @@ async fn rows_stored_before_packing_are_read_as_they_are(app: TestApp) {
     assert_eq!(before.0["turns"][0]["words"][2]["word"], "calling,");
     assert_eq!(before.1["turns"][1]["words"][1]["start"], 2.125);
 
-    let stored = app
-        .owner_strings(&format!(
-            "SELECT update_json FROM call_events WHERE tenant_id = '{tenant}' \
-             UNION ALL SELECT details FROM calls WHERE tenant_id = '{tenant}' AND details <> ''"
-        ))
-        .await;
+    let stored_texts = format!(
+        "SELECT update_json FROM call_events WHERE tenant_id = '{tenant}' \
+         UNION ALL SELECT details FROM calls WHERE tenant_id = '{tenant}' AND details <> ''"
+    );
+    let stored = app.owner_strings(&stored_texts).await;
     assert_eq!(stored.len(), 4, "three events and one merged call");
     assert!(stored.iter().all(|s| s.starts_with("z1:")), "{stored:?}");
 
@@ -2069,12 +2068,7 @@ async fn rows_stored_before_packing_are_read_as_they_are(app: TestApp) {
         sql_text(serde_json::to_string(&merged).unwrap())
     ))
     .await;
-    let plain = app
-        .owner_strings(&format!(
-            "SELECT update_json FROM call_events WHERE tenant_id = '{tenant}' \
-             UNION ALL SELECT details FROM calls WHERE tenant_id = '{tenant}' AND details <> ''"
-        ))
-        .await;
+    let plain = app.owner_strings(&stored_texts).await;
     assert!(plain.iter().all(|s| s.starts_with('{')), "{plain:?}");
 
     assert_eq!(stored_fields(&app, &owner, &one_id).await, before.0);

@@ -186,36 +186,32 @@ impl TestApp {
         })
     }
 
-    /// Runs a statement as the table owner, bypassing the application's
-    /// limits (RLS, the tenant-scoped handle): the way an attacker with
-    /// database access would, or an older version of the server did.
-    pub async fn as_table_owner(&self, sql: &str) {
-        self.owner_strings(sql).await;
+    /// A connection as the table owner, bypassing the application's limits
+    /// (RLS, the tenant-scoped handle): the way an attacker with database
+    /// access would, or an older version of the server did.
+    async fn owner_connection(&self) -> sqlx::AnyConnection {
+        use sqlx::Connection as _;
+        let url = match self.backend {
+            Backend::Sqlite => format!(
+                "sqlite://{}",
+                self.state.config.data_dir.join("switchboard.db").display()
+            ),
+            Backend::Postgres => self.database_url.clone().unwrap(),
+        };
+        sqlx::AnyConnection::connect(&url).await.unwrap()
     }
 
-    /// The first column of every row a statement run as the table owner
-    /// returns, as text.
+    /// Runs a statement as the table owner.
+    pub async fn as_table_owner(&self, sql: &str) {
+        let mut conn = self.owner_connection().await;
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+
+    /// The first column, text, of every row a query run as the table owner
+    /// returns.
     pub async fn owner_strings(&self, sql: &str) -> Vec<String> {
-        use sqlx::Connection as _;
-        use sqlx::Row as _;
-        match self.backend {
-            Backend::Sqlite => {
-                let path = format!(
-                    "sqlite://{}",
-                    self.state.config.data_dir.join("switchboard.db").display()
-                );
-                let mut conn = sqlx::SqliteConnection::connect(&path).await.unwrap();
-                let rows = sqlx::query(sql).fetch_all(&mut conn).await.unwrap();
-                rows.iter().map(|r| r.try_get(0).unwrap()).collect()
-            }
-            Backend::Postgres => {
-                let mut conn = sqlx::PgConnection::connect(self.database_url.as_deref().unwrap())
-                    .await
-                    .unwrap();
-                let rows = sqlx::query(sql).fetch_all(&mut conn).await.unwrap();
-                rows.iter().map(|r| r.try_get(0).unwrap()).collect()
-            }
-        }
+        let mut conn = self.owner_connection().await;
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
     }
 
     pub fn db(&self) -> &Db {
