@@ -385,8 +385,10 @@ async fn sync_objects(
             .iter()
             .map(|(key, batch, _)| (key.clone(), *batch))
             .collect();
+        // Every event of the round is still unanswered: a new object a crash
+        // leaves torn is written again by the resends (decision 0014).
         let outcome = objects
-            .put_all(
+            .put_all_new_in_place(
                 versions
                     .into_iter()
                     .map(|(key, _, bytes)| (key, bytes))
@@ -504,7 +506,9 @@ impl Puts {
     /// ago (its process died before writing its objects, so it was never
     /// answered 2xx) the document is extended as it is, at once, and the
     /// event's resend restores its entry: a restart after a crash does not
-    /// make the next event of every call it cut short wait in turn.
+    /// make the next event of every call it cut short wait in turn. A stored
+    /// document that does not parse is waited for in the same way, then set
+    /// aside and started again.
     async fn raw_document(
         &self,
         writer: &Writer,
@@ -524,39 +528,47 @@ impl Puts {
                 Err(object_store::Error::NotFound { .. }) => None,
                 Err(e) => return Err(e.into()),
             };
-            let Some(newest) = newest_missing(stored.as_deref(), committed)? else {
-                return Ok(stored);
+            // A document that does not parse is still being written by
+            // another process, or was created by a round a crash cut short
+            // (decision 0014): none of its entries is known.
+            let entries = match stored.as_deref().map(raw_entries) {
+                None => Some(Vec::new()),
+                Some(Ok(entries)) => Some(entries),
+                Some(Err(_)) => None,
             };
-            if now_ms() >= newest + OTHER_WRITER_WAIT_MS {
-                tracing::warn!(
+            let newest_missing = committed
+                .iter()
+                .filter(|(k, _)| {
+                    entries
+                        .as_ref()
+                        .is_none_or(|known| !known.iter().any(|e| e.event_key == k.as_str()))
+                })
+                .map(|(_, received_at)| *received_at)
+                .max();
+            match newest_missing {
+                Some(newest) if now_ms() < newest + OTHER_WRITER_WAIT_MS => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(50));
+                    continue;
+                }
+                Some(_) if entries.is_some() => tracing::warn!(
                     "a call's raw document lacks events the database has; extending it as it is"
-                );
-                return Ok(stored);
+                ),
+                _ => {}
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            if entries.is_none() {
+                // None of its events was answered 2xx while it was
+                // unreadable: their resends fill the new document.
+                let aside = writer.objects.set_aside(key).await?;
+                tracing::warn!(
+                    kept = aside.as_str(),
+                    "a call's raw document does not parse; starting it again"
+                );
+                return Ok(None);
+            }
+            return Ok(stored);
         }
     }
-}
-
-/// When the newest of the `committed` events that the raw document `doc`
-/// has no entry for was received, if there is one.
-fn newest_missing(
-    doc: Option<&[u8]>,
-    committed: &[(String, i64)],
-) -> Result<Option<i64>, IngestError> {
-    if committed.is_empty() {
-        return Ok(None);
-    }
-    let entries = match doc {
-        Some(doc) => raw_entries(doc)?,
-        None => Vec::new(),
-    };
-    Ok(committed
-        .iter()
-        .filter(|(k, _)| !entries.iter().any(|e| e.event_key == k.as_str()))
-        .map(|(_, received_at)| *received_at)
-        .max())
 }
 
 fn raw_entries(doc: &[u8]) -> Result<Vec<RawEntry<'_>>, IngestError> {

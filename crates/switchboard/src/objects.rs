@@ -175,6 +175,12 @@ impl ObjectKey {
         ok.then(|| Self(key.to_owned()))
     }
 
+    /// Where an object that could not be read is kept once it is replaced:
+    /// beside it, under a name no reader of the layout takes for one.
+    fn unreadable(&self, at_ms: i64) -> Self {
+        Self(format!("{}.unreadable-{at_ms}", self.0))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -234,6 +240,31 @@ async fn blocking(
         .map_err(local)
 }
 
+/// Runs `write`, and again after creating the directories `path` needs
+/// when one was missing. With `sync`, the directories it created are on
+/// the device when this returns.
+fn with_directories(
+    root: &std::path::Path,
+    path: &std::path::Path,
+    sync: bool,
+    mut write: impl FnMut() -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    match write() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = path.parent().expect("an object is in a directory");
+            std::fs::create_dir_all(dir)?;
+            if sync {
+                // The new directories' own entries, up to the store's root.
+                for created in dir.ancestors().skip(1).take_while(|a| a.starts_with(root)) {
+                    sync_dir(created)?;
+                }
+            }
+            write()
+        }
+        other => other,
+    }
+}
+
 /// Writes `bytes` to a staging name beside `path`, creating the
 /// directories it needs, and returns that name. The staging name ends in
 /// `#<digits>`, which `object_store`'s local store never lists, so a crash
@@ -251,32 +282,48 @@ fn stage(
         .and_then(|n| n.to_str())
         .ok_or_else(|| std::io::Error::other("an object key has a file name"))?;
     let staging = path.with_file_name(format!("{name}#{}", rand::random::<u32>()));
-    let write = || -> std::io::Result<()> {
+    let written = with_directories(root, path, sync, || {
         let mut file = std::fs::File::create(&staging)?;
         file.write_all(bytes)?;
         if sync {
             file.sync_data()?;
         }
         Ok(())
-    };
-    let written = match write() {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let dir = path.parent().expect("staging is in a directory");
-            std::fs::create_dir_all(dir)?;
-            if sync {
-                // The new directories' own entries, up to the store's root.
-                for created in dir.ancestors().skip(1).take_while(|a| a.starts_with(root)) {
-                    sync_dir(created)?;
-                }
-            }
-            write()
-        }
-        other => other,
-    };
+    });
     match written {
         Ok(()) => Ok(staging),
         Err(e) => {
             let _ = std::fs::remove_file(&staging);
+            Err(e)
+        }
+    }
+}
+
+/// Writes `bytes` under `path` itself if no file has that name yet, and
+/// says whether it did: nothing durable is there to lose if a crash cuts
+/// the write short (see [`NewObjects::InPlace`]). `O_EXCL` settles a race
+/// with another process creating the same name: the loser stages.
+fn create_in_place(
+    root: &std::path::Path,
+    path: &std::path::Path,
+    bytes: &[u8],
+) -> std::io::Result<bool> {
+    use std::io::Write as _;
+    let mut created = false;
+    let written = with_directories(root, path, false, || {
+        let mut file = match std::fs::File::create_new(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+            other => other?,
+        };
+        created = true;
+        file.write_all(bytes)
+    });
+    match written {
+        Ok(()) => Ok(created),
+        Err(e) => {
+            if created {
+                let _ = std::fs::remove_file(path);
+            }
             Err(e)
         }
     }
@@ -296,16 +343,23 @@ fn write_synced(
 /// Writes every object under `root` with two `syncfs` for all of them
 /// instead of a flush per file and directory (decision 0010): the staged
 /// data first, so that no name — a new one, or one replacing a durable
-/// document — can survive a crash without its bytes; then the names.
+/// document — can survive a crash without its bytes; then the names. With
+/// [`NewObjects::InPlace`], objects that do not exist yet are written under
+/// their own names and the first `syncfs` makes them durable, names and
+/// all; the second is needed only when something was replaced.
 #[cfg(target_os = "linux")]
 fn write_all_then_sync_filesystem(
     root: &std::path::Path,
     objects: &[(ObjectKey, Bytes)],
+    new: NewObjects,
 ) -> std::io::Result<()> {
     let mut staged = Vec::with_capacity(objects.len());
     let mut stage_all = || -> std::io::Result<()> {
         for (key, bytes) in objects {
             let path = root.join(key.as_str());
+            if new == NewObjects::InPlace && create_in_place(root, &path, bytes)? {
+                continue;
+            }
             staged.push((stage(root, &path, bytes, false)?, path));
         }
         syncfs(root)
@@ -315,6 +369,9 @@ fn write_all_then_sync_filesystem(
             let _ = std::fs::remove_file(staging);
         }
         return Err(e);
+    }
+    if staged.is_empty() {
+        return Ok(());
     }
     for (staging, path) in staged {
         std::fs::rename(staging, path)?;
@@ -330,6 +387,20 @@ fn syncfs(root: &std::path::Path) -> std::io::Result<()> {
 /// Makes the entries of `dir` (files renamed into it) durable.
 fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// What a reader may see of a local object that a batch creates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NewObjects {
+    /// Whole or nothing: staged and renamed into place, like any other.
+    Whole,
+    /// Written under its own name, which saves a rename per object and, in
+    /// a batch that replaces nothing, the second `syncfs`. A reader may see
+    /// it before it is whole, and a crash before the batch's sync may leave
+    /// it torn. Only for writers who answer no one before the sync and read
+    /// such objects back only where an unreadable one is taken for an
+    /// unfinished write: the ingest syncer (decision 0014).
+    InPlace,
 }
 
 #[derive(Clone)]
@@ -380,13 +451,32 @@ impl Objects {
     }
 
     /// Stores every object; when it returns, they survive a crash of the
-    /// machine, not only of the process. S3 answers a PUT once it is
-    /// durable. Local files are written to a staging name and renamed into
-    /// place, then made durable as `local_object_sync` says: one `syncfs`
-    /// for the batch, or each file synced and their directories once for
-    /// all of them — `object_store`'s local store does not sync, and a 2xx
-    /// promises that the raw payload is stored.
+    /// machine, not only of the process, and a reader sees each whole or
+    /// not at all. S3 answers a PUT once it is durable. Local files are
+    /// written to a staging name and renamed into place, then made durable
+    /// as `local_object_sync` says: one `syncfs` for the batch, or each file
+    /// synced and their directories once for all of them — `object_store`'s
+    /// local store does not sync, and a 2xx promises that the raw payload
+    /// is stored.
     pub async fn put_all(&self, objects: Vec<(ObjectKey, Bytes)>) -> object_store::Result<()> {
+        self.put_batch(objects, NewObjects::Whole).await
+    }
+
+    /// [`Objects::put_all`], but a local object that does not exist yet
+    /// may be seen, or left by a crash, before it is whole
+    /// ([`NewObjects::InPlace`]).
+    pub async fn put_all_new_in_place(
+        &self,
+        objects: Vec<(ObjectKey, Bytes)>,
+    ) -> object_store::Result<()> {
+        self.put_batch(objects, NewObjects::InPlace).await
+    }
+
+    async fn put_batch(
+        &self,
+        objects: Vec<(ObjectKey, Bytes)>,
+        new: NewObjects,
+    ) -> object_store::Result<()> {
         use futures_util::{StreamExt as _, TryStreamExt as _};
         if objects.is_empty() {
             // Nothing to wait for (a `syncfs` would still flush the disk).
@@ -407,8 +497,10 @@ impl Objects {
             #[cfg(target_os = "linux")]
             Backend::Local(_, root, LocalObjectSync::Filesystem) => {
                 let root = root.clone();
-                blocking(move || write_all_then_sync_filesystem(&root, &objects)).await
+                blocking(move || write_all_then_sync_filesystem(&root, &objects, new)).await
             }
+            // Each file is synced on its own there: written in place or
+            // staged, it costs the same flush.
             Backend::Local(_, root, _) => {
                 let paths: Vec<std::path::PathBuf> = objects
                     .iter()
@@ -437,6 +529,15 @@ impl Objects {
 
     pub async fn get(&self, key: &ObjectKey) -> object_store::Result<Bytes> {
         self.store().get(&key.path()).await?.bytes().await
+    }
+
+    /// Moves an object that could not be read out of its key's way, to a
+    /// name beside it (kept for whoever wants to look at it), and returns
+    /// that name.
+    pub async fn set_aside(&self, key: &ObjectKey) -> object_store::Result<ObjectKey> {
+        let aside = key.unreadable(crate::db::now_ms());
+        self.store().rename(&key.path(), &aside.path()).await?;
+        Ok(aside)
     }
 
     /// Deletes; an object that is already gone is not an error.
@@ -549,6 +650,55 @@ mod tests {
             expected.sort();
             assert_eq!(listed, expected, "{sync:?}");
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn new_objects_go_in_place_and_existing_ones_are_still_replaced_whole() {
+        let data = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: data.path().to_path_buf(),
+            ..Config::default()
+        };
+        let objects = Objects::open(&config, b"url key").unwrap();
+        let scope =
+            crate::auth::Operator::command_line().scope_for(switchboard_core::TenantId::generate());
+        let raw = ObjectKey::raw(&scope, CallId::generate());
+        let path = data.path().join("objects").join(raw.as_str());
+
+        // A new object, in a directory that does not exist yet.
+        objects
+            .put_all_new_in_place(vec![(raw.clone(), "first".into())])
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        assert!(!create_in_place(data.path(), &path, b"other").unwrap());
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"first",
+            "an existing name is left to staging"
+        );
+
+        // An existing object is staged and renamed: a second name for the
+        // old file still holds the old bytes, so they were not overwritten.
+        let link = path.with_file_name("old-link");
+        std::fs::hard_link(&path, &link).unwrap();
+        objects
+            .put_all_new_in_place(vec![(raw.clone(), "second".into())])
+            .await
+            .unwrap();
+        assert_eq!(&objects.get(&raw).await.unwrap()[..], b"second");
+        assert_eq!(std::fs::read(&link).unwrap(), b"first");
+
+        let aside = objects.set_aside(&raw).await.unwrap();
+        assert!(aside
+            .as_str()
+            .starts_with(&format!("{}.unreadable-", raw.as_str())));
+        assert_eq!(&objects.get(&aside).await.unwrap()[..], b"second");
+        assert!(matches!(
+            objects.get(&raw).await,
+            Err(object_store::Error::NotFound { .. })
+        ));
     }
 
     #[test]

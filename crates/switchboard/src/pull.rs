@@ -264,18 +264,30 @@ async fn credential(state: &AppState, scope: &TenantScope) -> Result<Value, Pull
         .ok_or(PullError::NotConfigured)
 }
 
+/// Takes the tenant's pull lease for `owner`, if no run holds it; returns
+/// the pull's state as the lease found it.
+async fn lease(
+    state: &AppState,
+    scope: &TenantScope,
+    owner: &str,
+) -> Result<recording_pull::PullState, PullError> {
+    let now = now_ms();
+    let mut tx = state.db.tenant(scope, Mode::Write).await?;
+    let leased = recording_pull::try_lease(&mut tx, owner, now, now + LEASE_MS).await?;
+    let before = recording_pull::get(&mut tx).await?.unwrap_or_default();
+    tx.commit().await?;
+    if leased {
+        Ok(before)
+    } else {
+        Err(PullError::Busy)
+    }
+}
+
 /// Runs the pull for one tenant now, if no other run holds its lease.
 pub async fn run_once(state: &AppState, scope: &TenantScope) -> Result<RunSummary, PullError> {
     let cred = credential(state, scope).await?;
-    let now = now_ms();
     let owner = ulid::Ulid::new().to_string();
-    let mut tx = state.db.tenant(scope, Mode::Write).await?;
-    let leased = recording_pull::try_lease(&mut tx, &owner, now, now + LEASE_MS).await?;
-    let before = recording_pull::get(&mut tx).await?.unwrap_or_default();
-    tx.commit().await?;
-    if !leased {
-        return Err(PullError::Busy);
-    }
+    let before = lease(state, scope, &owner).await?;
     let mut summary = RunSummary::default();
     let run = Run {
         lease_owner: &owner,
@@ -464,7 +476,8 @@ async fn take(
 
 /// Fetches the recording of a call the pull created, again, now: one that
 /// was given up on, or whose audio went missing. A failure is recorded on
-/// the call as well as returned.
+/// the call as well as returned. It holds the pull's lease meanwhile, so a
+/// run never downloads the same recording at the same time.
 pub async fn refetch(
     state: &AppState,
     scope: &TenantScope,
@@ -472,16 +485,29 @@ pub async fn refetch(
     recording: &str,
 ) -> Result<(), PullError> {
     let cred = credential(state, scope).await?;
-    let http = &state.tenant_http;
-    let conn = Connection::from_credential(&cred, http)?;
-    let mut bearer = token(http, &conn).await?;
-    let fetched = fetch_audio(state, scope, &conn, &mut bearer, recording, call).await;
+    let owner = ulid::Ulid::new().to_string();
+    lease(state, scope, &owner).await?;
+    let fetched = fetch_leased(state, scope, &cred, call, recording).await;
+    let mut tx = state.db.tenant(scope, Mode::Write).await?;
     if let Err(PullError::Recording { reason, .. }) = &fetched {
-        let mut tx = state.db.tenant(scope, Mode::Write).await?;
         calls::set_audio(&mut tx, call, "failed", None, Some(reason)).await?;
-        tx.commit().await?;
     }
+    recording_pull::release(&mut tx, &owner).await?;
+    tx.commit().await?;
     fetched
+}
+
+async fn fetch_leased(
+    state: &AppState,
+    scope: &TenantScope,
+    cred: &Value,
+    call: CallId,
+    recording: &str,
+) -> Result<(), PullError> {
+    let http = &state.tenant_http;
+    let conn = Connection::from_credential(cred, http)?;
+    let mut bearer = token(http, &conn).await?;
+    fetch_audio(state, scope, &conn, &mut bearer, recording, call).await
 }
 
 /// Downloads recording `recording` and stores it as `call`'s audio.

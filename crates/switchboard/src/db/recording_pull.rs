@@ -125,6 +125,20 @@ pub async fn set_stuck(
     Ok(())
 }
 
+/// Gives up `owner`'s lease without recording a run (a recording fetched
+/// on request).
+pub async fn release(tx: &mut TenantTx, owner: &str) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE recording_pull SET lease_until = NULL, lease_owner = NULL \
+         WHERE tenant_id = $1 AND lease_owner = $2",
+    )
+    .bind(tx.tenant_param())
+    .bind(owner)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
 /// What a run did.
 pub struct RunOutcome<'a> {
     pub at: i64,

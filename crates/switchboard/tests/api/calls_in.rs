@@ -183,6 +183,36 @@ async fn a_resend_writes_the_objects_a_crash_lost(app: TestApp) {
     assert_eq!(events, [json!("call_started"), json!("call_analyzed")]);
     send_retell(&app, &url, &ended).await;
     assert_eq!(entries(&raw).len(), 3);
+
+    // A new document is written under its own name (decision 0014): a crash
+    // before the round's sync can leave it torn. None of its events was
+    // answered, and their resends start it again; the torn bytes are kept.
+    let whole = std::fs::read(&raw).unwrap();
+    let torn = &whole[..whole.len() / 2];
+    std::fs::write(&raw, torn).unwrap();
+    let again = send_retell(&app, &url, &analyzed).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert_eq!(again.body["duplicate"], true);
+    let events: Vec<Value> = entries(&raw)
+        .iter()
+        .map(|e| e["payload"]["event"].clone())
+        .collect();
+    assert_eq!(events, [json!("call_analyzed")]);
+    let kept: Vec<Vec<u8>> = std::fs::read_dir(raw.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{call}.json.unreadable-"))
+        })
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert_eq!(kept, [torn.to_vec()], "the torn document is kept beside it");
+    send_retell(&app, &url, &started).await;
+    send_retell(&app, &url, &ended).await;
+    assert_eq!(entries(&raw).len(), 3);
 }
 
 async fn retell_events_merge_into_one_call_exactly_once(app: TestApp) {

@@ -600,6 +600,21 @@ async fn a_recording_that_never_downloads_is_given_up(app: TestApp) {
         given_up["id"].as_str().unwrap()
     );
     let fetch = || app.post(&fetch_path, &owner, json!({}));
+    // Not while a run holds the pull's lease: both would download it.
+    app.as_table_owner(&format!(
+        "UPDATE recording_pull SET lease_owner = 'a-run', lease_until = {} WHERE tenant_id = '{}'",
+        i64::MAX / 2,
+        t.id
+    ))
+    .await;
+    let running = fetch().await;
+    assert_eq!(running.status, StatusCode::CONFLICT, "{}", running.text);
+    assert_eq!(
+        running.body["type"].as_str().unwrap().rsplit('/').next(),
+        Some("pull-running")
+    );
+    app.as_table_owner("UPDATE recording_pull SET lease_owner = NULL, lease_until = NULL")
+        .await;
     let failing = fetch().await;
     assert_eq!(failing.status, StatusCode::BAD_GATEWAY, "{}", failing.text);
     assert!(
@@ -623,6 +638,13 @@ async fn a_recording_that_never_downloads_is_given_up(app: TestApp) {
     *fake.always_fails.lock().unwrap() = None;
     let fetched = fetch().await;
     assert_eq!(fetched.status, StatusCode::NO_CONTENT, "{}", fetched.text);
+    let after = run().await;
+    assert_eq!(
+        after.status,
+        StatusCode::OK,
+        "the fetch gave the lease back: {}",
+        after.text
+    );
     let stored = app.get(&call_path, &owner).await.body;
     assert_eq!(stored["stages"]["recording"], "stored", "{stored}");
     let recording = app.get(&format!("{call_path}/recording"), &owner).await;

@@ -435,7 +435,10 @@ pub async fn fetch_recording(
         }
         Err(PullError::Db(e)) => Err(e.into()),
         Err(PullError::Ingest(e)) => Err(e.into()),
-        Err(PullError::Busy | PullError::LeaseLost) => Err(Problem::internal()),
+        Err(PullError::Busy | PullError::LeaseLost) => {
+            Err(Problem::conflict("pull-running", "A pull is running")
+                .detail("the tenant's recording pull is running; send this again when it ends"))
+        }
     }
 }
 
