@@ -523,18 +523,19 @@ impl Puts {
         }
         let mut pause = std::time::Duration::from_millis(2);
         loop {
-            let stored = match writer.objects.get(key).await {
-                Ok(stored) => Some(stored.to_vec()),
-                Err(object_store::Error::NotFound { .. }) => None,
+            let (stored, modified) = match writer.objects.get_with_modified(key).await {
+                Ok((stored, modified)) => (Some(stored.to_vec()), modified),
+                Err(object_store::Error::NotFound { .. }) => (None, i64::MIN),
                 Err(e) => return Err(e.into()),
             };
             // A document that does not parse is still being written by
             // another process, or was created by a round a crash cut short
-            // (decision 0014): none of its entries is known.
-            let entries = match stored.as_deref().map(raw_entries) {
-                None => Some(Vec::new()),
-                Some(Ok(entries)) => Some(entries),
-                Some(Err(_)) => None,
+            // (decision 0014): none of its entries is known, and it is given
+            // as long from its last write as from the events it lacks.
+            let (entries, written_at) = match stored.as_deref().map(raw_entries) {
+                None => (Some(Vec::new()), None),
+                Some(Ok(entries)) => (Some(entries), None),
+                Some(Err(_)) => (None, Some(modified)),
             };
             let newest_missing = committed
                 .iter()
@@ -544,9 +545,10 @@ impl Puts {
                         .is_none_or(|known| !known.iter().any(|e| e.event_key == k.as_str()))
                 })
                 .map(|(_, received_at)| *received_at)
+                .chain(written_at)
                 .max();
             match newest_missing {
-                Some(newest) if now_ms() < newest + OTHER_WRITER_WAIT_MS => {
+                Some(newest) if now_ms() < newest.saturating_add(OTHER_WRITER_WAIT_MS) => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(std::time::Duration::from_millis(50));
                     continue;
@@ -559,11 +561,12 @@ impl Puts {
             if entries.is_none() {
                 // None of its events was answered 2xx while it was
                 // unreadable: their resends fill the new document.
-                let aside = writer.objects.set_aside(key).await?;
-                tracing::warn!(
-                    kept = aside.as_str(),
-                    "a call's raw document does not parse; starting it again"
-                );
+                if let Some(aside) = writer.objects.set_aside(key).await? {
+                    tracing::warn!(
+                        kept = aside.as_str(),
+                        "a call's raw document does not parse; starting it again"
+                    );
+                }
                 return Ok(None);
             }
             return Ok(stored);

@@ -176,9 +176,10 @@ impl ObjectKey {
     }
 
     /// Where an object that could not be read is kept once it is replaced:
-    /// beside it, under a name no reader of the layout takes for one.
+    /// `<tenant>/unreadable/<its path>.<ms>`, outside the layout's folders.
     fn unreadable(&self, at_ms: i64) -> Self {
-        Self(format!("{}.unreadable-{at_ms}", self.0))
+        let (tenant, path) = self.0.split_once('/').expect("a key is under its tenant");
+        Self(format!("{tenant}/unreadable/{path}.{at_ms}"))
     }
 
     pub fn as_str(&self) -> &str {
@@ -243,12 +244,12 @@ async fn blocking(
 /// Runs `write`, and again after creating the directories `path` needs
 /// when one was missing. With `sync`, the directories it created are on
 /// the device when this returns.
-fn with_directories(
+fn with_directories<T>(
     root: &std::path::Path,
     path: &std::path::Path,
     sync: bool,
-    mut write: impl FnMut() -> std::io::Result<()>,
-) -> std::io::Result<()> {
+    mut write: impl FnMut() -> std::io::Result<T>,
+) -> std::io::Result<T> {
     match write() {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let dir = path.parent().expect("an object is in a directory");
@@ -302,30 +303,19 @@ fn stage(
 /// Writes `bytes` under `path` itself if no file has that name yet, and
 /// says whether it did: nothing durable is there to lose if a crash cuts
 /// the write short (see [`NewObjects::InPlace`]). `O_EXCL` settles a race
-/// with another process creating the same name: the loser stages.
+/// with another process creating the same name: the loser stages. A write
+/// that fails leaves what it wrote, which is not removed: by then the name
+/// may be another process's, and a torn new object is handled anyway.
 fn create_in_place(
     root: &std::path::Path,
     path: &std::path::Path,
     bytes: &[u8],
 ) -> std::io::Result<bool> {
     use std::io::Write as _;
-    let mut created = false;
-    let written = with_directories(root, path, false, || {
-        let mut file = match std::fs::File::create_new(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
-            other => other?,
-        };
-        created = true;
-        file.write_all(bytes)
-    });
-    match written {
-        Ok(()) => Ok(created),
-        Err(e) => {
-            if created {
-                let _ = std::fs::remove_file(path);
-            }
-            Err(e)
-        }
+    match with_directories(root, path, false, || std::fs::File::create_new(path)) {
+        Ok(mut file) => file.write_all(bytes).map(|()| true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -531,13 +521,50 @@ impl Objects {
         self.store().get(&key.path()).await?.bytes().await
     }
 
-    /// Moves an object that could not be read out of its key's way, to a
-    /// name beside it (kept for whoever wants to look at it), and returns
-    /// that name.
-    pub async fn set_aside(&self, key: &ObjectKey) -> object_store::Result<ObjectKey> {
+    /// An object with when it was last written, in Unix milliseconds.
+    pub async fn get_with_modified(&self, key: &ObjectKey) -> object_store::Result<(Bytes, i64)> {
+        let got = self.store().get(&key.path()).await?;
+        let modified = got.meta.last_modified.timestamp_millis();
+        Ok((got.bytes().await?, modified))
+    }
+
+    /// Moves an object that could not be read out of its key's way, to
+    /// [`ObjectKey::unreadable`] (kept for whoever wants to look at it), and
+    /// returns that name; `None` when it was gone already.
+    pub async fn set_aside(&self, key: &ObjectKey) -> object_store::Result<Option<ObjectKey>> {
         let aside = key.unreadable(crate::db::now_ms());
-        self.store().rename(&key.path(), &aside.path()).await?;
-        Ok(aside)
+        match self.store().rename(&key.path(), &aside.path()).await {
+            Ok(()) => Ok(Some(aside)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes every version of `key` that was set aside.
+    pub async fn delete_set_aside(&self, key: &ObjectKey) -> object_store::Result<()> {
+        use futures_util::TryStreamExt as _;
+        let probe = key.unreadable(0);
+        let (folder, file) = probe
+            .as_str()
+            .rsplit_once('/')
+            .expect("a key is under its tenant");
+        let versions = file.strip_suffix('0').expect("the probe ends in its time");
+        let found: Vec<Path> = self
+            .store()
+            .list(Some(&Path::from(folder)))
+            .map_ok(|meta| meta.location)
+            .try_filter(|location| {
+                std::future::ready(location.filename().is_some_and(|f| f.starts_with(versions)))
+            })
+            .try_collect()
+            .await?;
+        for location in found {
+            match self.store().delete(&location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Deletes; an object that is already gone is not an error.
@@ -690,15 +717,37 @@ mod tests {
         assert_eq!(&objects.get(&raw).await.unwrap()[..], b"second");
         assert_eq!(std::fs::read(&link).unwrap(), b"first");
 
-        let aside = objects.set_aside(&raw).await.unwrap();
-        assert!(aside
-            .as_str()
-            .starts_with(&format!("{}.unreadable-", raw.as_str())));
+        let aside = objects.set_aside(&raw).await.unwrap().unwrap();
+        assert!(aside.as_str().starts_with(&format!(
+            "{}/unreadable/{}.",
+            scope.tenant_id(),
+            raw.as_str().split_once('/').unwrap().1
+        )));
         assert_eq!(&objects.get(&aside).await.unwrap()[..], b"second");
         assert!(matches!(
             objects.get(&raw).await,
             Err(object_store::Error::NotFound { .. })
         ));
+        assert!(
+            objects.set_aside(&raw).await.unwrap().is_none(),
+            "gone already"
+        );
+
+        // Only that object's versions are deleted with it.
+        let other = ObjectKey::raw(&scope, CallId::generate());
+        objects.put(&other, "other").await.unwrap();
+        objects.set_aside(&other).await.unwrap().unwrap();
+        objects.delete_set_aside(&raw).await.unwrap();
+        assert!(matches!(
+            objects.get(&aside).await,
+            Err(object_store::Error::NotFound { .. })
+        ));
+        let folder = data
+            .path()
+            .join("objects")
+            .join(scope.tenant_id().to_string())
+            .join("unreadable/raw");
+        assert_eq!(std::fs::read_dir(folder).unwrap().count(), 1);
     }
 
     #[test]

@@ -266,11 +266,7 @@ async fn credential(state: &AppState, scope: &TenantScope) -> Result<Value, Pull
 
 /// Takes the tenant's pull lease for `owner`, if no run holds it; returns
 /// the pull's state as the lease found it.
-async fn lease(
-    state: &AppState,
-    scope: &TenantScope,
-    owner: &str,
-) -> Result<recording_pull::PullState, PullError> {
+async fn lease(state: &AppState, scope: &TenantScope, owner: &str) -> Result<PullState, PullError> {
     let now = now_ms();
     let mut tx = state.db.tenant(scope, Mode::Write).await?;
     let leased = recording_pull::try_lease(&mut tx, owner, now, now + LEASE_MS).await?;
@@ -488,13 +484,27 @@ pub async fn refetch(
     let owner = ulid::Ulid::new().to_string();
     lease(state, scope, &owner).await?;
     let fetched = fetch_leased(state, scope, &cred, call, recording).await;
-    let mut tx = state.db.tenant(scope, Mode::Write).await?;
-    if let Err(PullError::Recording { reason, .. }) = &fetched {
-        calls::set_audio(&mut tx, call, "failed", None, Some(reason)).await?;
+    // Given back first and on its own, so that nothing after it can keep
+    // the tenant's runs waiting for the lease to run out.
+    if let Err(e) = release(state, scope, &owner).await {
+        tracing::error!(tenant = %scope.tenant_id(), error = %e, "the pull's lease was not given back; it runs out by itself");
     }
-    recording_pull::release(&mut tx, &owner).await?;
-    tx.commit().await?;
+    if let Err(PullError::Recording { reason, .. }) = &fetched {
+        let mut tx = state.db.tenant(scope, Mode::Write).await?;
+        calls::set_audio(&mut tx, call, "failed", None, Some(reason)).await?;
+        tx.commit().await?;
+    }
     fetched
+}
+
+async fn release(
+    state: &AppState,
+    scope: &TenantScope,
+    owner: &str,
+) -> Result<(), crate::db::DbError> {
+    let mut tx = state.db.tenant(scope, Mode::Write).await?;
+    recording_pull::release(&mut tx, owner).await?;
+    tx.commit().await
 }
 
 async fn fetch_leased(

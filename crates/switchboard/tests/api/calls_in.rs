@@ -112,7 +112,7 @@ async fn calls_of(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
 /// in between leaves a committed event without its objects, and no 2xx, so
 /// the provider resends it. The resend is a duplicate that writes them.
 async fn a_resend_writes_the_objects_a_crash_lost(app: TestApp) {
-    let (_owner, agent, tenant) = retell_agent(&app, "acme").await;
+    let (owner, agent, tenant) = retell_agent(&app, "acme").await;
     let url = agent["webhook_url"].as_str().unwrap().to_owned();
     let started = retell_event("call_started", "call-lost", json!({}));
     let ended = retell_event("call_ended", "call-lost", json!({"duration_ms": 5_000}));
@@ -184,35 +184,57 @@ async fn a_resend_writes_the_objects_a_crash_lost(app: TestApp) {
     send_retell(&app, &url, &ended).await;
     assert_eq!(entries(&raw).len(), 3);
 
-    // A new document is written under its own name (decision 0014): a crash
-    // before the round's sync can leave it torn. None of its events was
-    // answered, and their resends start it again; the torn bytes are kept.
+    // A new document is written under its own name (decision 0014): another
+    // process may be writing it, or a crash before the round's sync may
+    // have torn it. Written just now, it is waited for as long as a missing
+    // entry would be; then, since none of its events was answered, it is
+    // started again and their resends fill it. The torn bytes are kept.
     let whole = std::fs::read(&raw).unwrap();
     let torn = &whole[..whole.len() / 2];
     std::fs::write(&raw, torn).unwrap();
+    let sent = std::time::Instant::now();
     let again = send_retell(&app, &url, &analyzed).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.text);
     assert_eq!(again.body["duplicate"], true);
+    assert!(
+        sent.elapsed() >= std::time::Duration::from_millis(1_500),
+        "a document written {:?} ago was taken for a torn one",
+        sent.elapsed()
+    );
     let events: Vec<Value> = entries(&raw)
         .iter()
         .map(|e| e["payload"]["event"].clone())
         .collect();
     assert_eq!(events, [json!("call_analyzed")]);
-    let kept: Vec<Vec<u8>> = std::fs::read_dir(raw.parent().unwrap())
+    let set_aside = objects.join(format!("{tenant}/unreadable/raw"));
+    let kept: Vec<Vec<u8>> = std::fs::read_dir(&set_aside)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| {
             p.file_name()
                 .unwrap()
                 .to_string_lossy()
-                .starts_with(&format!("{call}.json.unreadable-"))
+                .starts_with(&format!("{call}.json."))
         })
         .map(|p| std::fs::read(p).unwrap())
         .collect();
-    assert_eq!(kept, [torn.to_vec()], "the torn document is kept beside it");
+    assert_eq!(kept, [torn.to_vec()], "the torn document is kept aside");
     send_retell(&app, &url, &started).await;
     send_retell(&app, &url, &ended).await;
     assert_eq!(entries(&raw).len(), 3);
+
+    // Deleting the call deletes what was set aside too.
+    let deleted = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/calls/{call}"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    assert!(!raw.exists());
+    assert_eq!(std::fs::read_dir(&set_aside).unwrap().count(), 0);
 }
 
 async fn retell_events_merge_into_one_call_exactly_once(app: TestApp) {

@@ -118,6 +118,21 @@ async fn calls_live_in_s3_when_configured(app: TestApp) {
     let audio = app.client.get(location).send().await.unwrap();
     assert_eq!(audio.bytes().await.unwrap().as_ref(), b"ID3-fake-mp3");
 
+    // A raw document set aside as unreadable (decision 0014) moves within
+    // the tenant's prefix and is deleted with the call.
+    let aside = app
+        .state
+        .objects
+        .set_aside(&keys[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(aside
+        .as_str()
+        .starts_with(&format!("{}/unreadable/raw/", t.id)));
+    assert_eq!(app.state.objects.get(&aside).await.unwrap(), raw);
+    app.state.objects.put(&keys[0], raw).await.unwrap();
+
     let d = app
         .call(
             Method::DELETE,
@@ -127,7 +142,7 @@ async fn calls_live_in_s3_when_configured(app: TestApp) {
         )
         .await;
     assert_eq!(d.status, StatusCode::NO_CONTENT);
-    for key in &keys {
+    for key in keys.iter().chain([&aside]) {
         assert!(
             matches!(
                 app.state.objects.get(key).await,

@@ -272,8 +272,9 @@ pub async fn delete(
         ),
     )
     .await?;
+    let raw = ObjectKey::raw(scope, id);
     let mut keys = vec![
-        ObjectKey::raw(scope, id),
+        raw.clone(),
         ObjectKey::meta(scope, id),
         ObjectKey::enriched(scope, id),
         ObjectKey::final_v1(scope, id),
@@ -292,6 +293,12 @@ pub async fn delete(
             .await
             .map_err(crate::ingest::IngestError::from)?;
     }
+    // A raw document set aside as unreadable holds payloads too (decision 0014).
+    state
+        .objects
+        .delete_set_aside(&raw)
+        .await
+        .map_err(crate::ingest::IngestError::from)?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
