@@ -523,19 +523,21 @@ impl Puts {
         }
         let mut pause = std::time::Duration::from_millis(2);
         loop {
-            let (stored, modified) = match writer.objects.get_with_modified(key).await {
-                Ok((stored, modified)) => (Some(stored.to_vec()), modified),
-                Err(object_store::Error::NotFound { .. }) => (None, i64::MIN),
+            let stored = match writer.objects.get_with_modified(key).await {
+                Ok((stored, modified)) => Some((stored.to_vec(), modified)),
+                Err(object_store::Error::NotFound { .. }) => None,
                 Err(e) => return Err(e.into()),
             };
             // A document that does not parse is still being written by
             // another process, or was created by a round a crash cut short
             // (decision 0014): none of its entries is known, and it is given
             // as long from its last write as from the events it lacks.
-            let (entries, written_at) = match stored.as_deref().map(raw_entries) {
+            let (entries, written_at) = match &stored {
                 None => (Some(Vec::new()), None),
-                Some(Ok(entries)) => (Some(entries), None),
-                Some(Err(_)) => (None, Some(modified)),
+                Some((doc, modified)) => match raw_entries(doc) {
+                    Ok(entries) => (Some(entries), None),
+                    Err(_) => (None, Some(*modified)),
+                },
             };
             let newest_missing = committed
                 .iter()
@@ -548,7 +550,7 @@ impl Puts {
                 .chain(written_at)
                 .max();
             match newest_missing {
-                Some(newest) if now_ms() < newest.saturating_add(OTHER_WRITER_WAIT_MS) => {
+                Some(newest) if now_ms() < newest + OTHER_WRITER_WAIT_MS => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(std::time::Duration::from_millis(50));
                     continue;
@@ -569,7 +571,7 @@ impl Puts {
                 }
                 return Ok(None);
             }
-            return Ok(stored);
+            return Ok(stored.map(|(doc, _)| doc));
         }
     }
 }

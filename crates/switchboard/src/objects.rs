@@ -175,11 +175,18 @@ impl ObjectKey {
         ok.then(|| Self(key.to_owned()))
     }
 
-    /// Where an object that could not be read is kept once it is replaced:
-    /// `<tenant>/unreadable/<its path>.<ms>`, outside the layout's folders.
-    fn unreadable(&self, at_ms: i64) -> Self {
+    /// Where the versions of this object that could not be read are kept
+    /// once it is replaced — `<tenant>/unreadable/<its path>.<ms>`, outside
+    /// the layout's folders: their folder, and how their names begin.
+    fn unreadable_versions(&self) -> (String, String) {
         let (tenant, path) = self.0.split_once('/').expect("a key is under its tenant");
-        Self(format!("{tenant}/unreadable/{path}.{at_ms}"))
+        let (folder, file) = path.rsplit_once('/').expect("a key names a folder");
+        (format!("{tenant}/unreadable/{folder}"), format!("{file}."))
+    }
+
+    fn unreadable(&self, at_ms: i64) -> Self {
+        let (folder, name) = self.unreadable_versions();
+        Self(format!("{folder}/{name}{at_ms}"))
     }
 
     pub fn as_str(&self) -> &str {
@@ -444,7 +451,7 @@ impl Objects {
     /// machine, not only of the process, and a reader sees each whole or
     /// not at all. S3 answers a PUT once it is durable. Local files are
     /// written to a staging name and renamed into place, then made durable
-    /// as `local_object_sync` says: one `syncfs` for the batch, or each file
+    /// as `local_object_sync` says: two `syncfs` for the batch, or each file
     /// synced and their directories once for all of them — `object_store`'s
     /// local store does not sync, and a 2xx promises that the raw payload
     /// is stored.
@@ -543,18 +550,17 @@ impl Objects {
     /// Deletes every version of `key` that was set aside.
     pub async fn delete_set_aside(&self, key: &ObjectKey) -> object_store::Result<()> {
         use futures_util::TryStreamExt as _;
-        let probe = key.unreadable(0);
-        let (folder, file) = probe
-            .as_str()
-            .rsplit_once('/')
-            .expect("a key is under its tenant");
-        let versions = file.strip_suffix('0').expect("the probe ends in its time");
+        let (folder, versions) = key.unreadable_versions();
         let found: Vec<Path> = self
             .store()
             .list(Some(&Path::from(folder)))
             .map_ok(|meta| meta.location)
             .try_filter(|location| {
-                std::future::ready(location.filename().is_some_and(|f| f.starts_with(versions)))
+                std::future::ready(
+                    location
+                        .filename()
+                        .is_some_and(|f| f.starts_with(&versions)),
+                )
             })
             .try_collect()
             .await?;
