@@ -55,9 +55,9 @@ fn parse_jsonl(data: &[u8]) -> Vec<Line> {
         .collect()
 }
 
-/// CSV columns: `external_id, direction, from, to, started_at` (required),
-/// `ended_at, agent_id, test, recording_url, summary, transcript` (optional).
-/// `transcript` holds one turn per line, `agent: …` or `customer: …`.
+/// CSV with a header row: each column is the call document's member of
+/// that name, as text, except `test` (a yes/no) and `transcript` (one turn
+/// per line, `agent: …` or `customer: …`). Documented in docs/call-json.md.
 fn parse_csv(data: &[u8]) -> Vec<Line> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)

@@ -587,6 +587,60 @@ mod tests {
         }
     }
 
+    /// The HMAC covers what the agent's payload format says, computed here
+    /// without [`VapiHmac::sign`]; without `{timestamp}` there is no
+    /// freshness window and no timestamp header is needed.
+    #[test]
+    fn vapi_hmac_signs_the_configured_payload_format() {
+        let body = br#"{"message":{"type":"end-of-call-report"}}"#;
+        let expected = |payload: &[u8]| {
+            let mut m = Hmac::<Sha256>::new_from_slice(b"s3cret").unwrap();
+            m.update(payload);
+            hex_encode(&m.finalize().into_bytes())
+        };
+        let now = 1_700_000_000_000;
+        let ts = (now / 1000).to_string();
+
+        let body_first = VapiHmac {
+            payload_format: "{body}.{timestamp}".into(),
+            ..VapiHmac::default()
+        };
+        let signed = [&body[..], b".", ts.as_bytes()].concat();
+        let sig = expected(&signed);
+        let headers: &[(&str, &str)] = &[("x-signature", &sig), ("x-timestamp", &ts)];
+        let auth = VapiAuth::Hmac(body_first);
+        assert_eq!(verify_vapi(&auth, "s3cret", headers, body, now), Ok(()));
+        assert_eq!(
+            verify_vapi(
+                &VapiAuth::Hmac(VapiHmac::default()),
+                "s3cret",
+                headers,
+                body,
+                now
+            ),
+            Err(SignatureError::Mismatch),
+            "the default format puts the timestamp first"
+        );
+        assert_eq!(
+            verify_vapi(&auth, "s3cret", headers, body, now + FRESHNESS_MS + 1_000),
+            Err(SignatureError::Stale)
+        );
+
+        let body_only = VapiAuth::Hmac(VapiHmac {
+            payload_format: "{body}".into(),
+            ..VapiHmac::default()
+        });
+        let sig = expected(body);
+        let headers: &[(&str, &str)] = &[("x-signature", &sig)];
+        for at in [now, now + 100 * FRESHNESS_MS] {
+            assert_eq!(verify_vapi(&body_only, "s3cret", headers, body, at), Ok(()));
+        }
+        assert_eq!(
+            verify_vapi(&body_only, "s3cret", headers, b"{}", now),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
     /// Found by the `signatures` fuzz target (fuzz/README.md): a timestamp
     /// far from now overflowed the freshness check (Standard Webhooks'
     /// seconds saturate to i64::MIN); the same held for Retell's

@@ -129,6 +129,9 @@ pub struct AgentChanges<'a> {
     pub status: Option<&'a str>,
 }
 
+/// `status = "active"` asks for the agent to take webhooks again; only a
+/// correctly signed webhook proves it is set up right, so an agent that
+/// never had one, or showed `error`, becomes `pending_validation` instead.
 pub async fn update(
     tx: &mut TenantTx,
     id: AgentId,
@@ -137,7 +140,10 @@ pub async fn update(
     let row = sqlx::query(&format!(
         "UPDATE agents SET name = COALESCE($3, name), \
             provider_agent_id = CASE WHEN $4 = 1 THEN $5 ELSE provider_agent_id END, \
-            status = COALESCE($6, status), \
+            status = CASE \
+                WHEN $6 = 'active' AND status <> 'active' \
+                    AND (status = 'error' OR last_webhook_received_at IS NULL) THEN 'pending_validation' \
+                ELSE COALESCE($6, status) END, \
             error_message = CASE WHEN $6 IS NULL THEN error_message ELSE NULL END, updated_at = $7 \
          WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
     ))

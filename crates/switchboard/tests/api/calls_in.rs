@@ -530,6 +530,76 @@ async fn bad_webhooks_store_nothing(app: TestApp) {
     send_retell(&app, new_url, &body)
         .await
         .problem(StatusCode::FORBIDDEN);
+
+    // Switched back on, an agent is active at once only if a correctly
+    // signed webhook has proved it set up, and it is not showing an error.
+    let set_status = |path: String, status: &'static str| {
+        let app = &app;
+        let owner = &owner;
+        async move {
+            let r = app
+                .call(
+                    Method::PATCH,
+                    &path,
+                    Some(owner),
+                    Some(json!({ "status": status })),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            r.body["status"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(set_status(agent_path.clone(), "active").await, "active");
+    let fresh = app
+        .post(
+            "/api/v1/agents",
+            &owner,
+            json!({"name": "Back office", "provider": "retell"}),
+        )
+        .await;
+    let fresh_path = format!(
+        "/api/v1/agents/{}",
+        fresh.body["agent"]["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        set_status(fresh_path.clone(), "active").await,
+        "pending_validation"
+    );
+    assert_eq!(set_status(fresh_path.clone(), "inactive").await, "inactive");
+    assert_eq!(set_status(fresh_path, "active").await, "pending_validation");
+
+    let deleted = app
+        .call(
+            Method::DELETE,
+            "/api/v1/settings/credentials/retell",
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    send_retell(&app, new_url, &body)
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    let errored = app.get(&agent_path, &owner).await;
+    assert_eq!(errored.body["status"], "error", "{}", errored.text);
+    let put = app
+        .call(
+            Method::PUT,
+            "/api/v1/settings/credentials/retell",
+            Some(&owner),
+            Some(json!({"api_key": RETELL_KEY})),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    assert_eq!(
+        set_status(agent_path.clone(), "active").await,
+        "pending_validation"
+    );
+    assert_eq!(
+        send_retell(&app, new_url, &body).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(app.get(&agent_path, &owner).await.body["status"], "active");
 }
 
 async fn standard_vapi_and_twilio_webhooks(app: TestApp) {
@@ -875,8 +945,13 @@ async fn calls_api_creates_lists_filters_and_deletes(app: TestApp) {
         )
         .await;
     let agent_id = agent.body["agent"]["id"].as_str().unwrap().to_owned();
+    // Unlike the other four in every field the list filters by.
     let mut for_agent = doc("ext-agent", "inbound", "Hello");
     for_agent["agent_id"] = json!(agent_id);
+    for_agent["from"] = json!("+14155550199");
+    for_agent["started_at"] = json!("2026-03-05T09:00:00Z");
+    for_agent["ended_at"] = json!("2026-03-05T09:01:00Z");
+    for_agent["stage"] = json!("analyzed");
     let r = app.post("/api/v1/calls", &owner, for_agent).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let agent = app.get(&format!("/api/v1/agents/{agent_id}"), &owner).await;
@@ -908,23 +983,45 @@ async fn calls_api_creates_lists_filters_and_deletes(app: TestApp) {
         calls_of(&app, &viewer, "?q=100%25").await.is_empty(),
         "% is literal"
     );
-    assert_eq!(
-        calls_of(&app, &viewer, "?phone=%2B14155550123").await.len(),
-        5
-    );
-    assert_eq!(
-        calls_of(
-            &app,
-            &viewer,
-            "?since=2026-03-01T10:00:00Z&until=2026-03-01T10:00:01Z"
-        )
-        .await
-        .len(),
-        5
-    );
-    assert!(calls_of(&app, &viewer, "?since=2026-03-02T00:00:00Z")
-        .await
-        .is_empty());
+    let external_ids = |calls: Vec<Value>| -> Vec<String> {
+        let mut ids: Vec<String> = calls
+            .iter()
+            .map(|c| c["external_id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let others = ["ext-1", "ext-out-0", "ext-out-1", "ext-out-2"];
+    for q in [
+        format!("?agent_id={agent_id}"),
+        "?phone=%2B14155550199".to_owned(),
+        "?status=analyzed".to_owned(),
+        "?since=2026-03-02T00:00:00Z".to_owned(),
+    ] {
+        assert_eq!(
+            external_ids(calls_of(&app, &viewer, &q).await),
+            ["ext-agent"],
+            "{q}"
+        );
+    }
+    for q in [
+        "?phone=%2B14155550123",
+        "?status=ended",
+        "?since=2026-03-01T10:00:00Z&until=2026-03-01T10:00:01Z",
+    ] {
+        assert_eq!(
+            external_ids(calls_of(&app, &viewer, q).await),
+            others,
+            "{q}"
+        );
+    }
+    // Both ends of the range count: before its start, or from its end on, nothing.
+    for q in [
+        "?until=2026-03-01T09:59:59Z",
+        "?since=2026-03-01T10:00:01Z&until=2026-03-05T08:59:59Z",
+    ] {
+        assert!(calls_of(&app, &viewer, q).await.is_empty(), "{q}");
+    }
     let page = app.get("/api/v1/calls?limit=2", &viewer).await;
     let next = page.body["next_cursor"].as_str().unwrap();
     let rest = app
@@ -1034,6 +1131,9 @@ async fn audio_upload_and_signed_recording_urls(app: TestApp) {
     Reply::from(upload("text/plain", audio.clone()).await.unwrap())
         .await
         .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let empty = Reply::from(upload("audio/wav", Vec::new()).await.unwrap()).await;
+    empty.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(empty.fields(), ["body"], "{}", empty.text);
     assert_eq!(
         upload("audio/wav", audio.clone()).await.unwrap().status(),
         StatusCode::NO_CONTENT
@@ -1068,6 +1168,41 @@ async fn audio_upload_and_signed_recording_urls(app: TestApp) {
     }
     let detail = app.get(&format!("/api/v1/calls/{id}"), &owner).await;
     assert_eq!(detail.body["stages"]["recording"], "stored");
+
+    // Over `http.audio_limit_bytes`: 413, and the stored audio is kept.
+    let small = TestApp::spawn_with(app.backend, "small audio limit", |c| {
+        c.http.audio_limit_bytes = 64
+    })
+    .await
+    .unwrap();
+    let t2 = small.seed_tenant("beta").await;
+    let owner2 = small.token(t2.email(Role::Owner)).await;
+    let call2 = small
+        .post("/api/v1/calls", &owner2, doc("ext-big", "inbound", "Hello"))
+        .await;
+    let id2 = call2.body["call_id"].as_str().unwrap();
+    let send = |body: Vec<u8>| {
+        small
+            .client
+            .post(small.url(&format!("/api/v1/calls/{id2}/audio")))
+            .bearer_auth(&owner2)
+            .header("content-type", "audio/wav")
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        send(vec![7; 64]).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    Reply::from(send(vec![8; 65]).await.unwrap())
+        .await
+        .problem(StatusCode::PAYLOAD_TOO_LARGE);
+    let kept = small
+        .get(&format!("/api/v1/calls/{id2}/recording"), &owner2)
+        .await;
+    let location = kept.headers["location"].to_str().unwrap().to_owned();
+    let stored = small.client.get(&location).send().await.unwrap();
+    assert_eq!(stored.bytes().await.unwrap().to_vec(), vec![7; 64]);
 
     // A slow upload holds no write lock: other writes go on while its body
     // is still on the way (on SQLite they once waited for it to finish).
@@ -1121,6 +1256,13 @@ async fn credentials_are_write_only(app: TestApp) {
     assert_eq!(put.body["hint"], "7f3a");
     let got = app.get(path, &owner).await;
     assert_eq!(got.body["configured"], true);
+    assert_eq!(got.body["hint"], "7f3a");
+    let updated = got.body["updated_at"].as_str().unwrap();
+    assert!(
+        time::OffsetDateTime::parse(updated, &time::format_description::well_known::Rfc3339)
+            .is_ok_and(|at| (time::OffsetDateTime::now_utc() - at).whole_seconds().abs() < 60),
+        "{updated}"
+    );
     assert!(!got.text.contains("supersecret") && !put.text.contains("supersecret"));
     let audit = app.get("/api/v1/audit", &owner).await;
     assert!(!audit.text.contains("supersecret"));
@@ -1140,25 +1282,46 @@ async fn credentials_are_write_only(app: TestApp) {
         .await
         .problem(StatusCode::NOT_FOUND);
 
-    // The check asks the provider: a stand-in that accepts one key.
-    let fake = axum::Router::new().route(
-        "/list-agents",
-        axum::routing::get(|h: axum::http::HeaderMap| async move {
-            let ok = h
-                .get("authorization")
-                .is_some_and(|v| v == "Bearer key_supersecret_7f3a");
-            if ok {
+    // The check asks the provider: stand-ins for Retell, Vapi and Twilio
+    // that each accept one credential, sent as that provider expects it.
+    fn accepts(
+        expected: &'static str,
+    ) -> impl Fn(axum::http::HeaderMap) -> std::future::Ready<StatusCode> + Clone {
+        move |h: axum::http::HeaderMap| {
+            std::future::ready(if h.get("authorization").is_some_and(|v| v == expected) {
                 StatusCode::OK
             } else {
                 StatusCode::UNAUTHORIZED
-            }
-        }),
-    );
+            })
+        }
+    }
+    use base64::Engine as _;
+    let twilio_basic: &'static str = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode("AC0123456789abcdef0123456789abcdef:twilio_token_9d2c")
+    )
+    .leak();
+    let fake = axum::Router::new()
+        .route(
+            "/list-agents",
+            axum::routing::get(accepts("Bearer key_supersecret_7f3a")),
+        )
+        .route(
+            "/assistant",
+            axum::routing::get(accepts("Bearer vapi_private_key_51e0")),
+        )
+        .route(
+            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef.json",
+            axum::routing::get(accepts(twilio_basic)),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let fake_base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, fake).await });
     let app = TestApp::spawn_with(app.backend, "credentials check", |c| {
-        c.providers.retell_api_base = fake_base.clone()
+        c.providers.retell_api_base = fake_base.clone();
+        c.providers.vapi_api_base = fake_base.clone();
+        c.providers.twilio_api_base = fake_base.clone();
     })
     .await
     .unwrap();
@@ -1191,6 +1354,32 @@ async fn credentials_are_write_only(app: TestApp) {
     app.call(Method::DELETE, path, Some(&owner), None)
         .await
         .problem(StatusCode::NOT_FOUND);
+
+    for (provider, good, wrong) in [
+        (
+            "vapi",
+            json!({"api_key": "vapi_private_key_51e0"}),
+            json!({"api_key": "vapi_private_key_0000"}),
+        ),
+        (
+            "twilio",
+            json!({"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "twilio_token_9d2c"}),
+            json!({"account_sid": "AC0123456789abcdef0123456789abcdef", "auth_token": "twilio_token_0000"}),
+        ),
+    ] {
+        let stored = format!("/api/v1/settings/credentials/{provider}");
+        let check = format!("{stored}/test");
+        for (credential, accepted) in [(good, true), (wrong, false)] {
+            let put = app
+                .call(Method::PUT, &stored, Some(&owner), Some(credential))
+                .await;
+            assert_eq!(put.status, StatusCode::OK, "{provider}: {}", put.text);
+            let answer = app.post(&check, &owner, json!({})).await;
+            assert_eq!(answer.body["ok"], accepted, "{provider}: {}", answer.text);
+            let status = if accepted { 200 } else { 401 };
+            assert_eq!(answer.body["provider_status"], status, "{provider}");
+        }
+    }
 }
 
 async fn master_key_rotation_rewraps_tenant_secrets(app: TestApp) {
@@ -1795,6 +1984,19 @@ async fn signature_variants_over_http(app: TestApp) {
     )
     .await;
     assert_eq!(hmac.status, StatusCode::CREATED, "{}", hmac.text);
+    // A format that leaves the body out would sign nothing of the event.
+    let unsigned = create(
+        json!({"name": "No body", "provider": "vapi", "vapi_auth": {"scheme": "hmac",
+        "payload_format": "{timestamp}"}}),
+    )
+    .await;
+    unsigned.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        unsigned.fields(),
+        ["vapi_auth.payload_format"],
+        "{}",
+        unsigned.text
+    );
     let secret = hmac.body["signing_secret"].as_str().unwrap().to_owned();
     let (_, local) = urls(&hmac);
     let scheme = VapiHmac {

@@ -211,6 +211,7 @@ async fn pulls_recordings_resuming_after_failures(app: TestApp) {
         .await
         .body;
     assert_eq!(status["last_status"], "failed");
+    assert_eq!(status["last_error"], first.body["error"], "{status}");
     assert_eq!(status["high_water_mark"], "2026-03-01T10:00:00Z");
     let next = time::OffsetDateTime::parse(
         status["next_run_at"].as_str().unwrap(),
@@ -245,6 +246,7 @@ async fn pulls_recordings_resuming_after_failures(app: TestApp) {
         (&status["last_status"], &status["total_created"]),
         (&json!("ok"), &json!(5))
     );
+    assert_eq!(status["last_error"], Value::Null, "a good run clears it");
 
     let calls = app.get("/api/v1/calls?limit=50", &owner).await.body["items"]
         .as_array()

@@ -119,7 +119,9 @@ pub struct CreatedAgent {
 pub struct UpdateAgent {
     pub name: Option<String>,
     pub provider_agent_id: Option<String>,
-    /// `active` or `inactive`.
+    /// `active` or `inactive`. `active` gives `pending_validation` to an
+    /// agent that has had no correctly signed webhook yet or shows `error`:
+    /// its next correctly signed webhook makes it active.
     pub status: Option<String>,
 }
 
