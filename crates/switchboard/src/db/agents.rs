@@ -127,6 +127,8 @@ pub struct AgentChanges<'a> {
     pub name: Option<&'a str>,
     pub provider_agent_id: Option<Option<&'a str>>,
     pub status: Option<&'a str>,
+    /// A Vapi agent's scheme, in its stored form.
+    pub webhook_auth: Option<&'a serde_json::Value>,
 }
 
 /// `status = "active"` asks for the agent to take webhooks again; only a
@@ -144,7 +146,8 @@ pub async fn update(
                 WHEN $6 = 'active' AND status <> 'active' \
                     AND (status = 'error' OR last_webhook_received_at IS NULL) THEN 'pending_validation' \
                 ELSE COALESCE($6, status) END, \
-            error_message = CASE WHEN $6 IS NULL THEN error_message ELSE NULL END, updated_at = $7 \
+            error_message = CASE WHEN $6 IS NULL THEN error_message ELSE NULL END, updated_at = $7, \
+            webhook_auth = COALESCE($8, webhook_auth) \
          WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
     ))
     .bind(tx.tenant_param())
@@ -154,6 +157,7 @@ pub async fn update(
     .bind(c.provider_agent_id.flatten())
     .bind(c.status)
     .bind(now_ms())
+    .bind(c.webhook_auth.map(serde_json::Value::to_string))
     .fetch_optional(tx.conn())
     .await?;
     Ok(row.as_ref().map(from_row).transpose()?)

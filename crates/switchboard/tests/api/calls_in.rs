@@ -2044,6 +2044,57 @@ async fn signature_variants_over_http(app: TestApp) {
     .await
     .problem(StatusCode::UNAUTHORIZED);
 
+    // The scheme changes in place; the secret and the URL stay.
+    let hmac_path = format!(
+        "/api/v1/agents/{}",
+        hmac.body["agent"]["id"].as_str().unwrap()
+    );
+    let patch = |path: String, body: Value| {
+        let (app, owner) = (&app, &owner);
+        async move {
+            app.call(Method::PATCH, &path, Some(owner), Some(body))
+                .await
+        }
+    };
+    let with_secret_too = patch(
+        hmac_path.clone(),
+        json!({"vapi_auth": {"scheme": "secret", "secret": "vapi-chosen-secret-0001"}}),
+    )
+    .await;
+    with_secret_too.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(with_secret_too.fields(), ["vapi_auth.secret"]);
+    let switched = patch(
+        hmac_path.clone(),
+        json!({"vapi_auth": {"scheme": "secret"}}),
+    )
+    .await;
+    assert_eq!(switched.status, StatusCode::OK, "{}", switched.text);
+    assert_eq!(switched.body["webhook_auth"], json!({"scheme": "secret"}));
+    assert!(!switched.text.contains(&secret));
+    send_hmac(report("hmac-5"), now_s(), secret.clone())
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    let r = post_raw(
+        &app,
+        &local,
+        &report("hmac-5"),
+        &[("x-vapi-secret", secret.clone())],
+        "application/json",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let generic = create(json!({"name": "Relay", "provider": "generic"})).await;
+    let not_vapi = patch(
+        format!(
+            "/api/v1/agents/{}",
+            generic.body["agent"]["id"].as_str().unwrap()
+        ),
+        json!({"vapi_auth": {"scheme": "bearer"}}),
+    )
+    .await;
+    not_vapi.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(not_vapi.fields(), ["vapi_auth"]);
+
     // Vapi, the secret in X-Vapi-Secret.
     let plain = create(json!({"name": "Secret line", "provider": "vapi",
         "vapi_auth": {"scheme": "secret", "secret": "vapi-plain-secret-0001"}}))

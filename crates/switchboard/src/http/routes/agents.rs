@@ -123,6 +123,10 @@ pub struct UpdateAgent {
     /// agent that has had no correctly signed webhook yet or shows `error`:
     /// its next correctly signed webhook makes it active.
     pub status: Option<String>,
+    /// Vapi only: how Vapi authenticates from now on, as at creation but
+    /// without `secret` (the agent keeps its secret; `rotate-secret`
+    /// changes it).
+    pub vapi_auth: Option<VapiAuthInput>,
 }
 
 fn check_name(v: &mut Validator, name: &str) -> Option<String> {
@@ -492,8 +496,28 @@ pub async fn update(
             },
         )
     });
+    let webhook_auth = body.vapi_auth.map(|input| {
+        if input.secret.is_some() {
+            v.check::<(), _>(
+                "vapi_auth.secret",
+                Err("the secret is changed with rotate-secret"),
+            );
+        }
+        parse_vapi_auth(&mut v, Some(input))
+            .0
+            .map(|a| vapi_auth_json(&a))
+    });
     v.finish()?;
     let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Write).await?;
+    if webhook_auth.is_some() {
+        let agent = agents::get(&mut tx, id)
+            .await?
+            .ok_or_else(Problem::not_found)?;
+        if agent.provider != Source::Vapi {
+            return Err(Problem::field("vapi_auth", "only for vapi agents"));
+        }
+    }
+    let webhook_auth = webhook_auth.flatten();
     let agent = agents::update(
         &mut tx,
         id,
@@ -501,7 +525,7 @@ pub async fn update(
             name: name.as_deref(),
             provider_agent_id: provider_agent_id.as_deref().map(Some),
             status,
-            ..AgentChanges::default()
+            webhook_auth: webhook_auth.as_ref(),
         },
     )
     .await?
@@ -514,7 +538,7 @@ pub async fn update(
             "agent.updated",
             "agent",
             id.to_string(),
-            serde_json::json!({"name": name, "provider_agent_id": provider_agent_id, "status": status}),
+            serde_json::json!({"name": name, "provider_agent_id": provider_agent_id, "status": status, "vapi_auth": webhook_auth}),
         ),
     )
     .await?;
