@@ -83,18 +83,23 @@ fn retell_event(event: &str, call_id: &str, extra: Value) -> String {
 }
 
 /// An owner token and a Retell agent with the tenant's Retell key configured.
-async fn retell_agent(app: &TestApp, slug: &str) -> (String, Value, String) {
-    let t = app.seed_tenant(slug).await;
-    let owner = app.token(t.email(Role::Owner)).await;
+/// Stores `key` as the tenant's Retell API key, which Retell signs with.
+async fn put_retell_key(app: &TestApp, owner: &str, key: &str) {
     let put = app
         .call(
             Method::PUT,
             "/api/v1/settings/credentials/retell",
-            Some(&owner),
-            Some(json!({"api_key": RETELL_KEY})),
+            Some(owner),
+            Some(json!({ "api_key": key })),
         )
         .await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+}
+
+async fn retell_agent(app: &TestApp, slug: &str) -> (String, Value, String) {
+    let t = app.seed_tenant(slug).await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    put_retell_key(&app, &owner, RETELL_KEY).await;
     let agent = app
         .post("/api/v1/agents", &owner, json!({"name": "Front desk", "provider": "retell", "provider_agent_id": "retell-agent-1"}))
         .await;
@@ -505,15 +510,7 @@ async fn bad_webhooks_store_nothing(app: TestApp) {
 
     // The node remembers agents and provider keys for webhook floods; a
     // change through the API still takes effect on the next webhook.
-    let put = app
-        .call(
-            Method::PUT,
-            "/api/v1/settings/credentials/retell",
-            Some(&owner),
-            Some(json!({"api_key": "a-newer-retell-key-0002"})),
-        )
-        .await;
-    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    put_retell_key(&app, &owner, "a-newer-retell-key-0002").await;
     send_retell(&app, new_url, &body)
         .await
         .problem(StatusCode::UNAUTHORIZED);
@@ -582,15 +579,7 @@ async fn bad_webhooks_store_nothing(app: TestApp) {
         .problem(StatusCode::UNAUTHORIZED);
     let errored = app.get(&agent_path, &owner).await;
     assert_eq!(errored.body["status"], "error", "{}", errored.text);
-    let put = app
-        .call(
-            Method::PUT,
-            "/api/v1/settings/credentials/retell",
-            Some(&owner),
-            Some(json!({"api_key": RETELL_KEY})),
-        )
-        .await;
-    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    put_retell_key(&app, &owner, RETELL_KEY).await;
     assert_eq!(
         set_status(agent_path.clone(), "active").await,
         "pending_validation"
