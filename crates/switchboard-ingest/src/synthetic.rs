@@ -192,6 +192,56 @@ pub fn to_retell_call_ended(call: &SyntheticCall) -> Value {
     json!({"event": "call_ended", "call": body})
 }
 
+/// The call as the body of Vapi's `end-of-call-report` server message. Vapi
+/// reports turns without word timings and costs in dollars; test calls are
+/// web calls, without phone numbers.
+pub fn to_vapi_end_of_call_report(call: &SyntheticCall) -> Value {
+    let messages: Vec<Value> = call
+        .turns
+        .iter()
+        .map(|turn| {
+            let role = match turn.speaker {
+                Speaker::Agent => "bot",
+                Speaker::Customer => "user",
+            };
+            let mut message = json!({"role": role, "message": turn.text});
+            if let (Some(start), Some(end)) = (turn.start, turn.end) {
+                message["secondsFromStart"] = json!(start);
+                message["duration"] = json!((end - start) * 1000.0);
+            }
+            message
+        })
+        .collect();
+    let (kind, business_line, customer) = match call.direction {
+        _ if call.test => ("webCall", None, None),
+        Direction::Inbound => ("inboundPhoneCall", Some(&call.to), Some(&call.from)),
+        Direction::Outbound => ("outboundPhoneCall", Some(&call.from), Some(&call.to)),
+    };
+    let mut vapi_call = json!({"id": call.external_id, "type": kind});
+    if let (Some(ours), Some(theirs)) = (business_line, customer) {
+        vapi_call["phoneNumber"] = json!({"number": ours});
+        vapi_call["customer"] = json!({"number": theirs});
+    }
+    let ended_reason = match call.disconnection_reason.as_str() {
+        "user_hangup" => "customer-ended-call",
+        "agent_hangup" => "assistant-ended-call",
+        "call_transfer" => "assistant-forwarded-call",
+        "inactivity" => "silence-timed-out",
+        other => other,
+    };
+    json!({"message": {
+        "type": "end-of-call-report",
+        "timestamp": call.ended_at_ms,
+        "call": vapi_call,
+        "startedAt": rfc3339(call.started_at_ms),
+        "endedAt": rfc3339(call.ended_at_ms),
+        "durationMs": call.ended_at_ms - call.started_at_ms,
+        "endedReason": ended_reason,
+        "cost": call.cost_cents as f64 / 100.0,
+        "artifact": {"messages": messages},
+    }})
+}
+
 /// One independent stream per `(seed, index)`: both go into the seed whole,
 /// so no two pairs share a stream.
 fn rng_for(seed: u64, index: u64) -> StdRng {
@@ -1232,7 +1282,7 @@ const GENERIC: Bank = Bank {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::{retell, switchboard};
+    use crate::providers::{retell, switchboard, vapi};
     use switchboard_core::{AgentId, E164};
 
     const INDUSTRIES: [IndustryTemplate; 3] = [
@@ -1324,6 +1374,47 @@ mod tests {
                     assert_eq!(read.words.len(), sent.words.len());
                     // JSON text may move a float by its last bit.
                     let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+                    assert!(close(read.start.unwrap(), sent.start.unwrap()));
+                    assert!(close(read.end.unwrap(), sent.end.unwrap()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn calls_parse_as_vapi_end_of_call_report() {
+        for industry in INDUSTRIES {
+            for index in 0..300 {
+                let call = call(industry, 3, index);
+                let body = serde_json::to_vec(&to_vapi_end_of_call_report(&call)).unwrap();
+                let u = vapi::parse(&body)
+                    .unwrap_or_else(|e| panic!("{}: {e}", call.external_id))
+                    .expect("end-of-call-report is kept");
+                assert_eq!(u.external_id, call.external_id);
+                let f = u.fields;
+                assert_eq!(f.test, Some(call.test));
+                let (from, to, direction) = if call.test {
+                    (None, None, None)
+                } else {
+                    (Some(&call.from), Some(&call.to), Some(call.direction))
+                };
+                assert_eq!(
+                    (f.from.as_ref(), f.to.as_ref(), f.direction),
+                    (from, to, direction)
+                );
+                assert_eq!(
+                    (f.started_at, f.ended_at),
+                    (Some(call.started_at_ms), Some(call.ended_at_ms))
+                );
+                assert_eq!(f.duration_ms, Some(call.ended_at_ms - call.started_at_ms));
+                assert_eq!(f.cost.unwrap().amount_minor, call.cost_cents);
+                assert!(f.disconnection_reason.is_some_and(|r| r.contains('-')));
+                let turns = f.turns.unwrap();
+                assert_eq!(turns.len(), call.turns.len());
+                for (read, sent) in turns.iter().zip(&call.turns) {
+                    assert_eq!((read.speaker, &read.text), (sent.speaker, &sent.text));
+                    assert!(read.words.is_empty(), "Vapi sends no word timings");
+                    let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
                     assert!(close(read.start.unwrap(), sent.start.unwrap()));
                     assert!(close(read.end.unwrap(), sent.end.unwrap()));
                 }

@@ -22,7 +22,7 @@ use crate::db::tenants::{self, Branding, NewTenant};
 use crate::db::{memberships, Mode};
 use crate::ingest;
 use crate::tenancy;
-use switchboard_ingest::providers::{retell, switchboard as call_json};
+use switchboard_ingest::providers::{retell, switchboard as call_json, vapi};
 use switchboard_ingest::{synthetic, Source};
 
 struct DemoTenant {
@@ -289,7 +289,8 @@ async fn ensure_agents(
 
 /// Generated calls over the last 30 days, through the same ingestion path
 /// as real ones: the Retell agent's as Retell `call_ended` payloads, the
-/// others as Switchboard call JSON. Idempotent: call ids are deterministic,
+/// Vapi agent's as Vapi `end-of-call-report` messages, the others as
+/// Switchboard call JSON. Idempotent: call ids are deterministic,
 /// and only the missing calls are generated.
 async fn seed_calls(
     app: &App,
@@ -323,6 +324,10 @@ async fn seed_calls(
             let raw = synthetic::to_retell_call_ended(&call).to_string();
             let update = retell::parse(raw.as_bytes())?.context("a call_ended event")?;
             (Source::Retell, update, raw)
+        } else if agent.provider == Source::Vapi {
+            let raw = synthetic::to_vapi_end_of_call_report(&call).to_string();
+            let update = vapi::parse(raw.as_bytes())?.context("an end-of-call-report")?;
+            (Source::Vapi, update, raw)
         } else {
             let doc = synthetic::to_call_json(&call, Some(&agent.id.to_string()));
             let raw = doc.to_string();
