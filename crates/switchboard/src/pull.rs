@@ -406,8 +406,11 @@ async fn pull(
                 return Err(PullError::LeaseLost);
             }
             if let Some((call, runs, given)) = &given_up {
+                // Left to the recording retry schedule from here on
+                // (`recordings::fetch`), like a Twilio recording.
                 let why = format!("given up after {runs} runs: {}", given.error);
-                calls::set_audio(&mut tx, *call, "failed", None, Some(&why)).await?;
+                let schedule = &state.config.providers.recording_retry_secs;
+                calls::audio_failed(&mut tx, *call, &why, schedule).await?;
             }
             recording_pull::advance(&mut tx, started_at).await?;
             // Past the mark the run started from (the list repeats the
@@ -471,9 +474,10 @@ async fn take(
 }
 
 /// Fetches the recording of a call the pull created, again, now: one that
-/// was given up on, or whose audio went missing. A failure is recorded on
-/// the call as well as returned. It holds the pull's lease meanwhile, so a
-/// run never downloads the same recording at the same time.
+/// was given up on, or whose audio went missing. A failure of the download
+/// or of the provider is recorded on the call, with its next round on the
+/// recording retry schedule, as well as returned. It holds the pull's lease
+/// meanwhile, so a run never downloads the same recording at the same time.
 pub async fn refetch(
     state: &AppState,
     scope: &TenantScope,
@@ -489,9 +493,11 @@ pub async fn refetch(
     if let Err(e) = release(state, scope, &owner).await {
         tracing::error!(tenant = %scope.tenant_id(), error = %e, "the pull's lease was not given back; it runs out by itself");
     }
-    if let Err(PullError::Recording { reason, .. }) = &fetched {
+    if let Err(PullError::Recording { reason, .. } | PullError::Provider(reason)) = &fetched {
+        // A failed round, on request or on schedule: the next is scheduled.
         let mut tx = state.db.tenant(scope, Mode::Write).await?;
-        calls::set_audio(&mut tx, call, "failed", None, Some(reason)).await?;
+        let schedule = &state.config.providers.recording_retry_secs;
+        calls::audio_failed(&mut tx, call, reason, schedule).await?;
         tx.commit().await?;
     }
     fetched

@@ -71,9 +71,19 @@ pub async fn fetch_if_missing(
     }
 }
 
-/// Fetches and stores one call's Twilio recording, recording the outcome on
-/// the call (`stored`, or `failed` with the reason).
+/// Fetches and stores one call's recording — from Twilio, or for a call of
+/// the recording-provider pull through the pull — recording the outcome on
+/// the call (`stored`, or `failed` with the reason and the next round).
 pub async fn fetch(state: &AppState, scope: &TenantScope, call: CallId) {
+    match pulled_recording(state, scope, call).await {
+        Ok(Some(recording)) => return fetch_pulled(state, scope, call, &recording).await,
+        Ok(None) => {}
+        Err(e) => {
+            // Left `pending`: taken up again when a server starts.
+            tracing::error!(%call, error = %e, "reading a call before fetching its recording failed");
+            return;
+        }
+    }
     let mut pause = Duration::from_millis(500);
     let mut outcome = Err("not attempted".to_owned());
     for attempt in 1..=ATTEMPTS {
@@ -100,6 +110,48 @@ pub async fn fetch(state: &AppState, scope: &TenantScope, call: CallId) {
                 calls::audio_failed(&mut tx, call, e, schedule).await?
             }
         };
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(%call, error = %e, "recording the outcome of a fetch failed");
+    }
+}
+
+/// The provider's id of the call's recording when the pull created the call.
+async fn pulled_recording(
+    state: &AppState,
+    scope: &TenantScope,
+    call: CallId,
+) -> Result<Option<String>, crate::db::DbError> {
+    let mut tx = state.db.tenant(scope, Mode::Read).await?;
+    let record = calls::get(&mut tx, call).await?;
+    tx.commit().await?;
+    Ok(record
+        .filter(|r| r.source == Source::RecordingProvider)
+        .map(|r| r.external_id))
+}
+
+/// How long a pulled recording's round waits when a pull run holds the lease.
+const LEASE_TAKEN_RETRY_MS: i64 = 60_000;
+
+async fn fetch_pulled(state: &AppState, scope: &TenantScope, call: CallId, recording: &str) {
+    use crate::pull::PullError;
+    let outcome = crate::pull::refetch(state, scope, call, recording).await;
+    let result = async {
+        let mut tx = state.db.tenant(scope, Mode::Write).await?;
+        match &outcome {
+            // Stored, or the failure recorded by `refetch`.
+            Ok(()) | Err(PullError::Recording { .. } | PullError::Provider(_)) => {}
+            Err(PullError::Busy | PullError::LeaseLost) => {
+                let at = now_ms() + LEASE_TAKEN_RETRY_MS;
+                calls::postpone_audio_retry(&mut tx, call, at).await?;
+            }
+            Err(e) => {
+                let schedule = &state.config.providers.recording_retry_secs;
+                calls::audio_failed(&mut tx, call, &e.to_string(), schedule).await?;
+            }
+        }
         tx.commit().await
     }
     .await;

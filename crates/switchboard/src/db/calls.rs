@@ -600,6 +600,21 @@ pub async fn audio_failed(
     Ok(())
 }
 
+/// Puts a claimed retry back, due at `at`, without counting it as a round
+/// (it could not start: the pull's lease was taken).
+pub async fn postpone_audio_retry(tx: &mut TenantTx, id: CallId, at: i64) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE calls SET audio_status = 'failed', audio_retry_at = $3 \
+         WHERE tenant_id = $1 AND id = $2 AND audio_status = 'pending'",
+    )
+    .bind(tx.tenant_param())
+    .bind(id.to_string())
+    .bind(at)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
 /// Forgets the failed rounds of fetching the call's recording, so the retry
 /// schedule starts over.
 pub async fn restart_audio_rounds(tx: &mut TenantTx, id: CallId) -> DbResult<()> {

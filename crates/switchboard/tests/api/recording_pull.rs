@@ -593,7 +593,20 @@ async fn a_recording_that_never_downloads_is_given_up(app: TestApp) {
             .starts_with(&format!("given up after {limit} runs")),
         "{given_up}"
     );
-    assert!(given_up["stages"].get("recording_retry_at").is_none());
+    let call_id = given_up["id"].as_str().unwrap().to_owned();
+    let call_path = format!("/api/v1/calls/{call_id}");
+    let retry_in = |call: &Value| {
+        let at = call["stages"]["recording_retry_at"].as_str().map(|at| {
+            time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).unwrap()
+        });
+        at.map(|at| (at - time::OffsetDateTime::now_utc()).whole_seconds())
+    };
+    // On the recording retry schedule from now on: its first round is due
+    // a minute after the give-up.
+    assert!(
+        retry_in(given_up).is_some_and(|s| (50..=60).contains(&s)),
+        "{given_up}"
+    );
 
     // Fetched again on request: while the provider still fails, 502 with
     // its answer, recorded on the call; once it serves it, stored.
@@ -627,7 +640,6 @@ async fn a_recording_that_never_downloads_is_given_up(app: TestApp) {
         "{}",
         failing.text
     );
-    let call_path = format!("/api/v1/calls/{}", given_up["id"].as_str().unwrap());
     let still = app.get(&call_path, &owner).await.body;
     assert_eq!(still["stages"]["recording"], "failed", "{still}");
     assert!(
@@ -637,7 +649,67 @@ async fn a_recording_that_never_downloads_is_given_up(app: TestApp) {
             .starts_with("downloading recording rec-2"),
         "the latest failure replaces the give-up: {still}"
     );
+    assert!(
+        retry_in(&still).is_some_and(|s| (290..=300).contains(&s)),
+        "the failed fetch was a round; the next is due in 5 minutes: {still}"
+    );
+
+    // The scheduled rounds go through the pull too.
+    let scheduled_round = || async {
+        app.as_table_owner(&format!(
+            "UPDATE calls SET audio_retry_at = 1 WHERE id = '{call_id}'"
+        ))
+        .await;
+        switchboard::recordings::retry_due(&app.state).await;
+        for _ in 0..100 {
+            let call = app.get(&call_path, &owner).await.body;
+            if call["stages"]["recording"] != "pending" {
+                return call;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the scheduled round did not end");
+    };
+    // While a run holds the lease, the round waits a minute, uncounted.
+    app.as_table_owner(&format!(
+        "UPDATE recording_pull SET lease_owner = 'a-run', lease_until = {} WHERE tenant_id = '{}'",
+        i64::MAX / 2,
+        t.id
+    ))
+    .await;
+    let waited = scheduled_round().await;
+    assert_eq!(waited["stages"]["recording"], "failed", "{waited}");
+    assert_eq!(
+        waited["stages"]["recording_error"], still["stages"]["recording_error"],
+        "{waited}"
+    );
+    assert!(
+        retry_in(&waited).is_some_and(|s| (50..=60).contains(&s)),
+        "{waited}"
+    );
+    app.as_table_owner("UPDATE recording_pull SET lease_owner = NULL, lease_until = NULL")
+        .await;
+    let failed_again = scheduled_round().await;
+    assert_eq!(
+        failed_again["stages"]["recording"], "failed",
+        "{failed_again}"
+    );
+    assert!(
+        retry_in(&failed_again).is_some_and(|s| (1_790..=1_800).contains(&s)),
+        "the third round (give-up, on request, this one) is followed by the fourth in 30 minutes: {failed_again}"
+    );
     *fake.always_fails.lock().unwrap() = None;
+    let stored = scheduled_round().await;
+    assert_eq!(stored["stages"]["recording"], "stored", "{stored}");
+    assert!(
+        stored["stages"].get("recording_retry_at").is_none(),
+        "{stored}"
+    );
+    // A pulled call whose audio is not stored is fetched on request too.
+    app.as_table_owner(&format!(
+        "UPDATE calls SET audio_status = 'failed' WHERE id = '{call_id}'"
+    ))
+    .await;
     let fetched = fetch().await;
     assert_eq!(fetched.status, StatusCode::NO_CONTENT, "{}", fetched.text);
     let after = run().await;
