@@ -166,10 +166,7 @@ pub fn to_retell_call_ended(call: &SyntheticCall) -> Value {
         transcript.push_str(&format!("{label}: {}\n", turn.text));
         transcript_object.push(json!({"role": role, "content": turn.text, "words": turn.words}));
     }
-    let business_line = match call.direction {
-        Direction::Inbound => &call.to,
-        Direction::Outbound => &call.from,
-    };
+    let (business_line, _) = lines(call);
     let mut body = json!({
         "call_id": call.external_id,
         // One agent per line, so the calls of an industry share an agent.
@@ -212,13 +209,14 @@ pub fn to_vapi_end_of_call_report(call: &SyntheticCall) -> Value {
             message
         })
         .collect();
-    let (kind, business_line, customer) = match call.direction {
-        _ if call.test => ("webCall", None, None),
-        Direction::Inbound => ("inboundPhoneCall", Some(&call.to), Some(&call.from)),
-        Direction::Outbound => ("outboundPhoneCall", Some(&call.from), Some(&call.to)),
+    let kind = match call.direction {
+        _ if call.test => "webCall",
+        Direction::Inbound => "inboundPhoneCall",
+        Direction::Outbound => "outboundPhoneCall",
     };
     let mut vapi_call = json!({"id": call.external_id, "type": kind});
-    if let (Some(ours), Some(theirs)) = (business_line, customer) {
+    if !call.test {
+        let (ours, theirs) = lines(call);
         vapi_call["phoneNumber"] = json!({"number": ours});
         vapi_call["customer"] = json!({"number": theirs});
     }
@@ -240,6 +238,14 @@ pub fn to_vapi_end_of_call_report(call: &SyntheticCall) -> Value {
         "cost": call.cost_cents as f64 / 100.0,
         "artifact": {"messages": messages},
     }})
+}
+
+/// The business's number and the customer's, whichever way the call went.
+fn lines(call: &SyntheticCall) -> (&str, &str) {
+    match call.direction {
+        Direction::Inbound => (&call.to, &call.from),
+        Direction::Outbound => (&call.from, &call.to),
+    }
 }
 
 /// One independent stream per `(seed, index)`: both go into the seed whole,

@@ -452,11 +452,12 @@ async fn take(
     )
     .await?;
     let mut tx = state.db.tenant(scope, Mode::Read).await?;
-    // Stored, or given up (the pull marks a recording's audio `failed` only
-    // then): the list repeats the recording at the mark.
+    // Stored, or given up and on the retry schedule (the pull marks a
+    // recording's audio `failed` only then, and only a scheduled round makes
+    // it `pending`): the list repeats the recording at the mark.
     let done = calls::get(&mut tx, accepted.call_id)
         .await?
-        .is_some_and(|c| matches!(c.audio_status.as_str(), "stored" | "failed"));
+        .is_some_and(|c| matches!(c.audio_status.as_str(), "stored" | "failed" | "pending"));
     tx.commit().await?;
     if done {
         return Ok(false);

@@ -13,6 +13,7 @@ use crate::db::{calls, now_ms, Mode};
 use crate::http::routes::credentials::open_credential;
 use crate::http::AppState;
 use crate::objects::{AudioFormat, ObjectKey};
+use crate::pull::PullError;
 
 /// Attempts per fetch, with a doubling pause between them.
 const ATTEMPTS: u32 = 3;
@@ -75,23 +76,28 @@ pub async fn fetch_if_missing(
 /// the recording-provider pull through the pull — recording the outcome on
 /// the call (`stored`, or `failed` with the reason and the next round).
 pub async fn fetch(state: &AppState, scope: &TenantScope, call: CallId) {
-    match pulled_recording(state, scope, call).await {
-        Ok(Some(recording)) => return fetch_pulled(state, scope, call, &recording).await,
-        Ok(None) => {}
-        Err(e) => {
-            // Left `pending`: taken up again when a server starts.
-            tracing::error!(%call, error = %e, "reading a call before fetching its recording failed");
-            return;
-        }
+    // A call that cannot be read here is tried as a Twilio one, whose
+    // attempts read it again and record any failure with a next round.
+    if let Ok(Some(recording)) = pulled_recording(state, scope, call).await {
+        let outcome = match crate::pull::refetch(state, scope, call, &recording).await {
+            // Stored, or the failure recorded by `refetch`.
+            Ok(()) | Err(PullError::Recording { .. } | PullError::Provider(_)) => Outcome::Recorded,
+            Err(PullError::Busy) => Outcome::Postponed,
+            Err(e) => Outcome::Failed(e.to_string()),
+        };
+        return record(state, scope, call, outcome).await;
     }
     let mut pause = Duration::from_millis(500);
-    let mut outcome = Err("not attempted".to_owned());
+    let mut outcome = Outcome::Failed("not attempted".to_owned());
     for attempt in 1..=ATTEMPTS {
-        outcome = try_fetch(state, scope, call).await;
-        match &outcome {
-            Ok(_) => break,
+        match try_fetch(state, scope, call).await {
+            Ok(key) => {
+                outcome = Outcome::Stored(key);
+                break;
+            }
             Err(e) => {
                 tracing::warn!(%call, attempt, error = %e, "fetching a recording failed");
+                outcome = Outcome::Failed(e);
                 if attempt < ATTEMPTS {
                     tokio::time::sleep(pause).await;
                     pause *= 2;
@@ -99,17 +105,44 @@ pub async fn fetch(state: &AppState, scope: &TenantScope, call: CallId) {
             }
         }
     }
+    record(state, scope, call, outcome).await;
+}
+
+/// How a round of fetching a recording ended, as the call is to show it.
+enum Outcome {
+    Stored(ObjectKey),
+    /// A failed round: the next one is scheduled.
+    Failed(String),
+    /// It could not start (a pull run holds the lease): due again in a
+    /// minute, not counted.
+    Postponed,
+    /// Already on the call.
+    Recorded,
+}
+
+/// How long a pulled recording's round waits when a pull run holds the lease.
+const LEASE_TAKEN_RETRY_MS: i64 = 60_000;
+
+async fn record(state: &AppState, scope: &TenantScope, call: CallId, outcome: Outcome) {
+    if matches!(outcome, Outcome::Recorded) {
+        return;
+    }
     let result = async {
         let mut tx = state.db.tenant(scope, Mode::Write).await?;
         match &outcome {
-            Ok(key) => {
+            Outcome::Stored(key) => {
                 calls::set_audio(&mut tx, call, "stored", Some(key.as_str()), None).await?;
             }
-            Err(e) => {
+            Outcome::Failed(e) => {
                 let schedule = &state.config.providers.recording_retry_secs;
-                calls::audio_failed(&mut tx, call, e, schedule).await?
+                calls::audio_failed(&mut tx, call, e, schedule).await?;
             }
-        };
+            Outcome::Postponed => {
+                let at = now_ms() + LEASE_TAKEN_RETRY_MS;
+                calls::postpone_audio_retry(&mut tx, call, at).await?;
+            }
+            Outcome::Recorded => {}
+        }
         tx.commit().await
     }
     .await;
@@ -130,34 +163,6 @@ async fn pulled_recording(
     Ok(record
         .filter(|r| r.source == Source::RecordingProvider)
         .map(|r| r.external_id))
-}
-
-/// How long a pulled recording's round waits when a pull run holds the lease.
-const LEASE_TAKEN_RETRY_MS: i64 = 60_000;
-
-async fn fetch_pulled(state: &AppState, scope: &TenantScope, call: CallId, recording: &str) {
-    use crate::pull::PullError;
-    let outcome = crate::pull::refetch(state, scope, call, recording).await;
-    let result = async {
-        let mut tx = state.db.tenant(scope, Mode::Write).await?;
-        match &outcome {
-            // Stored, or the failure recorded by `refetch`.
-            Ok(()) | Err(PullError::Recording { .. } | PullError::Provider(_)) => {}
-            Err(PullError::Busy | PullError::LeaseLost) => {
-                let at = now_ms() + LEASE_TAKEN_RETRY_MS;
-                calls::postpone_audio_retry(&mut tx, call, at).await?;
-            }
-            Err(e) => {
-                let schedule = &state.config.providers.recording_retry_secs;
-                calls::audio_failed(&mut tx, call, &e.to_string(), schedule).await?;
-            }
-        }
-        tx.commit().await
-    }
-    .await;
-    if let Err(e) = result {
-        tracing::error!(%call, error = %e, "recording the outcome of a fetch failed");
-    }
 }
 
 async fn try_fetch(

@@ -133,7 +133,9 @@ pub struct AgentChanges<'a> {
 
 /// `status = "active"` asks for the agent to take webhooks again; only a
 /// correctly signed webhook proves it is set up right, so an agent that
-/// never had one, or showed `error`, becomes `pending_validation` instead.
+/// never had one, or showed `error` (an agent switched off keeps its error
+/// message for this), becomes `pending_validation` instead; so does one
+/// given a new Vapi scheme, which its earlier webhooks did not prove.
 pub async fn update(
     tx: &mut TenantTx,
     id: AgentId,
@@ -143,11 +145,14 @@ pub async fn update(
         "UPDATE agents SET name = COALESCE($3, name), \
             provider_agent_id = CASE WHEN $4 = 1 THEN $5 ELSE provider_agent_id END, \
             status = CASE \
-                WHEN $6 = 'active' AND status <> 'active' \
-                    AND (status = 'error' OR last_webhook_received_at IS NULL) THEN 'pending_validation' \
+                WHEN $6 = 'inactive' OR ($6 IS NULL AND status = 'inactive') THEN 'inactive' \
+                WHEN $8 IS NOT NULL THEN 'pending_validation' \
+                WHEN $6 = 'active' AND status <> 'active' AND (status = 'error' \
+                    OR error_message IS NOT NULL OR last_webhook_received_at IS NULL) THEN 'pending_validation' \
                 ELSE COALESCE($6, status) END, \
-            error_message = CASE WHEN $6 IS NULL THEN error_message ELSE NULL END, updated_at = $7, \
-            webhook_auth = COALESCE($8, webhook_auth) \
+            error_message = CASE WHEN $6 = 'active' OR ($8 IS NOT NULL AND status <> 'inactive') \
+                THEN NULL ELSE error_message END, \
+            updated_at = $7, webhook_auth = COALESCE($8, webhook_auth) \
          WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
     ))
     .bind(tx.tenant_param())

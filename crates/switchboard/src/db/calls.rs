@@ -604,12 +604,13 @@ pub async fn audio_failed(
 /// (it could not start: the pull's lease was taken).
 pub async fn postpone_audio_retry(tx: &mut TenantTx, id: CallId, at: i64) -> DbResult<()> {
     sqlx::query(
-        "UPDATE calls SET audio_status = 'failed', audio_retry_at = $3 \
+        "UPDATE calls SET audio_status = 'failed', audio_retry_at = $3, updated_at = $4 \
          WHERE tenant_id = $1 AND id = $2 AND audio_status = 'pending'",
     )
     .bind(tx.tenant_param())
     .bind(id.to_string())
     .bind(at)
+    .bind(now_ms())
     .execute(tx.conn())
     .await?;
     Ok(())

@@ -99,7 +99,7 @@ async fn put_retell_key(app: &TestApp, owner: &str, key: &str) {
 async fn retell_agent(app: &TestApp, slug: &str) -> (String, Value, String) {
     let t = app.seed_tenant(slug).await;
     let owner = app.token(t.email(Role::Owner)).await;
-    put_retell_key(&app, &owner, RETELL_KEY).await;
+    put_retell_key(app, &owner, RETELL_KEY).await;
     let agent = app
         .post("/api/v1/agents", &owner, json!({"name": "Front desk", "provider": "retell", "provider_agent_id": "retell-agent-1"}))
         .await;
@@ -579,6 +579,14 @@ async fn bad_webhooks_store_nothing(app: TestApp) {
         .problem(StatusCode::UNAUTHORIZED);
     let errored = app.get(&agent_path, &owner).await;
     assert_eq!(errored.body["status"], "error", "{}", errored.text);
+    // Switched off and on again, it still has to prove itself.
+    assert_eq!(set_status(agent_path.clone(), "inactive").await, "inactive");
+    let off = app.get(&agent_path, &owner).await;
+    assert_eq!(
+        off.body["error_message"], errored.body["error_message"],
+        "{}",
+        off.text
+    );
     put_retell_key(&app, &owner, RETELL_KEY).await;
     assert_eq!(
         set_status(agent_path.clone(), "active").await,
@@ -2059,6 +2067,10 @@ async fn signature_variants_over_http(app: TestApp) {
     .await;
     assert_eq!(switched.status, StatusCode::OK, "{}", switched.text);
     assert_eq!(switched.body["webhook_auth"], json!({"scheme": "secret"}));
+    assert_eq!(
+        switched.body["status"], "pending_validation",
+        "its webhooks so far proved the old scheme"
+    );
     assert!(!switched.text.contains(&secret));
     send_hmac(report("hmac-5"), now_s(), secret.clone())
         .await
@@ -2072,6 +2084,7 @@ async fn signature_variants_over_http(app: TestApp) {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(app.get(&hmac_path, &owner).await.body["status"], "active");
     let generic = create(json!({"name": "Relay", "provider": "generic"})).await;
     let not_vapi = patch(
         format!(

@@ -120,12 +120,13 @@ pub struct UpdateAgent {
     pub name: Option<String>,
     pub provider_agent_id: Option<String>,
     /// `active` or `inactive`. `active` gives `pending_validation` to an
-    /// agent that has had no correctly signed webhook yet or shows `error`:
+    /// agent that has had no correctly signed webhook yet or showed `error`:
     /// its next correctly signed webhook makes it active.
     pub status: Option<String>,
     /// Vapi only: how Vapi authenticates from now on, as at creation but
     /// without `secret` (the agent keeps its secret; `rotate-secret`
-    /// changes it).
+    /// changes it). An agent that is not switched off becomes
+    /// `pending_validation` until a webhook proves the new scheme.
     pub vapi_auth: Option<VapiAuthInput>,
 }
 
@@ -196,6 +197,22 @@ pub fn vapi_auth_from_json(v: &serde_json::Value) -> VapiAuth {
         }
         _ => VapiAuth::Bearer,
     }
+}
+
+/// `vapi_auth` for an agent of `provider`: read for Vapi (bearer when left
+/// out), refused for any other provider.
+fn vapi_auth_of(
+    v: &mut Validator,
+    provider: Option<Source>,
+    input: Option<VapiAuthInput>,
+) -> (Option<VapiAuth>, Option<String>) {
+    if provider == Some(Source::Vapi) {
+        return parse_vapi_auth(v, input);
+    }
+    if input.is_some() {
+        v.check::<(), _>("vapi_auth", Err("only for vapi agents"));
+    }
+    (None, None)
 }
 
 fn parse_vapi_auth(
@@ -359,14 +376,7 @@ pub async fn create(
         .provider_agent_id
         .as_deref()
         .and_then(|p| check_provider_agent_id(&mut v, p));
-    if body.vapi_auth.is_some() && provider != Some(Source::Vapi) {
-        v.check::<(), _>("vapi_auth", Err("only for vapi agents"));
-    }
-    let (vapi_auth, vapi_secret) = if provider == Some(Source::Vapi) {
-        parse_vapi_auth(&mut v, body.vapi_auth)
-    } else {
-        (None, None)
-    };
+    let (vapi_auth, vapi_secret) = vapi_auth_of(&mut v, provider, body.vapi_auth);
     v.finish()?;
     let (Some(name), Some(provider)) = (name, provider) else {
         return Err(Problem::internal());
@@ -496,28 +506,32 @@ pub async fn update(
             },
         )
     });
-    let webhook_auth = body.vapi_auth.map(|input| {
-        if input.secret.is_some() {
-            v.check::<(), _>(
-                "vapi_auth.secret",
-                Err("the secret is changed with rotate-secret"),
-            );
+    let webhook_auth = match body.vapi_auth {
+        None => None,
+        Some(input) => {
+            let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Read).await?;
+            let provider = agents::get(&mut tx, id)
+                .await?
+                .ok_or_else(Problem::not_found)?
+                .provider;
+            tx.commit().await?;
+            if input.secret.is_some() {
+                v.check::<(), _>(
+                    "vapi_auth.secret",
+                    Err("the secret is changed with rotate-secret"),
+                );
+            }
+            let input = VapiAuthInput {
+                secret: None,
+                ..input
+            };
+            vapi_auth_of(&mut v, Some(provider), Some(input))
+                .0
+                .map(|a| vapi_auth_json(&a))
         }
-        parse_vapi_auth(&mut v, Some(input))
-            .0
-            .map(|a| vapi_auth_json(&a))
-    });
+    };
     v.finish()?;
     let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Write).await?;
-    if webhook_auth.is_some() {
-        let agent = agents::get(&mut tx, id)
-            .await?
-            .ok_or_else(Problem::not_found)?;
-        if agent.provider != Source::Vapi {
-            return Err(Problem::field("vapi_auth", "only for vapi agents"));
-        }
-    }
-    let webhook_auth = webhook_auth.flatten();
     let agent = agents::update(
         &mut tx,
         id,
@@ -538,7 +552,8 @@ pub async fn update(
             "agent.updated",
             "agent",
             id.to_string(),
-            serde_json::json!({"name": name, "provider_agent_id": provider_agent_id, "status": status, "vapi_auth": webhook_auth}),
+            serde_json::json!({"name": name, "provider_agent_id": provider_agent_id, "vapi_auth": webhook_auth,
+                "status": (status.is_some() || webhook_auth.is_some()).then_some(&agent.status)}),
         ),
     )
     .await?;

@@ -64,7 +64,7 @@ fn unverifiable(what: &str) -> Problem {
     responses((status = 200, body = Accepted), (status = 204, description = "a correctly signed event Switchboard does not keep"),
               (status = 400, body = Problem, content_type = "application/problem+json"),
               (status = 401, body = Problem, content_type = "application/problem+json"),
-              (status = 403, description = "the agent is switched off (`agent-inactive`); nothing is stored", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "nothing is stored: the agent is switched off (`agent-inactive`), the tenant is suspended (`tenant-suspended`), or the payload names another tenant (`tenant-mismatch`)", body = Problem, content_type = "application/problem+json"),
               (status = 404, body = Problem, content_type = "application/problem+json"),
               (status = 413, body = Problem, content_type = "application/problem+json"),
               (status = 503, description = "storage failed; send it again", body = Problem, content_type = "application/problem+json")))]
