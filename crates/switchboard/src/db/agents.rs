@@ -133,9 +133,10 @@ pub struct AgentChanges<'a> {
 
 /// `status = "active"` asks for the agent to take webhooks again; only a
 /// correctly signed webhook proves it is set up right, so an agent that
-/// never had one, or showed `error` (an agent switched off keeps its error
-/// message for this), becomes `pending_validation` instead; so does one
-/// given a new Vapi scheme, which its earlier webhooks did not prove.
+/// has not had one since it was created or given a new Vapi scheme
+/// (`validated_at`), or that showed `error` (an agent switched off keeps
+/// its error message for this), becomes `pending_validation` instead; so
+/// does one given a new Vapi scheme while switched on.
 pub async fn update(
     tx: &mut TenantTx,
     id: AgentId,
@@ -148,11 +149,12 @@ pub async fn update(
                 WHEN $6 = 'inactive' OR ($6 IS NULL AND status = 'inactive') THEN 'inactive' \
                 WHEN $8 IS NOT NULL THEN 'pending_validation' \
                 WHEN $6 = 'active' AND status <> 'active' AND (status = 'error' \
-                    OR error_message IS NOT NULL OR last_webhook_received_at IS NULL) THEN 'pending_validation' \
+                    OR error_message IS NOT NULL OR validated_at IS NULL) THEN 'pending_validation' \
                 ELSE COALESCE($6, status) END, \
             error_message = CASE WHEN $6 = 'active' OR ($8 IS NOT NULL AND status <> 'inactive') \
                 THEN NULL ELSE error_message END, \
-            updated_at = $7, webhook_auth = COALESCE($8, webhook_auth) \
+            updated_at = $7, webhook_auth = COALESCE($8, webhook_auth), \
+            validated_at = CASE WHEN $8 IS NULL THEN validated_at END \
          WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
     ))
     .bind(tx.tenant_param())
@@ -220,7 +222,7 @@ const WEBHOOK_TIME_RESOLUTION_MS: i64 = 1_000;
 /// and concurrent batches would queue behind one another.
 pub async fn record_webhook(tx: &mut TenantTx, id: AgentId, at: i64) -> DbResult<()> {
     sqlx::query(
-        "UPDATE agents SET last_webhook_received_at = $3, \
+        "UPDATE agents SET last_webhook_received_at = $3, validated_at = COALESCE(validated_at, $3), \
             status = CASE WHEN status IN ('pending_validation', 'error') THEN 'active' ELSE status END, \
             error_message = CASE WHEN status = 'error' THEN NULL ELSE error_message END \
          WHERE tenant_id = $1 AND id = $2 AND (status <> 'active' OR last_webhook_received_at IS NULL \

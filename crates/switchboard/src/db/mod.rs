@@ -427,6 +427,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "pull_stuck_recording",
                 include_str!("../../../../migrations/sqlite/0012_pull_stuck_recording.sql"),
             ),
+            (
+                13,
+                "agent_validated_at",
+                include_str!("../../../../migrations/sqlite/0013_agent_validated_at.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -488,6 +493,11 @@ fn migrator(backend: Backend) -> Migrator {
                 12,
                 "pull_stuck_recording",
                 include_str!("../../../../migrations/postgres/0012_pull_stuck_recording.sql"),
+            ),
+            (
+                13,
+                "agent_validated_at",
+                include_str!("../../../../migrations/postgres/0013_agent_validated_at.sql"),
             ),
         ],
     };

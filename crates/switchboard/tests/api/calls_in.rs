@@ -2085,6 +2085,15 @@ async fn signature_variants_over_http(app: TestApp) {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(app.get(&hmac_path, &owner).await.body["status"], "active");
+    // Nor is a scheme given while the agent was switched off.
+    for (change, status) in [
+        (json!({"status": "inactive"}), "inactive"),
+        (json!({"vapi_auth": {"scheme": "bearer"}}), "inactive"),
+        (json!({"status": "active"}), "pending_validation"),
+    ] {
+        let r = patch(hmac_path.clone(), change).await;
+        assert_eq!(r.body["status"], status, "{}", r.text);
+    }
     let generic = create(json!({"name": "Relay", "provider": "generic"})).await;
     let not_vapi = patch(
         format!(
