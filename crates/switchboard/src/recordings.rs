@@ -79,13 +79,13 @@ pub async fn fetch(state: &AppState, scope: &TenantScope, call: CallId) {
     // A call that cannot be read here is tried as a Twilio one, whose
     // attempts read it again and record any failure with a next round.
     if let Ok(Some(recording)) = pulled_recording(state, scope, call).await {
-        let outcome = match crate::pull::refetch(state, scope, call, &recording).await {
+        match crate::pull::refetch(state, scope, call, &recording).await {
             // Stored, or the failure recorded by `refetch`.
-            Ok(()) | Err(PullError::Recording { .. } | PullError::Provider(_)) => Outcome::Recorded,
-            Err(PullError::Busy) => Outcome::Postponed,
-            Err(e) => Outcome::Failed(e.to_string()),
-        };
-        return record(state, scope, call, outcome).await;
+            Ok(()) | Err(PullError::Recording { .. } | PullError::Provider(_)) => {}
+            Err(PullError::Busy) => record(state, scope, call, Outcome::Postponed).await,
+            Err(e) => record(state, scope, call, Outcome::Failed(e.to_string())).await,
+        }
+        return;
     }
     let mut pause = Duration::from_millis(500);
     let mut outcome = Outcome::Failed("not attempted".to_owned());
@@ -116,17 +116,12 @@ enum Outcome {
     /// It could not start (a pull run holds the lease): due again in a
     /// minute, not counted.
     Postponed,
-    /// Already on the call.
-    Recorded,
 }
 
 /// How long a pulled recording's round waits when a pull run holds the lease.
 const LEASE_TAKEN_RETRY_MS: i64 = 60_000;
 
 async fn record(state: &AppState, scope: &TenantScope, call: CallId, outcome: Outcome) {
-    if matches!(outcome, Outcome::Recorded) {
-        return;
-    }
     let result = async {
         let mut tx = state.db.tenant(scope, Mode::Write).await?;
         match &outcome {
@@ -141,7 +136,6 @@ async fn record(state: &AppState, scope: &TenantScope, call: CallId, outcome: Ou
                 let at = now_ms() + LEASE_TAKEN_RETRY_MS;
                 calls::postpone_audio_retry(&mut tx, call, at).await?;
             }
-            Outcome::Recorded => {}
         }
         tx.commit().await
     }

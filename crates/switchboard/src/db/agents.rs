@@ -134,9 +134,10 @@ pub struct AgentChanges<'a> {
 /// `status = "active"` asks for the agent to take webhooks again; only a
 /// correctly signed webhook proves it is set up right, so an agent that
 /// has not had one since it was created or given a new Vapi scheme
-/// (`validated_at`), or that showed `error` (an agent switched off keeps
-/// its error message for this), becomes `pending_validation` instead; so
-/// does one given a new Vapi scheme while switched on.
+/// (`validated_at`), or that showed `error` (it has an error message then,
+/// which an agent switched off keeps for this), becomes
+/// `pending_validation` instead; so does one given a new Vapi scheme while
+/// switched on.
 pub async fn update(
     tx: &mut TenantTx,
     id: AgentId,
@@ -148,8 +149,8 @@ pub async fn update(
             status = CASE \
                 WHEN $6 = 'inactive' OR ($6 IS NULL AND status = 'inactive') THEN 'inactive' \
                 WHEN $8 IS NOT NULL THEN 'pending_validation' \
-                WHEN $6 = 'active' AND status <> 'active' AND (status = 'error' \
-                    OR error_message IS NOT NULL OR validated_at IS NULL) THEN 'pending_validation' \
+                WHEN $6 = 'active' AND status <> 'active' \
+                    AND (error_message IS NOT NULL OR validated_at IS NULL) THEN 'pending_validation' \
                 ELSE COALESCE($6, status) END, \
             error_message = CASE WHEN $6 = 'active' OR ($8 IS NOT NULL AND status <> 'inactive') \
                 THEN NULL ELSE error_message END, \

@@ -531,17 +531,9 @@ async fn bad_webhooks_store_nothing(app: TestApp) {
     // Switched back on, an agent is active at once only if a correctly
     // signed webhook has proved it set up, and it is not showing an error.
     let set_status = |path: String, status: &'static str| {
-        let app = &app;
-        let owner = &owner;
+        let (app, owner) = (&app, &owner);
         async move {
-            let r = app
-                .call(
-                    Method::PATCH,
-                    &path,
-                    Some(owner),
-                    Some(json!({ "status": status })),
-                )
-                .await;
+            let r = app.patch(&path, owner, json!({ "status": status })).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.text);
             r.body["status"].as_str().unwrap().to_owned()
         }
@@ -2046,25 +2038,22 @@ async fn signature_variants_over_http(app: TestApp) {
         "/api/v1/agents/{}",
         hmac.body["agent"]["id"].as_str().unwrap()
     );
-    let patch = |path: String, body: Value| {
-        let (app, owner) = (&app, &owner);
-        async move {
-            app.call(Method::PATCH, &path, Some(owner), Some(body))
-                .await
-        }
-    };
-    let with_secret_too = patch(
-        hmac_path.clone(),
-        json!({"vapi_auth": {"scheme": "secret", "secret": "vapi-chosen-secret-0001"}}),
-    )
-    .await;
+    let with_secret_too = app
+        .patch(
+            &hmac_path,
+            &owner,
+            json!({"vapi_auth": {"scheme": "secret", "secret": "vapi-chosen-secret-0001"}}),
+        )
+        .await;
     with_secret_too.problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(with_secret_too.fields(), ["vapi_auth.secret"]);
-    let switched = patch(
-        hmac_path.clone(),
-        json!({"vapi_auth": {"scheme": "secret"}}),
-    )
-    .await;
+    let switched = app
+        .patch(
+            &hmac_path,
+            &owner,
+            json!({"vapi_auth": {"scheme": "secret"}}),
+        )
+        .await;
     assert_eq!(switched.status, StatusCode::OK, "{}", switched.text);
     assert_eq!(switched.body["webhook_auth"], json!({"scheme": "secret"}));
     assert_eq!(
@@ -2091,18 +2080,20 @@ async fn signature_variants_over_http(app: TestApp) {
         (json!({"vapi_auth": {"scheme": "bearer"}}), "inactive"),
         (json!({"status": "active"}), "pending_validation"),
     ] {
-        let r = patch(hmac_path.clone(), change).await;
+        let r = app.patch(&hmac_path, &owner, change).await;
         assert_eq!(r.body["status"], status, "{}", r.text);
     }
     let generic = create(json!({"name": "Relay", "provider": "generic"})).await;
-    let not_vapi = patch(
-        format!(
-            "/api/v1/agents/{}",
-            generic.body["agent"]["id"].as_str().unwrap()
-        ),
-        json!({"vapi_auth": {"scheme": "bearer"}}),
-    )
-    .await;
+    let not_vapi = app
+        .patch(
+            &format!(
+                "/api/v1/agents/{}",
+                generic.body["agent"]["id"].as_str().unwrap()
+            ),
+            &owner,
+            json!({"vapi_auth": {"scheme": "bearer"}}),
+        )
+        .await;
     not_vapi.problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(not_vapi.fields(), ["vapi_auth"]);
 

@@ -275,6 +275,11 @@ impl TestApp {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
     /// Posts a minimal call in Switchboard's call JSON; asserts it was created.
     pub async fn post_call(&self, token: &str, external_id: &str) -> Reply {
         let created = self
