@@ -268,7 +268,7 @@ mod timed_words {
     /// `seconds` as whole milliseconds, when that is exactly what it is.
     fn whole_ms(seconds: f64) -> Option<i64> {
         let ms = (seconds * 1000.0).round();
-        if !(ms.abs() < 9e15) {
+        if ms.is_nan() || ms.abs() >= 9e15 {
             return None;
         }
         let ms = ms as i64;
@@ -636,6 +636,8 @@ mod tests {
             vec![word("Hi", 0.5, 0.75), word("", 0.8, 1.25)],
             vec![word("Hi", 0.5, 0.7501), word("there", 0.8, 1.25)],
             vec![word("Hi", -0.0, 0.75)],
+            // Past what milliseconds in an i64 can hold exactly.
+            vec![word("Hi", 0.5, 1e13)],
         ] {
             let update = turn_of(words);
             let stored = to_stored_json(&update);

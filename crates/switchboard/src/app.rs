@@ -49,11 +49,11 @@ impl App {
         let keyring = secrets::load_keyring(&config).context("loading the master key")?;
         let keys = Arc::new(PlatformKeys::load_or_create(&db, &keyring).await?);
         let limiter = match &config.redis_url {
-            Some(url) => RateLimiter::Redis(
+            Some(url) => RateLimiter::Redis(Box::new(
                 RedisLimiter::connect(url.expose())
                     .await
                     .context("connecting to Redis")?,
-            ),
+            )),
             None => RateLimiter::Local(LocalLimiter::default()),
         };
         let objects = Objects::open(&config, &keys.object_url_signing)?;

@@ -446,6 +446,8 @@ impl SqliteSynchronous {
 }
 
 #[cfg(test)]
+// figment's `Jail` fixes its closures' error type, which is large.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 

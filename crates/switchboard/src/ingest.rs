@@ -690,6 +690,7 @@ async fn write_one(
 ) -> Result<Accepted, IngestError> {
     let (record, raw_document, created, duplicate) = match upserted {
         Upserted::Created(record) => {
+            let record = *record;
             deferred.events.push(calls::NewEvent {
                 call: record.id,
                 event_key: job.event_key,

@@ -157,7 +157,8 @@ impl<'q> BindColumns<'q> for CallQuery<'q> {
 /// What [`create_or_lock`] found.
 pub enum Upserted {
     /// The event was the call's first: the call is stored as it describes it.
-    Created(CallRecord),
+    /// Boxed: a record is half a kilobyte, an existing call's id 16 bytes.
+    Created(Box<CallRecord>),
     /// The call existed (now locked for this transaction); the event still
     /// has to be stored and merged.
     Existing(CallId),
@@ -258,7 +259,7 @@ pub async fn create_or_lock_many(
                 .ok_or_else(|| sqlx::Error::RowNotFound)?;
             let found: CallId = parse_col(&row.try_get::<String, _>("id")?, "id")?;
             Ok(if found == id {
-                Upserted::Created(from_row_with(row, call.first.fields)?)
+                Upserted::Created(Box::new(from_row_with(row, call.first.fields)?))
             } else {
                 Upserted::Existing(found)
             })

@@ -25,12 +25,14 @@ pub struct Problem {
     pub detail: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
-    /// Extra members for particular problems (e.g. the tenants to choose from).
+    /// Extra members for particular problems (e.g. the tenants to choose
+    /// from). Boxed, as they are rare: every handler returns a `Problem` as
+    /// its error, and a smaller one is cheaper to move through each `?`.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub extensions: Option<serde_json::Map<String, serde_json::Value>>,
+    pub extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
     #[serde(skip)]
-    pub retry_after_secs: Option<u64>,
+    pub retry_after_secs: Option<u32>,
 }
 
 fn status_code<S: serde::Serializer>(s: &StatusCode, ser: S) -> Result<S::Ok, S::Error> {
@@ -122,7 +124,7 @@ impl Problem {
         Self::new(StatusCode::CONFLICT, kind, title)
     }
 
-    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+    pub fn too_many_requests(retry_after_secs: u32) -> Self {
         let mut p = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",

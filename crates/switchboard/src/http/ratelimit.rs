@@ -39,7 +39,8 @@ impl Limit {
 
 pub enum RateLimiter {
     Local(LocalLimiter),
-    Redis(RedisLimiter),
+    /// Boxed: a Redis connection manager is several times a local limiter.
+    Redis(Box<RedisLimiter>),
 }
 
 impl RateLimiter {
@@ -142,9 +143,11 @@ impl RedisLimiter {
     }
 }
 
-/// Whole seconds to put in `Retry-After`, never 0.
-pub fn retry_after_secs(wait: Duration) -> u64 {
-    wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
+/// Whole seconds to put in `Retry-After`, never 0 (a limiter's waits are
+/// at most its interval; a longer one is told as about 136 years).
+pub fn retry_after_secs(wait: Duration) -> u32 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()));
+    u32::try_from(secs).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -178,5 +181,6 @@ mod tests {
         assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
         assert_eq!(retry_after_secs(Duration::from_secs(3)), 3);
         assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(u64::MAX)), u32::MAX);
     }
 }

@@ -453,7 +453,7 @@ async fn bad_webhooks_store_nothing(app: TestApp) {
 
     // Unknown tokens, another provider's path, a token of the wrong shape: 404 revealing nothing.
     let unknown = url.replace("/wh_", "/wh_0");
-    let r = send_retell(&app, &format!("{}", &unknown[..unknown.len() - 1]), &body).await;
+    let r = send_retell(&app, &unknown[..unknown.len() - 1], &body).await;
     let not_found = r.problem(StatusCode::NOT_FOUND).clone();
     let r = send_retell(&app, &url.replace("/retell/", "/vapi/"), &body).await;
     assert_eq!(r.problem(StatusCode::NOT_FOUND), &not_found);

@@ -64,7 +64,7 @@ impl Binary {
     }
 
     async fn serve(&self, bind: &str) -> Child {
-        let child = self
+        let mut child = self
             .command(&["serve", "--bind", bind])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -82,6 +82,9 @@ impl Binary {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        // Not left running behind the failed test.
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the server did not become ready at {bind}");
     }
 }

@@ -111,11 +111,13 @@ pub async fn fresh_postgres_url() -> Option<String> {
 }
 
 pub fn test_config(dir: &std::path::Path) -> Config {
-    let mut config = Config::default();
-    config.data_dir = dir.to_path_buf();
-    config.master_key = Some(Secret::new(
-        switchboard::secrets::generate_key_text().to_string(),
-    ));
+    let mut config = Config {
+        data_dir: dir.to_path_buf(),
+        master_key: Some(Secret::new(
+            switchboard::secrets::generate_key_text().to_string(),
+        )),
+        ..Config::default()
+    };
     // Generous limits: rate limiting has its own tests.
     config.rate_limits.per_ip_per_second = 100_000;
     config.rate_limits.login_per_ip_per_minute = 100_000;
