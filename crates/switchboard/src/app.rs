@@ -67,9 +67,12 @@ impl App {
             config.providers.allow_private_addresses,
         )
         .context("building the HTTP client")?;
-        let writers = match db.backend() {
-            crate::db::Backend::Sqlite => std::num::NonZeroUsize::MIN,
-            crate::db::Backend::Postgres => config.database.ingest_writers,
+        let batching = crate::ingest::Batching {
+            writers: match db.backend() {
+                crate::db::Backend::Sqlite => std::num::NonZeroUsize::MIN,
+                crate::db::Backend::Postgres => config.database.ingest_writers,
+            },
+            linger: Duration::from_micros(config.database.ingest_linger_us),
         };
         let pipeline = crate::pipeline::Hints::default();
         let events = crate::events::Events::default();
@@ -78,7 +81,7 @@ impl App {
             objects.clone(),
             pipeline.clone(),
             events.clone(),
-            writers,
+            batching,
         );
         let auth = Arc::new(AuthService::new(db.clone(), keys, config.auth.clone()));
         let state = AppState {

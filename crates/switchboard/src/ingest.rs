@@ -171,6 +171,21 @@ impl Job {
 /// Events per transaction at most.
 const MAX_BATCH: usize = 64;
 
+/// A batch with fewer events than this waits for more, up to
+/// [`Batching::linger`]. Under a flood batches are larger than this anyway,
+/// so only moderate load waits, where a commit of a few events costs nearly
+/// as much as one of many.
+const LINGER_BELOW: usize = MAX_BATCH / 4;
+
+/// How incoming events are grouped into transactions.
+#[derive(Clone, Copy, Debug)]
+pub struct Batching {
+    /// Batch writers at once (one on SQLite).
+    pub writers: std::num::NonZeroUsize,
+    /// How long a small batch waits for more events (`database.ingest_linger_us`).
+    pub linger: std::time::Duration,
+}
+
 /// Group commit for incoming events. A commit that is durable costs a
 /// device flush (milliseconds here, and SQLite has one writer), so writers
 /// take every event waiting in the queue — up to [`MAX_BATCH`], whatever
@@ -245,7 +260,7 @@ struct Committed {
 }
 
 impl Ingestor {
-    /// Starts `writers` batch writers (one for SQLite, which has a single
+    /// Starts the batch writers (one for SQLite, which has a single
     /// writer anyway; `database.ingest_writers` for PostgreSQL) and the
     /// syncer on a thread of their own: on the shared runtime each of a
     /// batch's statements waited for a worker to finish parsing some other
@@ -255,7 +270,7 @@ impl Ingestor {
         objects: Objects,
         hints: Hints,
         events: crate::events::Events,
-        writers: std::num::NonZeroUsize,
+        batching: Batching,
     ) -> Ingestor {
         let (queue, rx) = mpsc::channel(4 * MAX_BATCH);
         let rx: Queue = Arc::new(Mutex::new(rx));
@@ -279,7 +294,7 @@ impl Ingestor {
                         events,
                         to_sync,
                     ));
-                    for _ in 0..writers.get() {
+                    for _ in 0..batching.writers.get() {
                         running.spawn(write_batches(
                             Writer {
                                 db: db.clone(),
@@ -289,6 +304,7 @@ impl Ingestor {
                                 committed: committed.clone(),
                             },
                             rx.clone(),
+                            batching.linger,
                         ));
                     }
                     drop(committed);
@@ -323,19 +339,38 @@ struct Writer {
     committed: mpsc::Sender<Committed>,
 }
 
-async fn write_batches(writer: Writer, rx: Queue) {
-    loop {
-        let batch = {
-            let mut rx = rx.lock().await;
-            let Some(first) = rx.recv().await else { return };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
+/// The next batch: every event waiting, up to [`MAX_BATCH`]; when that is
+/// fewer than [`LINGER_BELOW`], what else arrives within `linger`. `None`
+/// once the queue is closed and empty.
+async fn next_batch<T>(rx: &mut mpsc::Receiver<T>, linger: std::time::Duration) -> Option<Vec<T>> {
+    fn take_waiting<T>(batch: &mut Vec<T>, rx: &mut mpsc::Receiver<T>) {
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
             }
-            batch
+        }
+    }
+    let mut batch = vec![rx.recv().await?];
+    take_waiting(&mut batch, rx);
+    let until = tokio::time::Instant::now() + linger;
+    while batch.len() < LINGER_BELOW {
+        match tokio::time::timeout_at(until, rx.recv()).await {
+            Ok(Some(next)) => {
+                batch.push(next);
+                take_waiting(&mut batch, rx);
+            }
+            // The time is up, or the queue closed: write what there is.
+            Err(_) | Ok(None) => break,
+        }
+    }
+    Some(batch)
+}
+
+async fn write_batches(writer: Writer, rx: Queue, linger: std::time::Duration) {
+    loop {
+        let Some(batch) = next_batch(&mut *rx.lock().await, linger).await else {
+            return;
         };
         let (jobs, replies): (Vec<Job>, Vec<_>) = batch.into_iter().unzip();
         let tenants: Vec<TenantId> = jobs.iter().map(|j| j.scope.tenant_id()).collect();
@@ -1186,6 +1221,72 @@ impl CallView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    const LINGER: Duration = Duration::from_millis(2);
+
+    /// Sends `value` into the queue `after` from now (the clock is paused).
+    fn send_later(tx: &mpsc::Sender<u32>, value: u32, after: Duration) {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            tx.send(value).await.unwrap();
+        });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_small_batch_takes_in_what_arrives_while_it_lingers() {
+        let (tx, mut rx) = mpsc::channel(MAX_BATCH);
+        for i in 0..3 {
+            tx.send(i).await.unwrap();
+        }
+        send_later(&tx, 3, Duration::from_millis(1));
+        send_later(&tx, 4, Duration::from_millis(5));
+        let start = tokio::time::Instant::now();
+        assert_eq!(next_batch(&mut rx, LINGER).await.unwrap(), vec![0, 1, 2, 3]);
+        assert_eq!(start.elapsed(), LINGER);
+        // The late one starts the next batch.
+        assert_eq!(next_batch(&mut rx, LINGER).await.unwrap(), vec![4]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_large_enough_or_without_linger_does_not_wait() {
+        let (tx, mut rx) = mpsc::channel(MAX_BATCH * 2);
+        for i in 0..MAX_BATCH as u32 + 1 {
+            tx.send(i).await.unwrap();
+        }
+        send_later(&tx, 1000, Duration::from_millis(1));
+        let start = tokio::time::Instant::now();
+        let full = next_batch(&mut rx, LINGER).await.unwrap();
+        assert_eq!(full.len(), MAX_BATCH);
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // One left waiting and no linger: written alone, at once.
+        assert_eq!(
+            next_batch(&mut rx, Duration::ZERO).await.unwrap(),
+            vec![MAX_BATCH as u32]
+        );
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // A batch reaching the threshold while it lingers stops waiting.
+        for i in 0..LINGER_BELOW as u32 - 1 {
+            tx.send(i).await.unwrap();
+        }
+        let at = tokio::time::Instant::now();
+        let batch = next_batch(&mut rx, LINGER).await.unwrap();
+        assert_eq!(batch.len(), LINGER_BELOW);
+        assert_eq!(batch.last(), Some(&1000));
+        assert_eq!(at.elapsed(), Duration::from_millis(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_queue_ends_the_wait_and_then_the_batches() {
+        let (tx, mut rx) = mpsc::channel(MAX_BATCH);
+        tx.send(7).await.unwrap();
+        drop(tx);
+        let start = tokio::time::Instant::now();
+        assert_eq!(next_batch(&mut rx, LINGER).await.unwrap(), vec![7]);
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(next_batch(&mut rx, LINGER).await, None);
+    }
 
     #[test]
     fn participants_follow_the_direction() {
