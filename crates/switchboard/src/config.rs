@@ -418,9 +418,10 @@ pub struct DatabaseConfig {
     /// pay on faster storage. SQLite has one writer whatever this says.
     pub ingest_writers: std::num::NonZeroUsize,
     /// Microseconds a small batch of incoming call events waits for more
-    /// before it is written (0: never). A commit costs about the same for
-    /// one event as for ten, so at moderate load fewer, larger commits take
-    /// less CPU and answer sooner (BENCHMARKS.md).
+    /// before it is written (0, the default: never). A commit costs about
+    /// the same for one event as for ten, so on SQLite at a steady moderate
+    /// rate fewer, larger commits take less CPU; on PostgreSQL the wait cost
+    /// a fifth of the throughput (decision 0015).
     pub ingest_linger_us: u64,
 }
 
@@ -430,7 +431,7 @@ impl Default for DatabaseConfig {
             max_connections: 16,
             sqlite_synchronous: SqliteSynchronous::Full,
             ingest_writers: std::num::NonZeroUsize::MIN,
-            ingest_linger_us: 2_000,
+            ingest_linger_us: 0,
         }
     }
 }
