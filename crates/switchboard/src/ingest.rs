@@ -353,6 +353,10 @@ async fn next_batch<T>(rx: &mut mpsc::Receiver<T>, linger: std::time::Duration) 
     }
     let mut batch = vec![rx.recv().await?];
     take_waiting(&mut batch, rx);
+    // Off by default: then no clock read or timer per batch.
+    if linger.is_zero() {
+        return Some(batch);
+    }
     let until = tokio::time::Instant::now() + linger;
     while batch.len() < LINGER_BELOW {
         match tokio::time::timeout_at(until, rx.recv()).await {
