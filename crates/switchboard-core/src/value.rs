@@ -18,6 +18,37 @@ impl InvalidValue {
     }
 }
 
+/// A serde error message without the value it quotes: `invalid type:
+/// string "sk_live_…", expected a map` becomes `invalid type: string,
+/// expected a map`. A problem names the field that was wrong; repeating
+/// what was sent would hand back a secret sent in the wrong place, to the
+/// response and to every log that keeps responses.
+pub fn without_sent_value(message: &str) -> String {
+    let quoted_from = |text: &str| {
+        [" `", " \""]
+            .iter()
+            .filter_map(|q| text.find(q))
+            .min()
+            .unwrap_or(text.len())
+    };
+    for prefix in ["invalid type: ", "invalid value: ", "unknown variant "] {
+        let Some(rest) = message.strip_prefix(prefix) else {
+            continue;
+        };
+        let Some((sent, expected)) = rest.rsplit_once(", expected ") else {
+            continue;
+        };
+        return match prefix {
+            "unknown variant " => format!("unknown variant, expected {expected}"),
+            _ => format!(
+                "{prefix}{}, expected {expected}",
+                &sent[..quoted_from(sent)]
+            ),
+        };
+    }
+    message.to_owned()
+}
+
 macro_rules! string_value {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -130,6 +161,35 @@ impl HexColor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serde_messages_lose_the_value_sent() {
+        for (message, shown) in [
+            (
+                r#"invalid type: string "sk_live_51Hx", expected a map"#,
+                "invalid type: string, expected a map",
+            ),
+            (
+                "invalid type: integer `4242`, expected a string at line 1 column 9",
+                "invalid type: integer, expected a string at line 1 column 9",
+            ),
+            (
+                "invalid value: string \"a, expected b\", expected a slug",
+                "invalid value: string, expected a slug",
+            ),
+            (
+                "unknown variant `hunter2`, expected `retell` or `vapi`",
+                "unknown variant, expected `retell` or `vapi`",
+            ),
+            (
+                "invalid type: map, expected a string",
+                "invalid type: map, expected a string",
+            ),
+            ("missing field `api_key`", "missing field `api_key`"),
+        ] {
+            assert_eq!(without_sent_value(message), shown);
+        }
+    }
 
     #[test]
     fn slugs() {

@@ -485,16 +485,19 @@ pub fn merge(mut updates: Vec<StoredUpdate>) -> (Stage, CallFields) {
     (stage, fields)
 }
 
-/// The transcript as plain text, one `speaker: text` line per turn, for
-/// search and for the raw CCI-style outputs.
-pub fn transcript_text(turns: &[Turn]) -> String {
+/// What the free-text filter searches: the words said, lower-case, a turn
+/// a line. Without speaker labels, which would make a search for "agent"
+/// find every call, and without control characters (PostgreSQL refuses a
+/// NUL in text; nobody searches for the others).
+pub fn search_text(turns: &[Turn]) -> String {
     let mut out = String::new();
     for t in turns {
-        out.push_str(match t.speaker {
-            Speaker::Agent => "agent: ",
-            Speaker::Customer => "customer: ",
-        });
-        out.push_str(&t.text);
+        out.extend(
+            t.text
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .flat_map(char::to_lowercase),
+        );
         out.push('\n');
     }
     out
@@ -594,6 +597,23 @@ mod tests {
             start,
             end,
         }
+    }
+
+    #[test]
+    fn search_text_is_what_was_said_lower_case_without_labels_or_nul() {
+        let turn = |speaker, text: &str| Turn {
+            speaker,
+            text: text.into(),
+            start: None,
+            end: None,
+            words: Vec::new(),
+        };
+        let text = search_text(&[
+            turn(Speaker::Agent, "Hello, ÉMILE"),
+            turn(Speaker::Customer, "a\u{0}b\tc"),
+        ]);
+        assert_eq!(text, "hello, émile\na b c\n");
+        assert!(!text.contains("agent") && !text.contains("customer"));
     }
 
     #[test]

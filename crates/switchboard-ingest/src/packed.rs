@@ -111,6 +111,31 @@ mod tests {
         );
     }
 
+    /// A sender's value nested nearly as deep as a JSON parser reads would
+    /// be accepted and stored one level deeper, where it could not be read
+    /// back: every read of its call would fail.
+    #[test]
+    fn the_deepest_value_a_sender_may_send_comes_back_from_storage() {
+        use crate::providers::{switchboard, MAX_FREE_FORM_DEPTH};
+        let document = |depth: usize| {
+            format!(
+                r#"{{"external_id":"deep","direction":"inbound","from":"+14155550123","to":"+14155550100",
+                "started_at":"2026-03-01T10:00:00Z","metadata":{}1{}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            )
+        };
+        let deepest = switchboard::parse(document(MAX_FREE_FORM_DEPTH).as_bytes())
+            .expect("as deep as allowed")
+            .update;
+        let back: CallUpdate = unpack(Packed::of(&deepest).as_str()).unwrap();
+        assert_eq!(back.fields.metadata, deepest.fields.metadata);
+        for depth in [MAX_FREE_FORM_DEPTH + 1, 126] {
+            let errors = switchboard::parse(document(depth).as_bytes()).unwrap_err();
+            assert_eq!(errors[0].field, "metadata", "{depth} levels");
+        }
+    }
+
     #[test]
     fn rows_written_as_plain_json_are_read_as_they_are() {
         let fields = call();

@@ -572,9 +572,7 @@ async fn fetch_audio(
         .put(&key, audio)
         .await
         .map_err(ingest::IngestError::from)?;
-    let mut tx = state.db.tenant(scope, Mode::Write).await?;
-    calls::set_audio(&mut tx, call, "stored", Some(key.as_str()), None).await?;
-    tx.commit().await?;
+    crate::recordings::adopt_audio(state, scope, call, &key).await?;
     Ok(())
 }
 

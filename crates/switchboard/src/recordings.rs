@@ -126,7 +126,8 @@ async fn record(state: &AppState, scope: &TenantScope, call: CallId, outcome: Ou
         let mut tx = state.db.tenant(scope, Mode::Write).await?;
         match &outcome {
             Outcome::Stored(key) => {
-                calls::set_audio(&mut tx, call, "stored", Some(key.as_str()), None).await?;
+                drop(tx);
+                return adopt_audio(state, scope, call, key).await.map(drop);
             }
             Outcome::Failed(e) => {
                 let schedule = &state.config.providers.recording_retry_secs;
@@ -143,6 +144,36 @@ async fn record(state: &AppState, scope: &TenantScope, call: CallId, outcome: Ou
     if let Err(e) = result {
         tracing::error!(%call, error = %e, "recording the outcome of a fetch failed");
     }
+}
+
+/// Makes `key`, just written, the call's stored audio. Whatever it replaces
+/// under another name (an upload in another format) is removed, and if the
+/// call was deleted while its audio was on the way, so is `key`: a deleted
+/// call leaves nothing behind. `false` when the call is gone.
+pub async fn adopt_audio(
+    state: &AppState,
+    scope: &TenantScope,
+    call: CallId,
+    key: &ObjectKey,
+) -> Result<bool, crate::db::DbError> {
+    let mut tx = state.db.tenant(scope, Mode::Write).await?;
+    let previous = calls::get(&mut tx, call).await?.map(|c| c.audio_key);
+    let adopted = match &previous {
+        Some(_) => calls::set_audio(&mut tx, call, "stored", Some(key.as_str()), None).await?,
+        None => false,
+    };
+    tx.commit().await?;
+    let unused = match previous {
+        None => Some(key.clone()),
+        Some(Some(old)) if old != key.as_str() => ObjectKey::stored(scope, &old),
+        Some(_) => None,
+    };
+    if let Some(unused) = unused {
+        if let Err(e) = state.objects.delete(&unused).await {
+            tracing::warn!(%call, error = %e, "an audio object no call uses was left behind");
+        }
+    }
+    Ok(adopted)
 }
 
 /// The provider's id of the call's recording when the pull created the call.

@@ -9,6 +9,7 @@ pub mod twilio;
 pub mod vapi;
 
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::model::{Cost, ParseError, Turn, Word};
 
@@ -44,7 +45,7 @@ pub(crate) fn shape_error(path: &str, message: &str) -> ParseError {
         (".", None) => "body".to_owned(),
         (_, None) => path.to_owned(),
     };
-    ParseError::new(field, message)
+    ParseError::new(field, switchboard_core::value::without_sent_value(message))
 }
 
 /// Longest accepted provider call id.
@@ -84,18 +85,51 @@ pub(crate) fn turn_bounds(mut turn: Turn) -> Turn {
     turn
 }
 
-/// A provider's phone text as E.164 when possible, else as sent.
+/// A provider's phone text as E.164 when possible, else as sent without
+/// control characters (PostgreSQL refuses a NUL in text, and a number has
+/// no use for any of them).
 pub(crate) fn phone(text: Option<String>) -> Option<String> {
     let text = text?;
     let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return None;
+    if let Some(e164) = switchboard_core::E164::normalise(trimmed) {
+        return Some(e164.to_string());
     }
-    Some(
-        switchboard_core::E164::normalise(trimmed)
-            .map(|e| e.to_string())
-            .unwrap_or_else(|| trimmed.to_owned()),
-    )
+    let printable: String = trimmed.chars().filter(|c| !c.is_control()).collect();
+    (!printable.is_empty()).then_some(printable)
+}
+
+/// Deepest nesting kept in a free-form value (metadata, a provider's own
+/// analysis). A stored update holds such a value a few levels below its top,
+/// and a value so deep that it could not be read back from the database
+/// would make its call unreadable; no sender needs a tenth of this.
+pub const MAX_FREE_FORM_DEPTH: usize = 32;
+
+/// A sender's free-form value, `None` for JSON `null`; refused, naming
+/// `field`, when nested deeper than [`MAX_FREE_FORM_DEPTH`].
+pub(crate) fn free_form(field: &str, value: Option<Value>) -> Result<Option<Value>, ParseError> {
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let mut level = vec![&value];
+    for _ in 0..=MAX_FREE_FORM_DEPTH {
+        level = level
+            .into_iter()
+            .flat_map(|v| -> Box<dyn Iterator<Item = &Value>> {
+                match v {
+                    Value::Array(items) => Box::new(items.iter()),
+                    Value::Object(members) => Box::new(members.values()),
+                    _ => Box::new(std::iter::empty()),
+                }
+            })
+            .collect();
+        if level.is_empty() {
+            return Ok(Some(value));
+        }
+    }
+    Err(ParseError::new(
+        field,
+        format!("nested more than {MAX_FREE_FORM_DEPTH} levels deep"),
+    ))
 }
 
 /// A provider's cost, in `units_per_cent` (1 for cents, 0.01 for dollars),

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{external_id, parse_json, phone, seconds, turn_bounds, usd_cents};
+use super::{external_id, free_form, parse_json, phone, seconds, turn_bounds, usd_cents};
 use crate::model::{
     CallFields, CallUpdate, Direction, ParseError, ProviderAnalysis, Speaker, Stage, Turn, Word,
 };
@@ -113,12 +113,20 @@ pub fn parse(body: &[u8]) -> Result<Option<CallUpdate>, ParseError> {
         .and_then(|c| c.combined_cost)
         .map(|cents| usd_cents("call.call_cost.combined_cost", cents, 1.0))
         .transpose()?;
-    let analysis = call.call_analysis.map(|a| ProviderAnalysis {
-        summary: a.call_summary,
-        user_sentiment: a.user_sentiment,
-        call_successful: a.call_successful,
-        extra: (!a.extra.is_empty()).then_some(Value::Object(a.extra)),
-    });
+    let analysis = call
+        .call_analysis
+        .map(|a| -> Result<_, ParseError> {
+            Ok(ProviderAnalysis {
+                summary: a.call_summary,
+                user_sentiment: a.user_sentiment,
+                call_successful: a.call_successful,
+                extra: free_form(
+                    "call.call_analysis",
+                    (!a.extra.is_empty()).then_some(Value::Object(a.extra)),
+                )?,
+            })
+        })
+        .transpose()?;
     Ok(Some(CallUpdate {
         external_id: external_id("call.call_id", &call.call_id)?,
         stage,
@@ -140,7 +148,7 @@ pub fn parse(body: &[u8]) -> Result<Option<CallUpdate>, ParseError> {
             disconnection_reason: call.disconnection_reason,
             analysis,
             cost,
-            metadata: call.metadata.filter(|m| !m.is_null()),
+            metadata: free_form("call.metadata", call.metadata)?,
         },
     }))
 }

@@ -32,8 +32,8 @@ pub struct CallDocument {
     pub stage: Option<String>,
     /// A test call is kept but never billed. Default false.
     pub test: Option<bool>,
-    #[serde(default)]
-    pub turns: Vec<TurnDocument>,
+    /// Left out, the call keeps the turns it has; `[]` clears them.
+    pub turns: Option<Vec<TurnDocument>>,
     pub recording_url: Option<String>,
     pub disconnection_reason: Option<String>,
     pub summary: Option<String>,
@@ -136,11 +136,13 @@ fn validate(doc: CallDocument) -> Result<ValidCall, Vec<ParseError>> {
                 .ok_or_else(|| ParseError::new("stage", "expected started, ended or analyzed")),
         ),
     };
-    if doc.turns.len() > MAX_TURNS {
+    let has_turns = doc.turns.is_some();
+    let documents = doc.turns.unwrap_or_default();
+    if documents.len() > MAX_TURNS {
         errors.fail(("turns", format!("at most {MAX_TURNS} turns")));
     }
-    let mut turns = Vec::with_capacity(doc.turns.len());
-    for (i, t) in doc.turns.into_iter().enumerate() {
+    let mut turns = Vec::with_capacity(documents.len());
+    for (i, t) in documents.into_iter().enumerate() {
         // A time the turn does not state is taken from its words, and is
         // checked (and named) as the word's.
         let start_field = match (t.start, t.words.first()) {
@@ -180,9 +182,15 @@ fn validate(doc: CallDocument) -> Result<ValidCall, Vec<ParseError>> {
             errors.fail(("cost.currency", "expected an ISO 4217 code such as USD"));
         }
     }
+    let metadata = errors
+        .check(super::free_form("metadata", doc.metadata))
+        .flatten();
     if !errors.0.is_empty() {
         return Err(errors.0);
     }
+    // An event states only what its document states: a later document
+    // without turns or `test` must not clear what an earlier one said.
+    let turns = has_turns.then_some(turns);
     let (Some(external_id), Some(direction), Some(from), Some(to), Some(started_at), Some(stage)) =
         (external, direction, from, to, started_at, stage)
     else {
@@ -210,8 +218,8 @@ fn validate(doc: CallDocument) -> Result<ValidCall, Vec<ParseError>> {
                 started_at: Some(started_at),
                 ended_at,
                 duration_ms: None,
-                test: Some(doc.test.unwrap_or(false)),
-                turns: Some(turns),
+                test: doc.test,
+                turns,
                 recording_url: doc.recording_url,
                 disconnection_reason: doc.disconnection_reason,
                 analysis: doc.summary.map(|s| ProviderAnalysis {
@@ -219,7 +227,7 @@ fn validate(doc: CallDocument) -> Result<ValidCall, Vec<ParseError>> {
                     ..ProviderAnalysis::default()
                 }),
                 cost: doc.cost,
-                metadata: doc.metadata.filter(|m| !m.is_null()),
+                metadata,
             },
         },
     })
@@ -240,10 +248,36 @@ mod tests {
         assert_eq!(v.update.external_id, "ext-1");
         assert_eq!(v.update.stage, Stage::Ended);
         assert_eq!(v.update.fields.turns.as_ref().unwrap().len(), 2);
-        assert_eq!(v.update.fields.test, Some(false));
+        assert_eq!(v.update.fields.test, None, "not stated, so not stated");
         assert_eq!(
             v.update.fields.ended_at.unwrap() - v.update.fields.started_at.unwrap(),
             300_000
+        );
+    }
+
+    #[test]
+    fn a_later_document_leaves_what_it_does_not_state() {
+        let first = GOOD.replace(r#""extra""#, r#""test":true,"extra""#);
+        let later = r#"{"external_id":"ext-1","direction":"inbound","from":"+14155550123","to":"+14155550100",
+            "started_at":"2026-03-01T10:00:00Z","stage":"analyzed","summary":"Booked."}"#;
+        let cleared = later.replace(r#""stage""#, r#""turns":[],"stage""#);
+        let stored = |body: &str, at: i64| crate::model::StoredUpdate {
+            update: parse(body.as_bytes()).unwrap().update,
+            received_at: at,
+            event_key: at.to_string(),
+        };
+        let (_, merged) = crate::model::merge(vec![stored(&first, 1), stored(later, 2)]);
+        assert_eq!(merged.turns.map(|t| t.len()), Some(2));
+        assert_eq!(merged.test, Some(true));
+        assert_eq!(
+            merged.analysis.and_then(|a| a.summary).as_deref(),
+            Some("Booked.")
+        );
+        let (_, merged) = crate::model::merge(vec![stored(&first, 1), stored(&cleared, 2)]);
+        assert_eq!(
+            merged.turns.map(|t| t.len()),
+            Some(0),
+            "[] clears the turns"
         );
     }
 

@@ -4,14 +4,30 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{external_id, parse_json, phone, seconds, usd_cents};
+use super::{external_id, free_form, parse_json, phone, seconds, usd_cents};
 use crate::model::{
     CallFields, CallUpdate, Direction, ParseError, ProviderAnalysis, Speaker, Stage, Turn,
 };
 
+const REPORT: &str = "end-of-call-report";
+
 #[derive(Deserialize)]
 struct Envelope {
     message: Message,
+}
+
+/// Only the type of a message: what a message that does not parse as a
+/// report is judged by, so that a type Switchboard ignores is not refused
+/// for a shape it never needed.
+#[derive(Deserialize)]
+struct KindOnly {
+    message: TypeOnly,
+}
+
+#[derive(Deserialize)]
+struct TypeOnly {
+    #[serde(rename = "type")]
+    kind: String,
 }
 
 #[derive(Deserialize)]
@@ -50,8 +66,9 @@ struct Number {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Artifact {
-    #[serde(default)]
-    messages: Vec<ArtifactMessage>,
+    messages: Option<Vec<ArtifactMessage>>,
+    /// `AI: …` and `User: …` lines: the turns of a report without `messages`.
+    transcript: Option<String>,
     recording: Option<Recording>,
     recording_url: Option<String>,
 }
@@ -89,9 +106,16 @@ struct Analysis {
 
 /// Reads one Vapi server message; `Ok(None)` for message types Switchboard ignores.
 pub fn parse(body: &[u8]) -> Result<Option<CallUpdate>, ParseError> {
-    let envelope: Envelope = parse_json(body)?;
-    let m = envelope.message;
-    if m.kind != "end-of-call-report" {
+    let m = match parse_json::<Envelope>(body) {
+        Ok(envelope) => envelope.message,
+        Err(e) => {
+            return match serde_json::from_slice::<KindOnly>(body) {
+                Ok(other) if other.message.kind != REPORT => Ok(None),
+                _ => Err(e),
+            }
+        }
+    };
+    if m.kind != REPORT {
         return Ok(None);
     }
     let call = m
@@ -126,23 +150,35 @@ pub fn parse(body: &[u8]) -> Result<Option<CallUpdate>, ParseError> {
                 .recording
                 .and_then(|r| r.mono.and_then(|m| m.combined_url).or(r.stereo_url))
                 .or(a.recording_url);
-            (Some(read_turns(a.messages)?), recording)
+            let turns = match (a.messages, a.transcript) {
+                (Some(messages), _) => Some(read_turns(messages)?),
+                (None, Some(text)) => Some(turns_of_transcript(&text)),
+                (None, None) => None,
+            };
+            (turns, recording)
         }
     };
-    let analysis = m.analysis.map(|a| ProviderAnalysis {
-        summary: a.summary,
-        user_sentiment: None,
-        call_successful: a.success_evaluation.as_ref().and_then(|v| match v {
-            Value::Bool(b) => Some(*b),
-            Value::String(s) if s == "true" => Some(true),
-            Value::String(s) if s == "false" => Some(false),
-            _ => None,
-        }),
-        extra: Some(serde_json::json!({
-            "successEvaluation": a.success_evaluation,
-            "structuredData": a.structured_data,
-        })),
-    });
+    let analysis = m
+        .analysis
+        .map(|a| -> Result<_, ParseError> {
+            let success = free_form("message.analysis.successEvaluation", a.success_evaluation)?;
+            let structured = free_form("message.analysis.structuredData", a.structured_data)?;
+            Ok(ProviderAnalysis {
+                summary: a.summary,
+                user_sentiment: None,
+                call_successful: success.as_ref().and_then(|v| match v {
+                    Value::Bool(b) => Some(*b),
+                    Value::String(s) if s == "true" => Some(true),
+                    Value::String(s) if s == "false" => Some(false),
+                    _ => None,
+                }),
+                extra: Some(serde_json::json!({
+                    "successEvaluation": success,
+                    "structuredData": structured,
+                })),
+            })
+        })
+        .transpose()?;
     Ok(Some(CallUpdate {
         external_id: external_id("message.call.id", &call.id)?,
         stage: Stage::Ended,
@@ -164,7 +200,7 @@ pub fn parse(body: &[u8]) -> Result<Option<CallUpdate>, ParseError> {
                 .cost
                 .map(|dollars| usd_cents("message.cost", dollars, 0.01))
                 .transpose()?,
-            metadata: call.metadata.filter(|v| !v.is_null()),
+            metadata: free_form("message.call.metadata", call.metadata)?,
         },
     }))
 }
@@ -202,6 +238,33 @@ fn read_turns(messages: Vec<ArtifactMessage>) -> Result<Vec<Turn>, ParseError> {
         });
     }
     Ok(turns)
+}
+
+/// Turns without times from a transcript of `AI:` and `User:` lines; a
+/// line without a speaker continues the turn before it.
+fn turns_of_transcript(text: &str) -> Vec<Turn> {
+    let mut turns: Vec<Turn> = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let spoken = [("AI:", Speaker::Agent), ("User:", Speaker::Customer)]
+            .into_iter()
+            .find_map(|(label, speaker)| Some((speaker, line.strip_prefix(label)?.trim())));
+        match (spoken, turns.last_mut()) {
+            (Some((speaker, said)), _) => turns.push(Turn {
+                speaker,
+                text: said.to_owned(),
+                start: None,
+                end: None,
+                words: Vec::new(),
+            }),
+            (None, Some(last)) => {
+                last.text.push(' ');
+                last.text.push_str(line);
+            }
+            // Words before any speaker cannot be attributed: left out.
+            (None, None) => {}
+        }
+    }
+    turns
 }
 
 /// Only times that can be written back as RFC 3339 in UTC (years 0 to
@@ -269,6 +332,39 @@ mod tests {
             Some(true)
         );
         assert_eq!(parse(br#"{"message":{"type":"status-update"}}"#), Ok(None));
+        assert_eq!(
+            parse(br#"{"message":{"type":"status-update","call":{},"cost":"n/a"}}"#),
+            Ok(None),
+            "a message that is ignored is not judged by a report's shape"
+        );
+    }
+
+    #[test]
+    fn a_report_without_messages_takes_its_turns_from_the_transcript() {
+        let body = r#"{"message":{"type":"end-of-call-report","call":{"id":"c"},
+            "artifact":{"transcript":"AI: Hello, this is Ava.\nUser: Hi.\nI'd like to book.\nAI: Sure."}}}"#;
+        let turns = parse(body.as_bytes())
+            .unwrap()
+            .unwrap()
+            .fields
+            .turns
+            .unwrap();
+        let said: Vec<(Speaker, &str)> =
+            turns.iter().map(|t| (t.speaker, t.text.as_str())).collect();
+        assert_eq!(
+            said,
+            [
+                (Speaker::Agent, "Hello, this is Ava."),
+                (Speaker::Customer, "Hi. I'd like to book."),
+                (Speaker::Agent, "Sure."),
+            ]
+        );
+        let without = r#"{"message":{"type":"end-of-call-report","call":{"id":"c"},"artifact":{"recordingUrl":"https://rec.example/a.wav"}}}"#;
+        assert_eq!(
+            parse(without.as_bytes()).unwrap().unwrap().fields.turns,
+            None,
+            "a report without a transcript leaves the call's turns alone"
+        );
     }
 
     #[test]

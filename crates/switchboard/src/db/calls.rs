@@ -112,9 +112,8 @@ impl Projection {
         let transcript = fields
             .turns
             .as_deref()
-            .map(model::transcript_text)
-            .unwrap_or_default()
-            .to_lowercase();
+            .map(model::search_text)
+            .unwrap_or_default();
         Projection {
             stage,
             transcript,

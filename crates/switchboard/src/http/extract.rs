@@ -232,7 +232,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .map_err(|e| {
                 let path = e.path().to_string();
                 let field = if path == "." { "body".to_owned() } else { path };
-                Problem::field(&field, e.into_inner().to_string())
+                Problem::field(
+                    &field,
+                    switchboard_core::value::without_sent_value(&e.into_inner().to_string()),
+                )
             })
     }
 }
@@ -250,7 +253,8 @@ impl<T: DeserializeOwned, S: Sync> FromRequestParts<S> for Query<T> {
             .map(Query)
             .map_err(|e| {
                 let path = e.path().to_string();
-                let message = e.into_inner().to_string();
+                let message =
+                    switchboard_core::value::without_sent_value(&e.into_inner().to_string());
                 let field = if path == "." {
                     // "duplicate field `limit`", "missing field `sig`"
                     message.split('`').nth(1).unwrap_or("query").to_owned()
@@ -275,15 +279,24 @@ impl From<axum::extract::rejection::PathRejection> for Problem {
     }
 }
 
-/// Reads a whole body, refusing one over `limit` bytes with a 413 problem.
+/// Reads a whole body, refusing one over `limit` bytes with a 413 problem,
+/// and one that ends before it is whole (a dropped connection, broken
+/// chunked encoding) with a 400.
 pub async fn read_limited(body: axum::body::Body, limit: usize) -> Result<bytes::Bytes, Problem> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload-too-large",
-            "The body is too large",
-        )
-        .detail(format!("the body may be at most {limit} bytes"))
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "The body is too large",
+            )
+            .detail(format!("the body may be at most {limit} bytes"))
+        } else {
+            Problem::bad_request("incomplete-body", "The body could not be read whole")
+                .detail("the request ended before its body did; send it again")
+        }
     })
 }
 

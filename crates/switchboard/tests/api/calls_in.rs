@@ -27,6 +27,7 @@ crate::on_both_backends!(
     signature_variants_over_http,
     uploads_and_imports_outlast_the_request_timeout,
     rows_stored_before_packing_are_read_as_they_are,
+    text_postgresql_refuses_and_values_too_deep_to_read_back,
 );
 
 const RETELL_KEY: &str = "key_retell_test_0123456789";
@@ -470,6 +471,26 @@ async fn bad_webhooks_store_nothing(app: TestApp) {
     send_retell(&app, &url, &huge)
         .await
         .problem(StatusCode::PAYLOAD_TOO_LARGE);
+    // A body cut off by the sender is not "too large": 400.
+    {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let address = app.base.trim_start_matches("http://").to_owned();
+        let path = url.trim_start_matches(&app.base);
+        let mut conn = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        conn.write_all(&body.as_bytes()[..body.len() / 3])
+            .await
+            .unwrap();
+        conn.shutdown().await.unwrap();
+        let mut status = vec![0; 12];
+        conn.read_exact(&mut status).await.unwrap();
+        assert_eq!(String::from_utf8(status).unwrap(), "HTTP/1.1 400");
+    }
 
     assert!(
         calls_of(&app, &owner, "").await.is_empty(),
@@ -1225,6 +1246,40 @@ async fn audio_upload_and_signed_recording_urls(app: TestApp) {
     let mut answer = vec![0; 12];
     slow.read_exact(&mut answer).await.unwrap();
     assert_eq!(&answer, b"HTTP/1.1 204");
+
+    // Audio in another format replaces the earlier file, and deleting the
+    // call leaves no audio of any format.
+    let audio_file = |ext: &str| {
+        app.state
+            .config
+            .data_dir
+            .join(format!("objects/{}/audio/{id}.{ext}", t.id))
+    };
+    assert!(audio_file("wav").exists());
+    assert_eq!(
+        upload("audio/mpeg", b"ID3 fake mp3".to_vec())
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert!(audio_file("mp3").exists());
+    assert!(!audio_file("wav").exists(), "the replaced wav is removed");
+    // One left behind by an upload that raced a deletion (`adopt_audio`
+    // removes it when it loses; here it is put there by hand).
+    std::fs::write(audio_file("ogg"), b"OggS").unwrap();
+    let d = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/calls/{id}"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT, "{}", d.text);
+    for ext in ["wav", "mp3", "ogg"] {
+        assert!(!audio_file(ext).exists(), "{ext} left behind");
+    }
 }
 
 async fn credentials_are_write_only(app: TestApp) {
@@ -1267,6 +1322,17 @@ async fn credentials_are_write_only(app: TestApp) {
         .await;
     bad.problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bad.fields(), ["account_sid", "auth_token", "extra"]);
+    // A secret sent in the wrong shape is refused without being repeated.
+    for misplaced in [
+        json!("key_misplaced_5e1b"),
+        json!({"api_key": ["key_misplaced_5e1b"]}),
+    ] {
+        let r = app
+            .call(Method::PUT, path, Some(&owner), Some(misplaced))
+            .await;
+        r.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(!r.text.contains("misplaced"), "{}", r.text);
+    }
     app.get("/api/v1/settings/credentials/nobody", &owner)
         .await
         .problem(StatusCode::NOT_FOUND);
@@ -2380,6 +2446,74 @@ async fn rows_stored_before_packing_are_read_as_they_are(app: TestApp) {
 
     assert_eq!(stored_fields(&app, &owner, &one_id).await, before.0);
     assert_eq!(stored_fields(&app, &owner, &two_id).await, before.1);
+}
+
+/// PostgreSQL refuses a NUL in text, and a stored value nested as deep as a
+/// JSON parser allows cannot be read back: either one in a call used to fail
+/// its whole batch (503 for every event in it) or every later read of the
+/// tenant's calls (500).
+async fn text_postgresql_refuses_and_values_too_deep_to_read_back(app: TestApp) {
+    let t = app.seed_tenant("acme").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+
+    let mut nul = doc("ext-nul", "inbound", "Your policy\u{0}renews");
+    nul["turns"][1]["text"] = json!("Thanks");
+    let r = app.post("/api/v1/calls", &owner, nul).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let detail = app.get(&format!("/api/v1/calls/{id}"), &owner).await;
+    assert_eq!(
+        detail.body["turns"][0]["text"], "Your policy\u{0}renews",
+        "kept as sent: {}",
+        detail.text
+    );
+    let found = calls_of(&app, &owner, "?q=policy%20renews").await;
+    assert_eq!(found.len(), 1, "the NUL is a space to the search");
+    app.get("/api/v1/calls?q=policy%00", &owner)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        calls_of(&app, &owner, "?q=customer").await.is_empty(),
+        "speaker labels are not searched"
+    );
+
+    let mut deep = doc("ext-deep", "inbound", "Hello");
+    deep["metadata"] =
+        serde_json::from_str(&format!("{}1{}", "[".repeat(100), "]".repeat(100))).unwrap();
+    let r = app.post("/api/v1/calls", &owner, deep).await;
+    assert_eq!(
+        r.problem(StatusCode::UNPROCESSABLE_ENTITY)["errors"][0]["field"],
+        "metadata",
+        "{}",
+        r.text
+    );
+    let jsonl = format!(
+        "{}\n{}\n",
+        doc("imp-nul", "inbound", "a\u{0}b"),
+        json!({"external_id": "imp-deep", "direction": "inbound", "from": "+14155550123",
+            "to": "+14155550100", "started_at": "2026-03-01T10:00:00Z",
+            "metadata": serde_json::from_str::<Value>(&format!("{}1{}", "{\"a\":".repeat(40), "}".repeat(40))).unwrap()}),
+    );
+    let r = Reply::from(
+        app.client
+            .post(app.url("/api/v1/calls/import"))
+            .bearer_auth(&owner)
+            .header("content-type", "application/x-ndjson")
+            .body(jsonl)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        (&r.body["accepted"], &r.body["failed"]),
+        (&json!(1), &json!(1)),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["errors"][0]["errors"][0]["field"], "metadata");
+    assert_eq!(calls_of(&app, &owner, "").await.len(), 2);
 }
 
 async fn id_of(app: &TestApp, tenant: &str, external_id: &str) -> String {

@@ -68,7 +68,7 @@ async fn token(State(f): State<Arc<Fake>>, body: String) -> axum::response::Resp
         && has("client_id", "switchboard")
         && has("client_secret", "client-secret-1")
         && has("username", "ops")
-        && has("password", "provider-password"))
+        && has("password", "provider pass phrase "))
     {
         return AxumStatus::UNAUTHORIZED.into_response();
     }
@@ -160,7 +160,7 @@ async fn pulls_recordings_resuming_after_failures(app: TestApp) {
     assert_eq!(status.body["started"], false);
 
     let mut cred = json!({"base_url": base, "client_id": "switchboard", "client_secret": "client-secret-1",
-        "username": "ops", "password": "provider-password", "token_path": "/oauth/token",
+        "username": "ops", "password": "provider pass phrase ", "token_path": "/oauth/token",
         "recordings_path": "/v2/recordings", "recording_download_path": "/v2/recordings/{id}/audio"});
     let path = "/api/v1/settings/credentials/recording_provider";
     let bad = app
@@ -189,7 +189,7 @@ async fn pulls_recordings_resuming_after_failures(app: TestApp) {
         .call(Method::PUT, path, Some(&owner), Some(cred.clone()))
         .await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.text);
-    assert!(!put.text.contains("client-secret-1") && !put.text.contains("provider-password"));
+    assert!(!put.text.contains("client-secret-1") && !put.text.contains("provider pass phrase "));
     assert_eq!(
         app.post(&format!("{path}/test"), &owner, json!({}))
             .await
@@ -387,7 +387,7 @@ async fn private_provider_addresses_are_refused(app: TestApp) {
     let path = "/api/v1/settings/credentials/recording_provider";
     let cred = |base_url: &str| {
         json!({"base_url": base_url, "client_id": "switchboard", "client_secret": "client-secret-1",
-        "username": "ops", "password": "provider-password", "token_path": "/oauth/token",
+        "username": "ops", "password": "provider pass phrase ", "token_path": "/oauth/token",
         "recordings_path": "/v2/recordings", "recording_download_path": "/v2/recordings/{id}/audio"})
     };
     for literal in [
@@ -465,7 +465,7 @@ async fn a_hanging_provider_holds_up_only_its_tenant(app: TestApp) {
         let t = app.seed_tenant(slug).await;
         let owner = app.token(t.email(Role::Owner)).await;
         let cred = json!({"base_url": base_url, "client_id": "switchboard", "client_secret": "client-secret-1",
-            "username": "ops", "password": "provider-password", "token_path": "/oauth/token",
+            "username": "ops", "password": "provider pass phrase ", "token_path": "/oauth/token",
             "recordings_path": "/v2/recordings", "recording_download_path": "/v2/recordings/{id}/audio"});
         let put = app.call(Method::PUT, path, Some(&owner), Some(cred)).await;
         assert_eq!(put.status, StatusCode::OK, "{}", put.text);
@@ -518,7 +518,7 @@ async fn a_recording_that_never_downloads_is_given_up(app: TestApp) {
     let t = app.seed_tenant("acme").await;
     let owner = app.token(t.email(Role::Owner)).await;
     let cred = json!({"base_url": base, "client_id": "switchboard", "client_secret": "client-secret-1",
-        "username": "ops", "password": "provider-password", "token_path": "/oauth/token",
+        "username": "ops", "password": "provider pass phrase ", "token_path": "/oauth/token",
         "recordings_path": "/v2/recordings", "recording_download_path": "/v2/recordings/{id}/audio"});
     let put = app
         .call(

@@ -203,6 +203,9 @@ pub async fn list(
             .map(|t| {
                 if t.chars().count() > 200 {
                     Err(Problem::field("q", "at most 200 characters"))
+                } else if t.contains(char::is_control) {
+                    // Searched text has none (`model::search_text`).
+                    Err(Problem::field("q", "must not contain control characters"))
                 } else {
                     Ok(t.to_lowercase())
                 }
@@ -279,11 +282,20 @@ pub async fn delete(
         ObjectKey::enriched(scope, id),
         ObjectKey::final_v1(scope, id),
     ];
-    keys.extend(
-        call.audio_key
-            .as_deref()
-            .and_then(|k| ObjectKey::stored(scope, k)),
-    );
+    // Every format, not only the one the row names: a recording written
+    // while this request ran may not be named yet (`recordings::adopt_audio`
+    // removes one that arrives after).
+    for audio in call
+        .audio_key
+        .as_deref()
+        .and_then(|k| ObjectKey::stored(scope, k))
+        .into_iter()
+        .chain(AudioFormat::ALL.map(|format| ObjectKey::audio(scope, id, format)))
+    {
+        if !keys.contains(&audio) {
+            keys.push(audio);
+        }
+    }
     // Objects go first: if one cannot be deleted the row stays, and the
     // request can be repeated.
     for key in &keys {
@@ -378,16 +390,11 @@ pub async fn upload_audio(
         .put(&key, bytes)
         .await
         .map_err(crate::ingest::IngestError::from)?;
-    let mut tx = state.db.tenant(scope, Mode::Write).await?;
-    if calls::get(&mut tx, call.id).await?.is_none() {
-        // Deleted while the audio was on its way: leave nothing behind.
-        drop(tx);
-        let _ = state.objects.delete(&key).await;
-        return Err(Problem::not_found());
+    if crate::recordings::adopt_audio(&state, scope, call.id, &key).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Problem::not_found())
     }
-    calls::set_audio(&mut tx, call.id, "stored", Some(key.as_str()), None).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Fetches the recording of a call from the recording-provider pull again,

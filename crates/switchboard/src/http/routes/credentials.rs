@@ -23,8 +23,10 @@ use crate::http::AppState;
 enum Kind {
     /// A key or token: its last 4 characters are the credential's hint.
     Secret,
-    /// Another opaque value without spaces (a user name, a password).
+    /// Another opaque value without spaces (a client id).
     Opaque,
+    /// A user name or password: kept exactly as sent, spaces and all.
+    Login,
     /// A Twilio account SID: `AC` and 32 hexadecimal digits.
     AccountSid,
     /// An http(s) base URL.
@@ -56,8 +58,8 @@ fn fields_of(provider: CredentialProvider) -> &'static [(&'static str, Kind)] {
             ("base_url", Kind::Url),
             ("client_id", Kind::Opaque),
             ("client_secret", Kind::Secret),
-            ("username", Kind::Opaque),
-            ("password", Kind::Opaque),
+            ("username", Kind::Login),
+            ("password", Kind::Login),
             ("token_path", Kind::Path),
             ("recordings_path", Kind::Path),
             ("recording_download_path", Kind::Path),
@@ -76,7 +78,12 @@ fn check_field(kind: Kind, value: &Value) -> Result<Value, &'static str> {
             .map(Value::from)
             .ok_or("expected whole minutes from 5 to 1440");
     }
-    let text = value.as_str().map(str::trim).ok_or("expected a string")?;
+    let text = value.as_str().ok_or("expected a string")?;
+    let text = if kind == Kind::Login {
+        text
+    } else {
+        text.trim()
+    };
     check_text(kind, text).map(|t| Value::String(t.to_owned()))
 }
 
@@ -87,6 +94,10 @@ fn check_text(kind: Kind, value: &str) -> Result<&str, &'static str> {
         Kind::Secret => Err("expected 8 to 512 characters without spaces"),
         Kind::Opaque if plain => Ok(value),
         Kind::Opaque => Err("expected 1 to 512 characters without spaces"),
+        Kind::Login if (1..=512).contains(&value.len()) && !value.contains(char::is_control) => {
+            Ok(value)
+        }
+        Kind::Login => Err("expected 1 to 512 characters"),
         Kind::AccountSid
             if value.len() == 34
                 && value.starts_with("AC")
