@@ -183,6 +183,10 @@ pub struct ProvidersConfig {
     pub twilio_api_base: String,
     /// Per request to a provider.
     pub timeout_secs: u64,
+    /// Per recording download (Twilio's, a recording provider's): reading
+    /// a long call's audio on an ordinary link takes far longer than a
+    /// request. The recording pull's lease outlasts two of them.
+    pub download_timeout_secs: u64,
     /// Lets tenants' recording providers (`base_url`) be on loopback, the
     /// private network or link-local addresses. Off: a tenant could
     /// otherwise make the server reach what only it can reach.
@@ -200,6 +204,7 @@ impl Default for ProvidersConfig {
             vapi_api_base: "https://api.vapi.ai".into(),
             twilio_api_base: "https://api.twilio.com".into(),
             timeout_secs: 15,
+            download_timeout_secs: 600,
             allow_private_addresses: false,
             // A minute, five, half an hour, two hours, twelve.
             recording_retry_secs: vec![60, 300, 1_800, 7_200, 43_200],

@@ -32,8 +32,17 @@ use crate::objects::{AudioFormat, ObjectKey};
 use crate::outbound::{self, TenantHttp};
 
 /// How long a run may go without renewing its lease (it renews with every
-/// recording taken) before another node may take over.
-const LEASE_MS: i64 = 10 * 60 * 1000;
+/// recording taken) before another node may take over: at least ten
+/// minutes, and longer than the longest stretch between renewals, a token,
+/// a list page and a download, each possibly twice (a 401 gets a new token
+/// and one retry).
+fn lease_ms(state: &AppState) -> i64 {
+    let p = &state.config.providers;
+    let longest_secs = 2 * p.download_timeout_secs + 4 * p.timeout_secs + 60;
+    i64::try_from(longest_secs.saturating_mul(1000))
+        .unwrap_or(i64::MAX / 2)
+        .max(10 * 60 * 1000)
+}
 /// The schedule: every 15 minutes unless the tenant's connection says
 /// otherwise (`every_minutes`), give or take up to 90 seconds so tenants
 /// spread out.
@@ -167,11 +176,13 @@ async fn get_authorised(
     bearer: &mut String,
     url: &str,
     query: &[(&str, String)],
+    timeout: std::time::Duration,
 ) -> Result<reqwest::Response, PullError> {
     let send = |bearer: String| async move {
         http.client()
             .get(url)
             .query(query)
+            .timeout(timeout)
             .bearer_auth(bearer)
             .send()
             .await
@@ -264,12 +275,34 @@ async fn credential(state: &AppState, scope: &TenantScope) -> Result<Value, Pull
         .ok_or(PullError::NotConfigured)
 }
 
+/// What starts a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// The scheduler found the tenant due. Another node may have found it
+    /// due at the same moment and already run it: the lease is taken only
+    /// while the run is still due, so it is not run twice in a row.
+    Schedule,
+    /// A request (a run or a fetch by hand), whenever it comes.
+    Request,
+}
+
 /// Takes the tenant's pull lease for `owner`, if no run holds it; returns
 /// the pull's state as the lease found it.
-async fn lease(state: &AppState, scope: &TenantScope, owner: &str) -> Result<PullState, PullError> {
+async fn lease(
+    state: &AppState,
+    scope: &TenantScope,
+    owner: &str,
+    trigger: Trigger,
+) -> Result<PullState, PullError> {
     let now = now_ms();
     let mut tx = state.db.tenant(scope, Mode::Write).await?;
-    let leased = recording_pull::try_lease(&mut tx, owner, now, now + LEASE_MS).await?;
+    let lease = recording_pull::Lease {
+        owner,
+        now,
+        until: now + lease_ms(state),
+        only_if_due: trigger == Trigger::Schedule,
+    };
+    let leased = recording_pull::try_lease(&mut tx, lease).await?;
     let before = recording_pull::get(&mut tx).await?.unwrap_or_default();
     tx.commit().await?;
     if leased {
@@ -280,10 +313,14 @@ async fn lease(state: &AppState, scope: &TenantScope, owner: &str) -> Result<Pul
 }
 
 /// Runs the pull for one tenant now, if no other run holds its lease.
-pub async fn run_once(state: &AppState, scope: &TenantScope) -> Result<RunSummary, PullError> {
+pub async fn run_once(
+    state: &AppState,
+    scope: &TenantScope,
+    trigger: Trigger,
+) -> Result<RunSummary, PullError> {
     let cred = credential(state, scope).await?;
     let owner = ulid::Ulid::new().to_string();
-    let before = lease(state, scope, &owner).await?;
+    let before = lease(state, scope, &owner, trigger).await?;
     let mut summary = RunSummary::default();
     let run = Run {
         lease_owner: &owner,
@@ -298,20 +335,29 @@ pub async fn run_once(state: &AppState, scope: &TenantScope) -> Result<RunSummar
     // Up to a tenth of the interval, at most 90 s, either way.
     let spread = (every_ms / 10).min(JITTER_MS);
     let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), -spread..=spread);
-    let mut tx = state.db.tenant(scope, Mode::Write).await?;
-    recording_pull::finish(
-        &mut tx,
-        &owner,
-        RunOutcome {
-            at: now_ms(),
-            error: summary.error.as_deref(),
-            listed: summary.listed,
-            created: summary.created,
-            next_run_at: now_ms() + every_ms + jitter,
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    let finished = async {
+        let mut tx = state.db.tenant(scope, Mode::Write).await?;
+        recording_pull::finish(
+            &mut tx,
+            &owner,
+            RunOutcome {
+                at: now_ms(),
+                error: summary.error.as_deref(),
+                listed: summary.listed,
+                created: summary.created,
+                next_run_at: now_ms() + every_ms + jitter,
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = finished {
+        // The outcome is lost, but the lease need not be: without it given
+        // back, every run and fetch of the tenant would wait for it to run out.
+        give_back(state, scope, &owner).await;
+        return Err(e.into());
+    }
     Ok(summary)
 }
 
@@ -348,6 +394,7 @@ async fn pull(
             &mut bearer,
             &format!("{}{}", conn.base_url, conn.recordings_path),
             &query,
+            std::time::Duration::from_secs(state.config.providers.timeout_secs),
         )
         .await?;
         if !res.status().is_success() {
@@ -402,7 +449,7 @@ async fn pull(
             // outlived it and another run took over) stops here, without
             // moving the other's mark.
             let mut tx = state.db.tenant(scope, Mode::Write).await?;
-            if !recording_pull::renew(&mut tx, run.lease_owner, now_ms() + LEASE_MS).await? {
+            if !recording_pull::renew(&mut tx, run.lease_owner, now_ms() + lease_ms(state)).await? {
                 return Err(PullError::LeaseLost);
             }
             if let Some((call, runs, given)) = &given_up {
@@ -487,13 +534,11 @@ pub async fn refetch(
 ) -> Result<(), PullError> {
     let cred = credential(state, scope).await?;
     let owner = ulid::Ulid::new().to_string();
-    lease(state, scope, &owner).await?;
+    lease(state, scope, &owner, Trigger::Request).await?;
     let fetched = fetch_leased(state, scope, &cred, call, recording).await;
     // Given back first and on its own, so that nothing after it can keep
     // the tenant's runs waiting for the lease to run out.
-    if let Err(e) = release(state, scope, &owner).await {
-        tracing::error!(tenant = %scope.tenant_id(), error = %e, "the pull's lease was not given back; it runs out by itself");
-    }
+    give_back(state, scope, &owner).await;
     if let Err(PullError::Recording { reason, .. } | PullError::Provider(reason)) = &fetched {
         // A failed round, on request or on schedule: the next is scheduled.
         let mut tx = state.db.tenant(scope, Mode::Write).await?;
@@ -504,14 +549,28 @@ pub async fn refetch(
     fetched
 }
 
-async fn release(
-    state: &AppState,
-    scope: &TenantScope,
-    owner: &str,
-) -> Result<(), crate::db::DbError> {
-    let mut tx = state.db.tenant(scope, Mode::Write).await?;
-    recording_pull::release(&mut tx, owner).await?;
-    tx.commit().await
+/// Gives `owner`'s lease back, trying again over a few seconds when the
+/// database fails: a lease that is not given back keeps the tenant's runs
+/// and fetches waiting until it runs out.
+async fn give_back(state: &AppState, scope: &TenantScope, owner: &str) {
+    let release = || async {
+        let mut tx = state.db.tenant(scope, Mode::Write).await?;
+        recording_pull::release(&mut tx, owner).await?;
+        tx.commit().await
+    };
+    let mut pause = std::time::Duration::from_millis(200);
+    for attempt in 1..=4 {
+        match release().await {
+            Ok(()) => return,
+            Err(e) if attempt == 4 => {
+                tracing::error!(tenant = %scope.tenant_id(), error = %e, "the pull's lease was not given back; it runs out by itself");
+            }
+            Err(_) => {
+                tokio::time::sleep(pause).await;
+                pause *= 3;
+            }
+        }
+    }
 }
 
 async fn fetch_leased(
@@ -543,6 +602,7 @@ async fn fetch_audio(
         bearer,
         &format!("{}{path}", conn.base_url),
         &[],
+        std::time::Duration::from_secs(state.config.providers.download_timeout_secs),
     )
     .await?;
     let failed = |reason: String| PullError::Recording {
@@ -661,7 +721,7 @@ pub async fn start_due(state: &AppState, runs: &Runs) {
         };
         let state = state.clone();
         tokio::spawn(async move {
-            match run_once(&state, &scope).await {
+            match run_once(&state, &scope, Trigger::Schedule).await {
                 Ok(_) | Err(PullError::NotConfigured | PullError::Busy) => {}
                 Err(e) => {
                     tracing::warn!(tenant = %running.tenant, error = %e, "scheduled recording pull failed")

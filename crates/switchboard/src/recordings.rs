@@ -226,6 +226,9 @@ async fn try_fetch(
     let res = state
         .http
         .get(format!("{url}.wav"))
+        .timeout(Duration::from_secs(
+            state.config.providers.download_timeout_secs,
+        ))
         .basic_auth(text("account_sid"), Some(text("auth_token")))
         .send()
         .await
@@ -278,15 +281,29 @@ async fn retry_tenant(state: &AppState, scope: &TenantScope) -> Result<(), crate
     let mut tx = state.db.tenant(scope, Mode::Read).await?;
     let due = calls::due_audio_retries(&mut tx, now_ms(), RETRIES_PER_TICK).await?;
     tx.commit().await?;
+    let mut claimed = Vec::with_capacity(due.len());
     for call in due {
         let mut tx = state.db.tenant(scope, Mode::Write).await?;
-        let claimed = calls::claim_audio_retry(&mut tx, call, now_ms()).await?;
-        tx.commit().await?;
-        if claimed {
-            let (state, scope) = (state.clone(), *scope);
-            tokio::spawn(async move { fetch(&state, &scope, call).await });
+        if calls::claim_audio_retry(&mut tx, call, now_ms()).await? {
+            claimed.push(call);
         }
+        tx.commit().await?;
     }
+    let (state, scope) = (state.clone(), *scope);
+    tokio::spawn(async move {
+        // Recordings of the pull share the tenant's one lease, so they are
+        // fetched one after another, each giving it back before the next
+        // asks: side by side, all but one found it taken and waited a
+        // minute, one recording a minute. Twilio's need no lease.
+        for call in claimed {
+            if let Ok(Some(_)) = pulled_recording(&state, &scope, call).await {
+                fetch(&state, &scope, call).await;
+            } else {
+                let state = state.clone();
+                tokio::spawn(async move { fetch(&state, &scope, call).await });
+            }
+        }
+    });
     Ok(())
 }
 

@@ -53,24 +53,40 @@ pub async fn get(tx: &mut TenantTx) -> DbResult<Option<PullState>> {
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 
-/// Takes the tenant's lease for `owner` until `until` unless another run
-/// holds it; the update is atomic, so of two nodes racing only one wins.
-pub async fn try_lease(tx: &mut TenantTx, owner: &str, now: i64, until: i64) -> DbResult<bool> {
+/// A lease asked for.
+pub struct Lease<'a> {
+    pub owner: &'a str,
+    pub now: i64,
+    pub until: i64,
+    /// Only while the next run is due (a scheduled run: another node that
+    /// found it due too may have just finished it).
+    pub only_if_due: bool,
+}
+
+/// Takes the tenant's lease for `lease.owner` until `lease.until` unless
+/// another run holds it; the update is atomic, so of two nodes racing only
+/// one wins.
+pub async fn try_lease(tx: &mut TenantTx, lease: Lease<'_>) -> DbResult<bool> {
     sqlx::query(
         "INSERT INTO recording_pull (tenant_id, next_run_at) VALUES ($1, $2) ON CONFLICT (tenant_id) DO NOTHING",
     )
     .bind(tx.tenant_param())
-    .bind(now)
+    .bind(lease.now)
     .execute(tx.conn())
     .await?;
-    let done = sqlx::query(
+    let due = if lease.only_if_due {
+        " AND next_run_at <= $3"
+    } else {
+        ""
+    };
+    let done = sqlx::query(&format!(
         "UPDATE recording_pull SET lease_until = $2, lease_owner = $4 \
-         WHERE tenant_id = $1 AND (lease_until IS NULL OR lease_until < $3)",
-    )
+         WHERE tenant_id = $1 AND (lease_until IS NULL OR lease_until < $3){due}"
+    ))
     .bind(tx.tenant_param())
-    .bind(until)
-    .bind(now)
-    .bind(owner)
+    .bind(lease.until)
+    .bind(lease.now)
+    .bind(lease.owner)
     .execute(tx.conn())
     .await?;
     Ok(done.rows_affected() == 1)

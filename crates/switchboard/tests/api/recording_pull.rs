@@ -19,7 +19,9 @@ crate::on_both_backends!(
     pulls_recordings_resuming_after_failures,
     private_provider_addresses_are_refused,
     a_hanging_provider_holds_up_only_its_tenant,
-    a_recording_that_never_downloads_is_given_up
+    a_recording_that_never_downloads_is_given_up,
+    recordings_due_together_are_fetched_together,
+    a_download_may_take_longer_than_a_request
 );
 
 #[derive(Default)]
@@ -31,6 +33,8 @@ struct Fake {
     failed_once: Mutex<bool>,
     /// A recording whose download always fails.
     always_fails: Mutex<Option<&'static str>>,
+    /// Downloads send half the audio, pause this long, then the rest.
+    download_pause: Mutex<Option<std::time::Duration>>,
 }
 
 /// The one without an id can never be taken.
@@ -133,7 +137,24 @@ async fn download(
             return AxumStatus::BAD_GATEWAY.into_response();
         }
     }
-    ([("content-type", "audio/mpeg")], format!("audio of {id}")).into_response()
+    let audio = format!("audio of {id}");
+    let Some(pause) = *f.download_pause.lock().unwrap() else {
+        return ([("content-type", "audio/mpeg")], audio).into_response();
+    };
+    let (first, rest) = audio.split_at(audio.len() / 2);
+    let halves = vec![first.to_owned(), rest.to_owned()];
+    let body = futures_util::stream::unfold((halves, 0), move |(halves, sent)| async move {
+        if sent == 1 {
+            tokio::time::sleep(pause).await;
+        }
+        let half = halves.get(sent)?.clone();
+        Some((Ok::<_, std::io::Error>(half), (halves, sent + 1)))
+    });
+    (
+        [("content-type", "audio/mpeg")],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
 }
 
 async fn start_fake() -> (String, Arc<Fake>) {
@@ -306,16 +327,22 @@ async fn pulls_recordings_resuming_after_failures(app: TestApp) {
     assert_eq!(status["high_water_mark"], "2026-03-01T13:00:00Z");
 
     // Another node holding the lease keeps this one from running.
-    use switchboard::db::recording_pull::{finish, renew, try_lease, RunOutcome};
+    use switchboard::db::recording_pull::{finish, release, renew, try_lease, Lease, RunOutcome};
+    let lease = |owner, now: i64, only_if_due| Lease {
+        owner,
+        now,
+        until: now + 60_000,
+        only_if_due,
+    };
     let scope = switchboard::auth::Operator::command_line().scope_for(t.id);
     let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
     let db = app.db();
     let tx = || db.tenant(&scope, switchboard::db::Mode::Write);
     let mut t1 = tx().await.unwrap();
-    assert!(try_lease(&mut t1, "node-a", now, now + 60_000)
+    assert!(try_lease(&mut t1, lease("node-a", now, false))
         .await
         .unwrap());
-    assert!(!try_lease(&mut t1, "node-b", now, now + 60_000)
+    assert!(!try_lease(&mut t1, lease("node-b", now, false))
         .await
         .unwrap());
     t1.commit().await.unwrap();
@@ -347,7 +374,7 @@ async fn pulls_recordings_resuming_after_failures(app: TestApp) {
     // right to renew it or to record an outcome.
     let later = now + 120_000;
     let mut t3 = tx().await.unwrap();
-    assert!(try_lease(&mut t3, "node-c", later, later + 60_000)
+    assert!(try_lease(&mut t3, lease("node-c", later, false))
         .await
         .unwrap());
     assert!(!renew(&mut t3, "node-a", later + 60_000).await.unwrap());
@@ -362,6 +389,20 @@ async fn pulls_recordings_resuming_after_failures(app: TestApp) {
     );
     let mut t4 = tx().await.unwrap();
     finish(&mut t4, "node-c", outcome(later)).await.unwrap();
+    // A node that found the tenant due just before another finished its run
+    // does not run it again: a scheduled run's lease needs the run still due
+    // (the next is due at `later`). A run asked for by hand need not wait.
+    assert!(!try_lease(&mut t4, lease("node-d", now, true))
+        .await
+        .unwrap());
+    assert!(try_lease(&mut t4, lease("node-d", now, false))
+        .await
+        .unwrap());
+    release(&mut t4, "node-d").await.unwrap();
+    assert!(try_lease(&mut t4, lease("node-e", later, true))
+        .await
+        .unwrap());
+    finish(&mut t4, "node-e", outcome(later)).await.unwrap();
     t4.commit().await.unwrap();
     let status = app
         .get("/api/v1/settings/recording-pull", &owner)
@@ -749,5 +790,111 @@ async fn a_recording_that_never_downloads_is_given_up(app: TestApp) {
     assert_eq!(
         other.body["type"].as_str().unwrap().rsplit('/').next(),
         Some("not-pulled")
+    );
+}
+
+/// Connects `app`'s tenant `slug` to the stand-in provider at `base`.
+async fn connect(app: &TestApp, slug: &str, base: &str) -> (switchboard_core::TenantId, String) {
+    let t = app.seed_tenant(slug).await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    let cred = json!({"base_url": base, "client_id": "switchboard", "client_secret": "client-secret-1",
+        "username": "ops", "password": "provider pass phrase ", "token_path": "/oauth/token",
+        "recordings_path": "/v2/recordings", "recording_download_path": "/v2/recordings/{id}/audio"});
+    let put = app
+        .call(
+            Method::PUT,
+            "/api/v1/settings/credentials/recording_provider",
+            Some(&owner),
+            Some(cred),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    (t.id, owner)
+}
+
+/// The pulled calls' recording stages, by recording id.
+async fn recording_stages(app: &TestApp, owner: &str) -> Vec<(String, String)> {
+    let mut stages: Vec<(String, String)> = app.get("/api/v1/calls?limit=50", owner).await.body
+        ["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let stage = c["stages"]["recording"].as_str().unwrap_or_default();
+            (
+                c["external_id"].as_str().unwrap().to_owned(),
+                stage.to_owned(),
+            )
+        })
+        .collect();
+    stages.sort();
+    stages
+}
+
+/// Several recordings of one tenant due another round at once all share
+/// the pull's lease: each used to find it taken by another and wait a
+/// minute, so the last of n waited n minutes.
+async fn recordings_due_together_are_fetched_together(app: TestApp) {
+    let (base, _fake) = start_fake().await;
+    let (tenant, owner) = connect(&app, "acme", &base).await;
+    let run = || app.post("/api/v1/settings/recording-pull/run", &owner, json!({}));
+    run().await; // rec-1, rec-2, then rec-3 fails once
+    let r = run().await;
+    assert_eq!(r.body["created"], 3, "{}", r.text);
+    // As if all five had been given up and were due another round.
+    app.as_table_owner(&format!(
+        "UPDATE calls SET audio_status = 'failed', audio_key = NULL, audio_retry_at = 1 \
+         WHERE tenant_id = '{tenant}'"
+    ))
+    .await;
+    switchboard::recordings::retry_due(&app.state).await;
+    let started = std::time::Instant::now();
+    loop {
+        let stages = recording_stages(&app, &owner).await;
+        if stages.iter().all(|(_, stage)| stage == "stored") {
+            assert_eq!(stages.len(), 5, "{stages:?}");
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "not all fetched: {stages:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A recording is read over as long as `providers.download_timeout_secs`
+/// allows, not the per-request `providers.timeout_secs`: a long call's
+/// audio on an ordinary link takes minutes.
+async fn a_download_may_take_longer_than_a_request(app: TestApp) {
+    let (base, fake) = start_fake().await;
+    *fake.download_pause.lock().unwrap() = Some(std::time::Duration::from_millis(2_500));
+    let app = TestApp::spawn_with(app.backend, "short provider timeout", |c| {
+        c.providers.timeout_secs = 1;
+        c.providers.download_timeout_secs = 30;
+    })
+    .await
+    .unwrap();
+    let (_, owner) = connect(&app, "acme", &base).await;
+    let r = app
+        .post("/api/v1/settings/recording-pull/run", &owner, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["created"], 2, "{}", r.text);
+    assert!(
+        r.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("rec-3")),
+        "stopped at the stand-in's one failing download, not a timeout: {}",
+        r.text
+    );
+    let stages = recording_stages(&app, &owner).await;
+    assert_eq!(
+        stages,
+        [
+            ("rec-1".into(), "stored".into()),
+            ("rec-2".into(), "stored".into()),
+            ("rec-3".into(), "none".into())
+        ],
     );
 }

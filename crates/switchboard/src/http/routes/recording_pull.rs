@@ -87,7 +87,8 @@ pub async fn run(
     let scope = *auth.ctx.scope();
     // The run goes on to its end, and releases its lease, even when the
     // client goes away or the request times out first.
-    let run = tokio::spawn(async move { pull::run_once(&state, &scope).await });
+    let run =
+        tokio::spawn(async move { pull::run_once(&state, &scope, pull::Trigger::Request).await });
     match run.await.map_err(|_| Problem::internal())? {
         Ok(summary) => Ok(Json(summary)),
         Err(PullError::NotConfigured) => Err(Problem::not_found()
