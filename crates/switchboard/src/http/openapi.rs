@@ -1,6 +1,8 @@
 //! The OpenAPI document is built from the same router that serves requests
-//! (utoipa-axum), so a route cannot exist without being documented, and the
-//! isolation suite, which walks this document, cannot miss one.
+//! (utoipa-axum), so an API route cannot exist without being documented, and
+//! the isolation suite, which walks this document, cannot miss one. The few
+//! routes outside the API (the local store's signed object URLs) are listed
+//! in `http::UNDOCUMENTED_ROUTES`, which the suite walks too.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};

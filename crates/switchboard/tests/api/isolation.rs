@@ -1,5 +1,6 @@
 //! The cross-tenant isolation suite. Two tenants with mirrored data; for
-//! every operation in the OpenAPI document, tenant A's credentials are tried
+//! every operation in the OpenAPI document, and every route outside it
+//! (`switchboard::http::UNDOCUMENTED_ROUTES`), tenant A's credentials are tried
 //! against tenant B's ids, cursors, filters and tenant-naming fields. Each
 //! answer must be 404 or 403 (200 only where the probe is a filter, which
 //! must then return none of B's data), must contain none of B's identifiers,
@@ -264,6 +265,20 @@ fn probes_for(method: &Method, path: &str, b: &TenantB) -> Option<Vec<Probe>> {
         | ("POST", "/api/v1/settings/recording-pull/run") => {
             vec![probe(m, format!("{path}?tenant_id={bid}"), None, REFUSED)]
         }
+        // The local store's signed URLs: without B's signature, B's
+        // recording is not there, whoever asks.
+        ("GET", "/objects/{*key}") => {
+            let key = format!("{bid}/audio/{}.wav", b.call_id);
+            vec![
+                probe(m.clone(), format!("/objects/{key}"), None, HIDDEN),
+                probe(
+                    m,
+                    format!("/objects/{key}?expires=4102444800&sig={}", "0".repeat(64)),
+                    None,
+                    HIDDEN,
+                ),
+            ]
+        }
         ("GET" | "DELETE", "/api/v1/calls/{id}")
         | ("GET", "/api/v1/calls/{id}/recording")
         | ("POST", "/api/v1/calls/{id}/audio" | "/api/v1/calls/{id}/recording/fetch") => {
@@ -370,6 +385,22 @@ async fn tenant_b(app: &TestApp) -> TenantB {
             .await;
         calls.push(c.body["call_id"].as_str().expect("B's call").to_owned());
     }
+    // B's first call has a stored recording, so that the recording probes
+    // would find one if ownership were not checked.
+    let upload = app
+        .client
+        .post(app.url(&format!("/api/v1/calls/{}/audio", calls[0])))
+        .bearer_auth(&owner)
+        .header("content-type", "audio/wav")
+        .body(b"RIFF bravo recording".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), StatusCode::NO_CONTENT);
+    let own = app
+        .get(&format!("/api/v1/calls/{}/recording", calls[0]), &owner)
+        .await;
+    assert_eq!(own.status, StatusCode::FOUND, "B reaches its own recording");
     let mut cursors = Vec::new();
     for (name, list) in [
         ("members", "/api/v1/members?limit=1"),
@@ -478,51 +509,53 @@ async fn tenant_a_can_never_reach_tenant_b(app: TestApp) {
         .body;
     let mut unknown = Vec::new();
     let mut tried = 0;
+    let mut operations: Vec<(Method, &str)> = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for method in ["get", "post", "put", "patch", "delete"] {
-            if item.get(method).is_none() {
-                continue;
+            if item.get(method).is_some() {
+                let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                operations.push((method, path.as_str()));
             }
-            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let Some(probes) = probes_for(&method, path, &b) else {
-                unknown.push(format!("{method} {path}"));
-                continue;
-            };
-            for p in probes {
-                for cred in [&a_owner, &a_key] {
-                    let reply: Reply = app
-                        .call(p.method.clone(), &p.path, Some(cred), p.body.clone())
-                        .await;
-                    tried += 1;
+        }
+    }
+    operations.extend(switchboard::http::UNDOCUMENTED_ROUTES.map(|path| (Method::GET, path)));
+    for (method, path) in operations {
+        let Some(probes) = probes_for(&method, path, &b) else {
+            unknown.push(format!("{method} {path}"));
+            continue;
+        };
+        for p in probes {
+            for cred in [&a_owner, &a_key] {
+                let reply: Reply = app
+                    .call(p.method.clone(), &p.path, Some(cred), p.body.clone())
+                    .await;
+                tried += 1;
+                assert!(
+                    p.expect.contains(&reply.status),
+                    "{} {} answered {}: {}",
+                    p.method,
+                    p.path,
+                    reply.status,
+                    reply.text
+                );
+                for marker in &markers {
                     assert!(
-                        p.expect.contains(&reply.status),
-                        "{} {} answered {}: {}",
+                        !reply.text.contains(marker.as_str()),
+                        "{} {} revealed {marker}: {}",
                         p.method,
                         p.path,
-                        reply.status,
                         reply.text
                     );
-                    for marker in &markers {
-                        assert!(
-                            !reply.text.contains(marker.as_str()),
-                            "{} {} revealed {marker}: {}",
-                            p.method,
-                            p.path,
-                            reply.text
-                        );
-                    }
-                    if p.expect == FILTERED && !p.path.starts_with("/api/v1/analytics/") {
-                        assert_eq!(reply.body["items"], json!([]), "{} {}", p.method, p.path);
-                    }
-                    if p.expect == FILTERED && p.path.starts_with("/api/v1/analytics/") {
-                        let counted = reply.body["total"]["calls"]
-                            .as_i64()
-                            .or(reply.body["qa_scored"].as_i64())
-                            .unwrap_or(
-                                reply.body["items"].as_array().map_or(0, |a| a.len() as i64),
-                            );
-                        assert_eq!(counted, 0, "{} {}: {}", p.method, p.path, reply.text);
-                    }
+                }
+                if p.expect == FILTERED && !p.path.starts_with("/api/v1/analytics/") {
+                    assert_eq!(reply.body["items"], json!([]), "{} {}", p.method, p.path);
+                }
+                if p.expect == FILTERED && p.path.starts_with("/api/v1/analytics/") {
+                    let counted = reply.body["total"]["calls"]
+                        .as_i64()
+                        .or(reply.body["qa_scored"].as_i64())
+                        .unwrap_or(reply.body["items"].as_array().map_or(0, |a| a.len() as i64));
+                    assert_eq!(counted, 0, "{} {}: {}", p.method, p.path, reply.text);
                 }
             }
         }
