@@ -651,7 +651,72 @@ async fn standard_vapi_and_twilio_webhooks(app: TestApp) {
     post_raw(&app, &url, &body, &bad, "application/json")
         .await
         .problem(StatusCode::UNAUTHORIZED);
+    let mut stale = headers.clone();
+    stale[1].1 = (ts - 6 * 60).to_string();
+    stale[2].1 = sign_standard(&secret, "msg_1", ts - 6 * 60, body.as_bytes()).unwrap();
+    post_raw(&app, &url, &body, &stale, "application/json")
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    let generic_path = format!(
+        "/api/v1/agents/{}",
+        generic.body["agent"]["id"].as_str().unwrap()
+    );
+    let counted = app.get(&generic_path, &owner).await;
+    assert_eq!(counted.body["signature_failures"], 2, "{}", counted.text);
     assert_eq!(calls_of(&app, &owner, "?direction=outbound").await.len(), 1);
+    // Correctly signed, but a bad document: 400 naming the member, nothing stored.
+    let standard = |id: &str, body: &str| {
+        let headers = [
+            ("webhook-id", id.to_owned()),
+            ("webhook-timestamp", ts.to_string()),
+            (
+                "webhook-signature",
+                sign_standard(&secret, id, ts, body.as_bytes()).unwrap(),
+            ),
+        ];
+        let (app, url, body) = (&app, url.clone(), body.to_owned());
+        async move { post_raw(app, &url, &body, &headers, "application/json").await }
+    };
+    let wrong = body.replace("+14155550199", "12");
+    let r = standard("msg_bad", &wrong).await;
+    assert_eq!(
+        r.problem(StatusCode::BAD_REQUEST)["errors"][0]["field"],
+        "to",
+        "{}",
+        r.text
+    );
+    assert_eq!(calls_of(&app, &owner, "?direction=outbound").await.len(), 1);
+    // The sender's unknown members are kept in the raw payload.
+    let crm_1 = id_of(&app, &t.id.to_string(), "crm-1").await;
+    let raw = std::fs::read_to_string(
+        app.state
+            .config
+            .data_dir
+            .join(format!("objects/{}/raw/{crm_1}.json", t.id)),
+    )
+    .unwrap();
+    let raw: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        raw[0]["payload"]["unknown_extra"],
+        json!({"kept": true}),
+        "{raw}"
+    );
+    // A later event that states less leaves the rest as it was.
+    let analyzed = json!({"external_id": "crm-1", "direction": "outbound", "from": "+14155550100",
+        "to": "+14155550199", "started_at": "2026-03-01T10:00:00Z", "stage": "analyzed",
+        "summary": "Confirmed the renewal."})
+    .to_string();
+    let r = standard("msg_2", &analyzed).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let merged = app
+        .get(&format!("/api/v1/calls/{crm_1}"), &owner)
+        .await
+        .body;
+    assert_eq!(merged["turns"][0]["text"], "Hello from the CRM", "{merged}");
+    assert_eq!(
+        merged["provider_analysis"]["summary"], "Confirmed the renewal.",
+        "{merged}"
+    );
     // A body that names a tenant must name this one (by id or slug), or it
     // is refused and nothing is stored (invariant 1).
     let naming = |id: &str, field: &str, tenant: String| {
@@ -770,6 +835,28 @@ async fn standard_vapi_and_twilio_webhooks(app: TestApp) {
     )
     .await
     .problem(StatusCode::UNAUTHORIZED);
+    let vapi_path = format!(
+        "/api/v1/agents/{}",
+        vapi.body["agent"]["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        app.get(&vapi_path, &owner).await.body["signature_failures"],
+        1
+    );
+    let r = post_raw(
+        &app,
+        &vurl,
+        &report.replace("\"cost\":0.25", "\"cost\":\"a quarter\""),
+        &[("authorization", "Bearer a-long-vapi-shared-secret".into())],
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        r.problem(StatusCode::BAD_REQUEST)["errors"][0]["field"],
+        "message.cost",
+        "{}",
+        r.text
+    );
     let call = app
         .get(
             &format!("/api/v1/calls/{}", ok.body["call_id"].as_str().unwrap()),
@@ -866,6 +953,39 @@ async fn standard_vapi_and_twilio_webhooks(app: TestApp) {
         )
         .await;
     assert_eq!(call.body["duration_ms"], 42_000);
+    // Its recording callback, received after, is the same call; the
+    // recording's length is not the call's.
+    let recording = vec![
+        ("CallSid".to_owned(), "CA0001".to_owned()),
+        ("RecordingSid".to_owned(), "RE0001".to_owned()),
+        ("RecordingStatus".to_owned(), "completed".to_owned()),
+        (
+            "RecordingUrl".to_owned(),
+            "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE0001".to_owned(),
+        ),
+        ("RecordingDuration".to_owned(), "30".to_owned()),
+    ];
+    let rform = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&recording)
+        .finish();
+    let rsig = sign_twilio("twilio-auth-token-1", &turl, &recording);
+    let rec = post_raw(
+        &app,
+        &turl,
+        &rform,
+        &[("x-twilio-signature", rsig)],
+        form_ct,
+    )
+    .await;
+    assert_eq!(rec.status, StatusCode::OK, "{}", rec.text);
+    assert_eq!(rec.body["call_id"], r.body["call_id"]);
+    let call = app
+        .get(
+            &format!("/api/v1/calls/{}", r.body["call_id"].as_str().unwrap()),
+            &owner,
+        )
+        .await;
+    assert_eq!(call.body["duration_ms"], 42_000, "{}", call.text);
     let agent = app
         .get(
             &format!(
