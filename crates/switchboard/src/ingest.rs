@@ -197,6 +197,7 @@ pub struct Batching {
 #[derive(Clone)]
 pub struct Ingestor {
     queue: mpsc::Sender<(Job, Reply)>,
+    unsynced: Unsynced,
 }
 
 type Reply = oneshot::Sender<Result<Accepted, IngestError>>;
@@ -234,6 +235,10 @@ impl Unsynced {
             .iter()
             .map(|(key, (batch, bytes))| (key.clone(), *batch, bytes.clone()))
             .collect()
+    }
+
+    fn forget_keys(&self, keys: &[ObjectKey]) {
+        self.map().retain(|key, _| !keys.contains(key));
     }
 
     /// Forgets the versions of a batch that did not commit.
@@ -276,6 +281,7 @@ impl Ingestor {
         let rx: Queue = Arc::new(Mutex::new(rx));
         let (committed, to_sync) = mpsc::channel(4 * MAX_BATCH);
         let unsynced = Unsynced::default();
+        let pending = unsynced.clone();
         let batches = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -314,7 +320,17 @@ impl Ingestor {
                 })
             })
             .expect("a thread for the ingest writers");
-        Ingestor { queue }
+        Ingestor {
+            queue,
+            unsynced: pending,
+        }
+    }
+
+    /// Drops the versions of `keys` not yet written (a round that failed
+    /// leaves them for the next): a deleted call's raw and meta objects
+    /// must not be written back after it is gone.
+    pub fn forget_objects(&self, keys: &[ObjectKey]) {
+        self.unsynced.forget_keys(keys);
     }
 
     async fn accept(&self, job: Job) -> Result<Accepted, IngestError> {
@@ -1403,6 +1419,29 @@ mod tests {
             RawPayload::detect("{\"a\": 1".into()),
             RawPayload::Text(_)
         ));
+    }
+
+    #[test]
+    fn a_deleted_calls_unwritten_versions_are_forgotten_and_no_others() {
+        let scope =
+            crate::auth::Operator::command_line().scope_for(switchboard_core::TenantId::generate());
+        let (gone, kept) = (CallId::generate(), CallId::generate());
+        let unsynced = Unsynced::default();
+        let keys = |call| [ObjectKey::raw(&scope, call), ObjectKey::meta(&scope, call)];
+        unsynced.register(
+            1,
+            keys(gone)
+                .into_iter()
+                .chain(keys(kept))
+                .map(|k| (k, Bytes::from_static(b"[]")))
+                .collect(),
+        );
+        unsynced.forget_keys(&keys(gone));
+        let mut left: Vec<ObjectKey> = unsynced.all().into_iter().map(|(k, ..)| k).collect();
+        left.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        let mut expected = keys(kept).to_vec();
+        expected.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        assert_eq!(left, expected);
     }
 
     #[test]

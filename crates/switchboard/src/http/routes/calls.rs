@@ -296,6 +296,7 @@ pub async fn delete(
             keys.push(audio);
         }
     }
+    state.ingestor.forget_objects(&keys);
     // Objects go first: if one cannot be deleted the row stays, and the
     // request can be repeated.
     for key in &keys {
