@@ -290,8 +290,10 @@ async fn ensure_agents(
 /// Generated calls over the last 30 days, through the same ingestion path
 /// as real ones: the Retell agent's as Retell `call_ended` payloads, the
 /// Vapi agent's as Vapi `end-of-call-report` messages, the others as
-/// Switchboard call JSON. Idempotent: call ids are deterministic,
-/// and only the missing calls are generated.
+/// Switchboard call JSON. Idempotent: the demo's calls are numbered
+/// (`<slug>-00042`), and only the missing numbers are generated, so a run
+/// cut short is completed and a deleted call comes back, while the calls
+/// that are there are left as they are.
 async fn seed_calls(
     app: &App,
     ctx: &TenantContext,
@@ -299,10 +301,14 @@ async fn seed_calls(
     target: u64,
 ) -> anyhow::Result<()> {
     let agents = ensure_agents(app, ctx, demo).await?;
+    let external_id = |index: u64| format!("{}-{index:05}", demo.slug);
     let mut tx = app.state.db.tenant(ctx.scope(), Mode::Read).await?;
-    let have = calls::count(&mut tx).await? as u64;
+    let have = calls::external_ids_starting_with(&mut tx, &format!("{}-", demo.slug)).await?;
     tx.commit().await?;
-    if have >= target {
+    let missing: Vec<u64> = (0..target)
+        .filter(|i| !have.contains(&external_id(*i)))
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
     let now = crate::db::now_ms();
@@ -311,14 +317,14 @@ async fn seed_calls(
         .slug
         .bytes()
         .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-    let bar = indicatif::ProgressBar::new(target - have).with_style(
+    let bar = indicatif::ProgressBar::new(missing.len() as u64).with_style(
         indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} calls")
             .expect("a valid template"),
     );
     bar.set_message(format!("seeding {}", demo.slug));
-    for index in have..target {
+    for index in missing {
         let mut call = synthetic::generate(demo.industry, seed, index, window.0, window.1);
-        call.external_id = format!("{}-{index:05}", demo.slug);
+        call.external_id = external_id(index);
         let agent = &agents[index as usize % agents.len()];
         let (source, update, raw) = if agent.provider == Source::Retell {
             let raw = synthetic::to_retell_call_ended(&call).to_string();

@@ -677,6 +677,26 @@ pub async fn count(tx: &mut TenantTx) -> DbResult<i64> {
     Ok(row.try_get("n")?)
 }
 
+/// The external ids of the tenant's calls that start with `prefix`.
+pub async fn external_ids_starting_with(
+    tx: &mut TenantTx,
+    prefix: &str,
+) -> DbResult<std::collections::HashSet<String>> {
+    // `substr`, not LIKE: a prefix is matched as written, wildcards and all.
+    let rows = sqlx::query(
+        "SELECT external_id FROM calls WHERE tenant_id = $1 AND substr(external_id, 1, CAST($2 AS INTEGER)) = $3",
+    )
+    .bind(tx.tenant_param())
+    .bind(prefix.chars().count() as i64)
+    .bind(prefix)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get("external_id"))
+        .collect::<Result<_, _>>()?)
+}
+
 /// The call a source knows by `external_id`.
 pub async fn find_external(
     tx: &mut TenantTx,

@@ -75,9 +75,57 @@ async fn demo_seed_is_realistic_and_idempotent(app: TestApp) {
         first.text
     );
 
+    // A deleted demo call comes back on the next run; the others are left
+    // exactly as they are.
+    let deleted = calls[3]["id"].as_str().unwrap();
+    let gone = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/calls/{deleted}"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(
+        gone.status,
+        reqwest::StatusCode::NO_CONTENT,
+        "{}",
+        gone.text
+    );
+    let kept = app
+        .get(
+            &format!("/api/v1/calls/{}", calls[0]["id"].as_str().unwrap()),
+            &owner,
+        )
+        .await
+        .body;
     let (again, admin_again) = switchboard::demo::seed(&wrapped, &dir, 40)
         .await
         .expect("seeded again");
+    let after = app
+        .get(
+            &format!("/api/v1/calls/{}", calls[0]["id"].as_str().unwrap()),
+            &owner,
+        )
+        .await
+        .body;
+    assert_eq!(after["turns"], kept["turns"]);
+    assert_eq!(after["updated_at"], kept["updated_at"], "untouched");
+    let external_ids = |items: &Value| {
+        let mut ids: Vec<String> = items
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["external_id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        external_ids(&app.get("/api/v1/calls?limit=200", &owner).await.body["items"]),
+        external_ids(&Value::Array(calls.clone())),
+        "the deleted call is back, under its number"
+    );
     assert_eq!(admin, admin_again);
     assert_eq!(again.api_keys, logins.api_keys);
     assert_eq!(
