@@ -217,6 +217,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 Problem::bad_request("malformed-json", "The body is not valid JSON")
                     .detail(format!("line {}, column {}: {e}", e.line(), e.column()))
             })?;
+        if let Some(field) = where_nul(&value) {
+            // PostgreSQL refuses it in text; no name, key or secret needs it.
+            return Err(Problem::field(&field, "must not contain the NUL character"));
+        }
         if let (Some(obj), Some((id, slug))) = (value.as_object_mut(), tenant) {
             for field in ["tenant_id", "customer_id"] {
                 if let Some(named) = obj.remove(field) {
@@ -238,6 +242,42 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 )
             })
     }
+}
+
+/// The path (`turns[2].text`, as serde names fields) of the first string or
+/// member name holding a NUL character, if any.
+fn where_nul(value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let mut stack: Vec<(String, &Value)> = vec![(String::new(), value)];
+    while let Some((path, v)) = stack.pop() {
+        match v {
+            Value::String(text) if text.contains('\0') => {
+                return Some(if path.is_empty() { "body".into() } else { path });
+            }
+            Value::Array(items) => stack.extend(
+                items
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .map(|(i, item)| (format!("{path}[{i}]"), item)),
+            ),
+            Value::Object(members) => {
+                for (name, member) in members.iter().rev() {
+                    let path = if path.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{path}.{name}")
+                    };
+                    if name.contains('\0') {
+                        return Some(path);
+                    }
+                    stack.push((path, member));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// A query string of the expected shape. A bad one is a 422 problem naming
@@ -321,4 +361,24 @@ where
             .map_err(|e| Problem::field(name, e.to_string()))
     })
     .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::where_nul;
+    use serde_json::json;
+
+    #[test]
+    fn nul_is_found_and_named_as_serde_names_fields() {
+        assert_eq!(
+            where_nul(&json!({"name": "Front desk", "n": [1, "two"]})),
+            None
+        );
+        assert_eq!(
+            where_nul(&json!({"turns": [{"text": "ok"}, {"text": "a\u{0}b"}]})).as_deref(),
+            Some("turns[1].text")
+        );
+        assert_eq!(where_nul(&json!({"a\u{0}": 1})).as_deref(), Some("a\u{0}"));
+        assert_eq!(where_nul(&json!("\u{0}")).as_deref(), Some("body"));
+    }
 }
