@@ -90,6 +90,22 @@ pub fn event_key_of(raw: &[u8]) -> String {
     hex(&Sha256::digest(raw))
 }
 
+/// Longest Standard Webhooks `webhook-id` kept as it is in an event key.
+const MAX_WEBHOOK_ID: usize = 200;
+
+/// The identity of a Standard Webhooks event: its `webhook-id`, which the
+/// sender keeps across retries. A longer id than anyone sends is kept as
+/// its digest: PostgreSQL refuses index entries of more than 2,704 bytes,
+/// and the event key is part of `call_events`' primary key (such an id
+/// failed every batch it was in).
+pub fn event_key_of_webhook_id(id: &str) -> String {
+    if id.len() <= MAX_WEBHOOK_ID {
+        format!("webhook-id:{id}")
+    } else {
+        format!("webhook-id-sha256:{}", event_key_of(id.as_bytes()))
+    }
+}
+
 /// Stores one event of a call and everything that follows from it.
 pub async fn accept(
     state: &AppState,
@@ -157,11 +173,12 @@ impl Job {
 }
 
 impl Job {
-    /// Tenant, agent, then the call: the order a batch takes its locks in.
-    fn lock_order(&self) -> (TenantId, Option<AgentId>, &'static str, &str) {
+    /// Tenant, then the call: the order a batch takes its locks in. Not
+    /// the agent: events of one call may name different agents, and two
+    /// batches ordering such calls differently could deadlock.
+    fn lock_order(&self) -> (TenantId, &'static str, &str) {
         (
             self.scope.tenant_id(),
-            self.agent,
             self.source.as_str(),
             &self.external_id,
         )
@@ -207,53 +224,78 @@ type Queue = Arc<Mutex<mpsc::Receiver<(Job, Reply)>>>;
 /// syncer has not yet made durable. A later event of the same call
 /// appends to the version here, not to the stored one; a batch registers
 /// its versions while it holds its calls' locks, so the newest version of
-/// a key holds every event before it.
+/// a key holds every event before it. Each key keeps its versions in the
+/// order their batches wrote them: a batch whose commit fails takes back
+/// only its own, and the one it was built on is the newest again (dropping
+/// the key instead lost that one's entry when it was not yet written).
 #[derive(Clone, Default)]
-struct Unsynced(Arc<std::sync::Mutex<HashMap<ObjectKey, (u64, Bytes)>>>);
+struct Unsynced(Arc<std::sync::Mutex<HashMap<ObjectKey, Vec<(u64, Bytes)>>>>);
 
 impl Unsynced {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectKey, (u64, Bytes)>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectKey, Vec<(u64, Bytes)>>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn get(&self, key: &ObjectKey) -> Option<Bytes> {
-        self.map().get(key).map(|(_, bytes)| bytes.clone())
+        self.map()
+            .get(key)
+            .and_then(|versions| versions.last())
+            .map(|(_, bytes)| bytes.clone())
     }
 
     fn register(&self, batch: u64, versions: Vec<(ObjectKey, Bytes)>) {
         let mut map = self.map();
         for (key, bytes) in versions {
-            map.insert(key, (batch, bytes));
+            map.entry(key).or_default().push((batch, bytes));
         }
     }
 
-    /// Every version not yet durable, with the batch that wrote it.
+    /// The newest version of every key not yet durable, with the batch
+    /// that wrote it.
     fn all(&self) -> Vec<(ObjectKey, u64, Bytes)> {
         self.map()
             .iter()
-            .map(|(key, (batch, bytes))| (key.clone(), *batch, bytes.clone()))
+            .filter_map(|(key, versions)| {
+                let (batch, bytes) = versions.last()?;
+                Some((key.clone(), *batch, bytes.clone()))
+            })
             .collect()
     }
 
+    /// Keeps, of every key, only the versions `keep` accepts.
+    fn retain(&self, mut keep: impl FnMut(&ObjectKey, u64) -> bool) {
+        self.map().retain(|key, versions| {
+            versions.retain(|(batch, _)| keep(key, *batch));
+            !versions.is_empty()
+        });
+    }
+
     fn forget_keys(&self, keys: &[ObjectKey]) {
-        self.map().retain(|key, _| !keys.contains(key));
+        self.retain(|key, _| !keys.contains(key));
+    }
+
+    /// Once a batch has committed, the versions its own were built on are
+    /// no longer needed to fall back on.
+    fn committed(&self, batch: u64) {
+        for versions in self.map().values_mut() {
+            if let Some(at) = versions.iter().position(|(b, _)| *b == batch) {
+                versions.drain(..at);
+            }
+        }
     }
 
     /// Forgets the versions of a batch that did not commit.
     fn forget_batch(&self, batch: u64) {
-        self.map().retain(|_, (b, _)| *b != batch);
+        self.retain(|_, b| b != batch);
     }
 
-    /// Forgets these versions, unless a later batch replaced them.
-    fn forget(&self, versions: impl IntoIterator<Item = (ObjectKey, u64)>) {
-        let mut map = self.map();
-        for (key, batch) in versions {
-            if map.get(&key).is_some_and(|(b, _)| *b == batch) {
-                map.remove(&key);
-            }
-        }
+    /// Forgets these written versions and the older ones they contain; a
+    /// version a later batch registered meanwhile stays.
+    fn forget(&self, written: impl IntoIterator<Item = (ObjectKey, u64)>) {
+        let written: HashMap<ObjectKey, u64> = written.into_iter().collect();
+        self.retain(|key, batch| written.get(key).is_none_or(|w| batch > *w));
     }
 }
 
@@ -531,6 +573,7 @@ async fn write_batch(writer: &Writer, jobs: Vec<Job>) -> Result<Vec<Accepted>, I
             return Err(e.into());
         }
     }
+    writer.unsynced.committed(batch);
     results
         .into_iter()
         .collect::<Option<Vec<_>>>()
@@ -686,7 +729,8 @@ async fn write_tenant(
     let call_ids: Vec<CallId> = upserts.iter().map(Upserted::call_id).collect();
     let mut upserts: Vec<Option<Upserted>> = upserts.into_iter().map(Some).collect();
     let mut deferred = Deferred::default();
-    let mut last_seen: Vec<(AgentId, i64)> = Vec::new();
+    // Ordered by agent: agent rows are locked in one order too.
+    let mut last_seen: std::collections::BTreeMap<AgentId, i64> = Default::default();
     let mut accepted = Vec::with_capacity(group.len());
     for ((i, job), first) in group.into_iter().zip(upsert_of) {
         // Only a provider's webhook proves its URL and secret work: a call
@@ -695,10 +739,8 @@ async fn write_tenant(
             .agent
             .filter(|_| Source::AGENT_PROVIDERS.contains(&job.source))
         {
-            match last_seen.last_mut() {
-                Some((last, at)) if *last == agent => *at = (*at).max(job.received_at),
-                _ => last_seen.push((agent, job.received_at)),
-            }
+            let at = last_seen.entry(agent).or_insert(job.received_at);
+            *at = (*at).max(job.received_at);
         }
         let upserted = upserts[first]
             .take()
@@ -1419,6 +1461,49 @@ mod tests {
             RawPayload::detect("{\"a\": 1".into()),
             RawPayload::Text(_)
         ));
+    }
+
+    #[test]
+    fn long_webhook_ids_are_kept_as_their_digest() {
+        assert_eq!(event_key_of_webhook_id("msg_2Kx"), "webhook-id:msg_2Kx");
+        let long = "f".repeat(3_000);
+        let key = event_key_of_webhook_id(&long);
+        assert!(
+            key.len() < 100 && key.starts_with("webhook-id-sha256:"),
+            "{key}"
+        );
+        assert_eq!(
+            key,
+            event_key_of_webhook_id(&long),
+            "a retry is the same event"
+        );
+        assert_ne!(key, event_key_of_webhook_id(&"f".repeat(3_001)));
+    }
+
+    #[test]
+    fn a_batch_that_does_not_commit_leaves_the_version_it_was_built_on() {
+        let scope =
+            crate::auth::Operator::command_line().scope_for(switchboard_core::TenantId::generate());
+        let key = ObjectKey::raw(&scope, CallId::generate());
+        let unsynced = Unsynced::default();
+        unsynced.register(1, vec![(key.clone(), Bytes::from_static(b"[m]"))]);
+        unsynced.register(2, vec![(key.clone(), Bytes::from_static(b"[m,n]"))]);
+        assert_eq!(unsynced.get(&key).as_deref(), Some(&b"[m,n]"[..]));
+        unsynced.forget_batch(2);
+        assert_eq!(unsynced.get(&key).as_deref(), Some(&b"[m]"[..]));
+        // A batch that commits needs nothing to fall back on.
+        unsynced.register(4, vec![(key.clone(), Bytes::from_static(b"[m,p]"))]);
+        unsynced.committed(4);
+        assert_eq!(unsynced.map()[&key].len(), 1);
+        unsynced.forget_batch(4);
+        // Written, that version goes, and with it any older one; a version
+        // registered after the round took its versions stays.
+        unsynced.register(3, vec![(key.clone(), Bytes::from_static(b"[m,o]"))]);
+        unsynced.forget([(key.clone(), 1)]);
+        assert_eq!(unsynced.all().len(), 1);
+        assert_eq!(unsynced.get(&key).as_deref(), Some(&b"[m,o]"[..]));
+        unsynced.forget([(key.clone(), 3)]);
+        assert!(unsynced.all().is_empty());
     }
 
     #[test]

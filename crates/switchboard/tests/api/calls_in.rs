@@ -717,6 +717,20 @@ async fn standard_vapi_and_twilio_webhooks(app: TestApp) {
         merged["provider_analysis"]["summary"], "Confirmed the renewal.",
         "{merged}"
     );
+    // A webhook-id longer than PostgreSQL can index is kept as its digest,
+    // and a retry of it is still recognised.
+    // Incompressible, as PostgreSQL would otherwise compress it to fit.
+    let long_id: String = (0..48u32)
+        .map(|i| switchboard::ingest::event_key_of(&i.to_le_bytes()))
+        .collect();
+    let long = json!({"external_id": "crm-long", "direction": "inbound", "from": "+14155550100",
+        "to": "+14155550199", "started_at": "2026-03-01T10:00:00Z"})
+    .to_string();
+    for duplicate in [false, true] {
+        let r = standard(&long_id, &long).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["duplicate"], duplicate, "{}", r.text);
+    }
     // A body that names a tenant must name this one (by id or slug), or it
     // is refused and nothing is stored (invariant 1).
     let naming = |id: &str, field: &str, tenant: String| {

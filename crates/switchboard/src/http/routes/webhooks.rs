@@ -190,7 +190,7 @@ pub async fn receive(
 
     let event_key = match provider {
         Source::Generic => header_text(&headers, "webhook-id")
-            .map(|id| format!("webhook-id:{id}"))
+            .map(ingest::event_key_of_webhook_id)
             .unwrap_or_else(|| ingest::event_key_of(&body)),
         _ => ingest::event_key_of(&body),
     };
