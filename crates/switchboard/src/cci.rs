@@ -14,10 +14,12 @@
 //! accepted (docs/cci-import.md). Every call goes through the normal
 //! ingestion path; importing the same layout twice changes nothing.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use futures_util::TryStreamExt as _;
+use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::ObjectStore;
 use serde_json::{json, Value};
@@ -32,18 +34,82 @@ use crate::http::AppState;
 use crate::ingest::{self, ImportReport};
 use crate::objects::{AudioFormat, ObjectKey};
 
+/// A layout's root, open for reading.
+pub struct Layout {
+    pub store: Arc<dyn ObjectStore>,
+    pub prefix: Path,
+    /// A local directory's filesystem and the directory itself, resolved:
+    /// nothing a symbolic link leads to outside it (the server's own
+    /// files, another tenant's objects) is read.
+    local: Option<(Arc<LocalFileSystem>, PathBuf)>,
+}
+
 /// Opens the layout's root: a directory, or `s3://bucket[/prefix]` with the
 /// configured S3 settings.
-pub fn open_root(config: &Config, root: &str) -> anyhow::Result<(Arc<dyn ObjectStore>, Path)> {
+pub fn open_root(config: &Config, root: &str) -> anyhow::Result<Layout> {
     if let Some(rest) = root.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let mut c = config.clone();
         c.object_store_url = Some(format!("s3://{bucket}"));
-        Ok((crate::objects::s3_store(&c)?, Path::from(prefix)))
+        Ok(Layout {
+            store: crate::objects::s3_store(&c)?,
+            prefix: Path::from(prefix),
+            local: None,
+        })
     } else {
-        let store = object_store::local::LocalFileSystem::new_with_prefix(root)
-            .with_context(|| format!("opening {root}"))?;
-        Ok((Arc::new(store), Path::from("")))
+        let dir = std::fs::canonicalize(root).with_context(|| format!("opening {root}"))?;
+        let fs = Arc::new(
+            LocalFileSystem::new_with_prefix(&dir).with_context(|| format!("opening {root}"))?,
+        );
+        Ok(Layout {
+            store: fs.clone(),
+            prefix: Path::from(""),
+            local: Some((fs, dir)),
+        })
+    }
+}
+
+impl Layout {
+    /// Whether `path` exists where the layout is: on S3, whether it is
+    /// there; locally, once every link on the way is resolved, whether it
+    /// is still under the root (an error if it is not).
+    async fn exists(&self, path: &Path) -> Result<bool, String> {
+        let Some((fs, root)) = &self.local else {
+            return match self.store.head(path).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(format!("{path}: {e}")),
+            };
+        };
+        let file = fs.path_to_filesystem(path).map_err(|e| e.to_string())?;
+        match std::fs::canonicalize(&file) {
+            Ok(real) if real.starts_with(root) && real.is_file() => Ok(true),
+            Ok(real) if real.starts_with(root) => Ok(false),
+            Ok(_) => Err(format!(
+                "{path} leads outside the layout (a symbolic link); not read"
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(format!("{path}: {e}")),
+        }
+    }
+
+    /// The file at `path`, if there is one in the layout.
+    async fn read(&self, path: &Path) -> Result<Option<bytes::Bytes>, String> {
+        if !self.exists(path).await? {
+            return Ok(None);
+        }
+        let read = async { self.store.get(path).await?.bytes().await };
+        read.await.map(Some).map_err(|e| format!("{path}: {e}"))
+    }
+
+    /// The JSON document at `path`, if there is one.
+    async fn read_json(&self, path: &Path) -> Result<Option<Value>, String> {
+        let Some(bytes) = self.read(path).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("{path} is not a JSON document: {e}"))
     }
 }
 
@@ -53,11 +119,6 @@ fn join(prefix: &Path, rest: &str) -> Path {
     } else {
         Path::from(format!("{prefix}/{rest}"))
     }
-}
-
-async fn read_json(store: &dyn ObjectStore, path: &Path) -> Option<Value> {
-    let bytes = store.get(path).await.ok()?.bytes().await.ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 fn first_text<'a>(v: &'a Value, names: &[&str]) -> Option<&'a str> {
@@ -132,15 +193,16 @@ fn document(call: &str, meta: &Value, results: Option<&Value>) -> Value {
     doc
 }
 
-/// Imports every call of `org` under the root into the tenant.
+/// Imports every call of `org` under the root into the tenant. A call
+/// whose recording cannot be read is taken without it, and reported.
 pub async fn import(
     state: &AppState,
     scope: &TenantScope,
-    store: &dyn ObjectStore,
-    root: &Path,
+    layout: &Layout,
     org: &str,
     mut progress: impl FnMut(usize, usize),
 ) -> anyhow::Result<ImportReport> {
+    let (store, root) = (layout.store.as_ref(), &layout.prefix);
     let meta_dir = join(root, &format!("{org}/meta"));
     let mut metas: Vec<Path> = store
         .list(Some(&meta_dir))
@@ -150,61 +212,46 @@ pub async fn import(
         .with_context(|| format!("listing {meta_dir}"))?;
     metas.retain(|p| p.extension() == Some("json"));
     metas.sort();
+    let audio_dir = join(root, &format!("{org}/audio"));
     let audio: Vec<Path> = store
-        .list(Some(&join(root, &format!("{org}/audio"))))
+        .list(Some(&audio_dir))
         .map_ok(|m| m.location)
         .try_collect()
         .await
-        .unwrap_or_default();
+        .with_context(|| format!("listing {audio_dir}"))?;
+    // Reading, ingesting, then the recordings: a third of the bar each.
+    let total = metas.len();
+    let steps = total * 3;
 
-    let mut lines = Vec::with_capacity(metas.len());
-    let mut stems = Vec::with_capacity(metas.len());
+    let mut lines = Vec::with_capacity(total);
+    let mut taken = Vec::with_capacity(total);
     for (i, path) in metas.iter().enumerate() {
         let call = path
             .filename()
             .and_then(|f| f.strip_suffix(".json"))
             .unwrap_or("")
             .to_owned();
-        let result = match read_json(store, path).await {
-            None => Err(vec![ParseError::new(
-                "meta",
-                format!("{path} is not a JSON document"),
-            )]),
-            Some(meta) => {
-                let mut results = None;
-                for kind in ["final/v1.0", "enriched", "raw"] {
-                    results = read_json(
-                        store,
-                        &join(root, &format!("results/{org}/{kind}/{call}.json")),
-                    )
-                    .await;
-                    if results.is_some() {
-                        break;
-                    }
-                }
-                Ok(document(&call, &meta, results.as_ref()))
-            }
-        };
-        let (result, raw) = match result {
-            Ok(doc) => {
+        let read = read_call(layout, root, org, &call, path).await;
+        let (result, raw) = match read {
+            Ok((meta, doc)) => {
                 let raw = serde_json::to_vec(&doc).unwrap_or_default();
+                taken.push((i + 1, call, meta));
                 (call_json::parse_value(doc), raw)
             }
-            Err(e) => (Err(e), Vec::new()),
+            Err(e) => (Err(vec![e]), Vec::new()),
         };
         lines.push(Line {
             line: i + 1,
             result,
             raw,
         });
-        stems.push(call);
-        progress(i + 1, metas.len() * 2);
+        progress(i + 1, steps);
     }
-    let total = metas.len();
-    let report = ingest::import(state, scope, lines, |n| progress(total + n, total * 2)).await?;
+    let mut report = ingest::import(state, scope, lines, |n| progress(total + n, steps)).await?;
 
     // Recordings, for the calls that were taken (now or before).
-    for stem in &stems {
+    for (n, (line, stem, meta)) in taken.iter().enumerate() {
+        progress(2 * total + n + 1, steps);
         let Some(path) = audio.iter().find(|p| {
             p.filename()
                 .and_then(|f| f.rsplit_once('.'))
@@ -215,11 +262,8 @@ pub async fn import(
         let Some(format) = path.extension().and_then(AudioFormat::from_extension) else {
             continue;
         };
-        let Some(meta) = read_json(store, &join(root, &format!("{org}/meta/{stem}.json"))).await
-        else {
-            continue;
-        };
-        let external = first_text(&meta, &["call_id", "id", "contact_id"])
+        let external = first_text(meta, &["call_id", "id", "contact_id"])
+            .map(str::trim)
             .unwrap_or(stem)
             .to_owned();
         let mut tx = state.db.tenant(scope, Mode::Read).await?;
@@ -229,12 +273,52 @@ pub async fn import(
         let Some(call) = call.filter(|c| c.audio_status != "stored") else {
             continue;
         };
-        let bytes = store.get(path).await?.bytes().await?;
+        let bytes = match layout.read(path).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => continue,
+            Err(why) => {
+                report.audio_errors.push(ingest::LineErrors {
+                    line: *line,
+                    errors: vec![crate::http::problem::FieldError {
+                        field: "audio".into(),
+                        message: why,
+                    }],
+                });
+                continue;
+            }
+        };
         let key = ObjectKey::audio(scope, call.id, format);
         state.objects.put(&key, bytes).await?;
-        let mut tx = state.db.tenant(scope, Mode::Write).await?;
-        calls::set_audio(&mut tx, call.id, "stored", Some(key.as_str()), None).await?;
-        tx.commit().await?;
+        crate::recordings::adopt_audio(state, scope, call.id, &key).await?;
     }
     Ok(report)
+}
+
+/// A call's meta document and the call document made of it and its best
+/// results document; the reason, as a line's error, when they cannot be read.
+async fn read_call(
+    layout: &Layout,
+    root: &Path,
+    org: &str,
+    call: &str,
+    meta_path: &Path,
+) -> Result<(Value, Value), ParseError> {
+    let meta = layout
+        .read_json(meta_path)
+        .await
+        .and_then(|m| m.ok_or_else(|| format!("{meta_path} is gone")))
+        .map_err(|why| ParseError::new("meta", why))?;
+    let mut results = None;
+    for kind in ["final/v1.0", "enriched", "raw"] {
+        let path = join(root, &format!("results/{org}/{kind}/{call}.json"));
+        results = layout
+            .read_json(&path)
+            .await
+            .map_err(|why| ParseError::new("results", why))?;
+        if results.is_some() {
+            break;
+        }
+    }
+    let doc = document(call, &meta, results.as_ref());
+    Ok((meta, doc))
 }

@@ -553,22 +553,15 @@ async fn import_file(
         .expect("a valid template"),
     );
     let report = match (&args.file, cci_root) {
-        (_, Some((store, root))) => {
+        (_, Some(layout)) => {
             let org = match &args.org {
                 Some(org) => org.clone(),
-                None => single_org(store.as_ref(), &root).await?,
+                None => single_org(layout.store.as_ref(), &layout.prefix).await?,
             };
-            crate::cci::import(
-                &app.state,
-                &scope,
-                store.as_ref(),
-                &root,
-                &org,
-                |done, total| {
-                    bar.set_length(total as u64);
-                    bar.set_position(done as u64);
-                },
-            )
+            crate::cci::import(&app.state, &scope, &layout, &org, |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })
             .await?
         }
         (Some(file), None) => {
@@ -597,7 +590,7 @@ async fn import_file(
         "{} calls: {} imported, {} already present, {} refused",
         report.total, report.accepted, report.duplicates, report.failed
     );
-    for line in &report.errors {
+    for line in report.errors.iter().chain(&report.audio_errors) {
         for e in &line.errors {
             eprintln!("line {}: {}: {}", line.line, e.field, e.message);
         }

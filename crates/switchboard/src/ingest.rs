@@ -970,6 +970,10 @@ pub struct ImportReport {
     pub failed: usize,
     /// Every failed line with its bad fields.
     pub errors: Vec<LineErrors>,
+    /// Calls taken without their recording (a CCI layout's audio file that
+    /// could not be read), with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub audio_errors: Vec<LineErrors>,
 }
 
 /// Invariant 1 for call documents read without the API's body extractor

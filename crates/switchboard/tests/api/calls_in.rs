@@ -2001,6 +2001,28 @@ async fn cci_layouts_import_in_place(app: TestApp) {
     let owner = app.token(t.email(Role::Owner)).await;
     let root = app.state.config.data_dir.join("cci");
     write_cci_layout(&root);
+    // A layout may come from a customer: links that lead out of it (to the
+    // server's own files) are not followed, and are reported.
+    let outside = app.state.config.data_dir.join("not-in-the-layout");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("server-secret.bin"), b"SERVER-ONLY-BYTES").unwrap();
+    std::fs::write(
+        outside.join("m4.json"),
+        json!({"call_id": "cci-linked", "start_time": "2026-03-01T10:00:00Z",
+            "caller": "+14155550125", "callee": "+14155550100"})
+        .to_string(),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        outside.join("server-secret.bin"),
+        root.join("northwind-org/audio/c2.wav"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        outside.join("m4.json"),
+        root.join("northwind-org/meta/c4.json"),
+    )
+    .unwrap();
     let import = || async {
         let root = root.to_str().expect("a UTF-8 path");
         let out = app
@@ -2020,10 +2042,26 @@ async fn cci_layouts_import_in_place(app: TestApp) {
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(
         (&report["accepted"], &report["failed"]),
-        (&json!(2), &json!(1)),
+        (&json!(2), &json!(2)),
         "{report}"
     );
     assert!(stderr.contains("started_at"), "{stderr}");
+    let linked_meta = &report["errors"][1];
+    assert_eq!(
+        (&linked_meta["line"], &linked_meta["errors"][0]["field"]),
+        (&json!(4), &json!("meta"))
+    );
+    assert!(
+        linked_meta["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("symbolic link"),
+        "{report}"
+    );
+    assert_eq!(
+        report["audio_errors"][0]["line"], 2,
+        "c2's recording: {report}"
+    );
 
     let calls = calls_of(&app, &owner, "").await;
     assert_eq!(calls.len(), 2);
@@ -2046,6 +2084,21 @@ async fn cci_layouts_import_in_place(app: TestApp) {
         )
         .await;
     assert_eq!(detail.body["turns"][0]["speaker"], "customer");
+    assert_eq!(
+        c2["stages"]["recording"], "none",
+        "the linked file was not copied"
+    );
+    let audio = app
+        .state
+        .config
+        .data_dir
+        .join(format!("objects/{}/audio", t.id));
+    for stored in std::fs::read_dir(&audio).unwrap() {
+        assert_ne!(
+            std::fs::read(stored.unwrap().path()).unwrap(),
+            b"SERVER-ONLY-BYTES"
+        );
+    }
 
     // Importing the same layout again changes nothing.
     let (_, again, _) = import().await;

@@ -163,7 +163,9 @@ async fn cci_layouts_import_from_s3(app: TestApp) {
     let owner = app.token(t.email(Role::Owner)).await;
     let mut config = app.state.config.as_ref().clone();
     s3_settings(&mut config, &bucket);
-    let (store, _) = switchboard::cci::open_root(&config, &format!("s3://{bucket}")).unwrap();
+    let store = switchboard::cci::open_root(&config, &format!("s3://{bucket}"))
+        .unwrap()
+        .store;
     let meta = json!({"call_id": "s3-cci-1", "start_time": "2026-03-01T10:00:00Z", "caller": "+14155550123",
         "callee": "+14155550100"});
     for (path, body) in [
