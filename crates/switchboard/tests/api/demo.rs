@@ -99,6 +99,22 @@ async fn demo_seed_is_realistic_and_idempotent(app: TestApp) {
         )
         .await
         .body;
+    // So is a deleted demo agent (as after a run cut short between two).
+    let agent = agents[1]["id"].as_str().unwrap();
+    let gone = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/agents/{agent}"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(
+        gone.status,
+        reqwest::StatusCode::NO_CONTENT,
+        "{}",
+        gone.text
+    );
     let (again, admin_again) = switchboard::demo::seed(&wrapped, &dir, 40)
         .await
         .expect("seeded again");
