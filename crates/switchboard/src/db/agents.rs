@@ -171,6 +171,10 @@ pub async fn update(
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 
+/// A new URL for the agent; the old one stops working at once. An active
+/// agent is `pending_validation` again until a correctly signed webhook
+/// shows the provider uses the new URL (one switched off, or showing an
+/// error, stays as it is).
 pub async fn rotate_token(
     tx: &mut TenantTx,
     id: AgentId,
@@ -178,7 +182,8 @@ pub async fn rotate_token(
     hash: &str,
 ) -> DbResult<Option<AgentRecord>> {
     let row = sqlx::query(&format!(
-        "UPDATE agents SET token_nonce = $3, token_hash = $4, updated_at = $5 \
+        "UPDATE agents SET token_nonce = $3, token_hash = $4, updated_at = $5, \
+            status = CASE WHEN status = 'active' THEN 'pending_validation' ELSE status END \
          WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
     ))
     .bind(tx.tenant_param())
@@ -256,8 +261,10 @@ pub async fn record_signature_failure(tx: &mut TenantTx, id: AgentId, at: i64) -
 /// must fix (e.g. no credentials to verify with).
 pub async fn record_error(tx: &mut TenantTx, id: AgentId, message: &str) -> DbResult<()> {
     sqlx::query(
+        // Not an agent switched off (it may have been while the webhook was
+        // on its way): `error` would let its webhooks in again.
         "UPDATE agents SET status = 'error', error_message = $3, updated_at = $4 \
-         WHERE tenant_id = $1 AND id = $2",
+         WHERE tenant_id = $1 AND id = $2 AND status <> 'inactive'",
     )
     .bind(tx.tenant_param())
     .bind(id.to_string())

@@ -28,6 +28,7 @@ crate::on_both_backends!(
     uploads_and_imports_outlast_the_request_timeout,
     rows_stored_before_packing_are_read_as_they_are,
     text_postgresql_refuses_and_values_too_deep_to_read_back,
+    a_webhook_on_its_way_does_not_switch_an_agent_back_on,
 );
 
 const RETELL_KEY: &str = "key_retell_test_0123456789";
@@ -521,6 +522,10 @@ async fn bad_webhooks_store_nothing(app: TestApp) {
         .await;
     let new_url = rotated.body["webhook_url"].as_str().unwrap();
     assert_ne!(new_url, url);
+    assert_eq!(
+        rotated.body["status"], "pending_validation",
+        "the provider has yet to use the new URL"
+    );
     send_retell(&app, &url, &body)
         .await
         .problem(StatusCode::NOT_FOUND);
@@ -528,6 +533,13 @@ async fn bad_webhooks_store_nothing(app: TestApp) {
         send_retell(&app, new_url, &body).await.status,
         StatusCode::OK
     );
+    let a = app
+        .get(
+            &format!("/api/v1/agents/{}", agent["id"].as_str().unwrap()),
+            &owner,
+        )
+        .await;
+    assert_eq!(a.body["status"], "active", "{}", a.text);
 
     // The node remembers agents and provider keys for webhook floods; a
     // change through the API still takes effect on the next webhook.
@@ -548,6 +560,42 @@ async fn bad_webhooks_store_nothing(app: TestApp) {
     send_retell(&app, new_url, &body)
         .await
         .problem(StatusCode::FORBIDDEN);
+
+    // PATCH: `null` removes what can be removed, and is refused elsewhere.
+    let set = app
+        .patch(
+            &agent_path,
+            &owner,
+            json!({"provider_agent_id": "agent_7c1e"}),
+        )
+        .await;
+    assert_eq!(set.body["provider_agent_id"], "agent_7c1e", "{}", set.text);
+    let cleared = app
+        .patch(&agent_path, &owner, json!({"provider_agent_id": null}))
+        .await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.text);
+    assert_eq!(
+        cleared.body["provider_agent_id"],
+        Value::Null,
+        "{}",
+        cleared.text
+    );
+    let refused = app
+        .patch(&agent_path, &owner, json!({"name": null, "status": null}))
+        .await;
+    refused.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.fields(), ["name", "status"], "{}", refused.text);
+    // A Vapi secret that no header could carry is refused at once.
+    let r = app
+        .post(
+            "/api/v1/agents",
+            &owner,
+            json!({"name": "Spaced", "provider": "vapi",
+            "vapi_auth": {"scheme": "secret", "secret": " 0123456789abcdefg"}}),
+        )
+        .await;
+    r.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.fields(), ["vapi_auth.secret"], "{}", r.text);
 
     // Switched back on, an agent is active at once only if a correctly
     // signed webhook has proved it set up, and it is not showing an error.
@@ -2719,6 +2767,36 @@ async fn text_postgresql_refuses_and_values_too_deep_to_read_back(app: TestApp) 
         "speaker labels are not searched"
     );
     assert_eq!(calls_of(&app, &owner, "").await.len(), 1);
+}
+
+/// An agent is switched off while a webhook that cannot be verified is on
+/// its way (here: the node still remembers the agent as it was). Recording
+/// that webhook's error must not turn the agent to `error`, which takes
+/// webhooks again.
+async fn a_webhook_on_its_way_does_not_switch_an_agent_back_on(app: TestApp) {
+    let (owner, agent, tenant) = retell_agent(&app, "acme").await;
+    let url = agent["webhook_url"].as_str().unwrap().to_owned();
+    let id = agent["id"].as_str().unwrap().to_owned();
+    let gone = app
+        .call(
+            Method::DELETE,
+            "/api/v1/settings/credentials/retell",
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.text);
+    let body = retell_event("call_ended", "call-off", json!({}));
+    send_retell(&app, &url, &body).await;
+    let path = format!("/api/v1/agents/{id}");
+    assert_eq!(app.get(&path, &owner).await.body["status"], "error");
+    // Switched off behind the node's back, as another node would.
+    app.as_table_owner(&format!(
+        "UPDATE agents SET status = 'inactive' WHERE tenant_id = '{tenant}' AND id = '{id}'"
+    ))
+    .await;
+    send_retell(&app, &url, &body).await;
+    assert_eq!(app.get(&path, &owner).await.body["status"], "inactive");
 }
 
 async fn id_of(app: &TestApp, tenant: &str, external_id: &str) -> String {

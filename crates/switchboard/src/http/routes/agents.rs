@@ -117,17 +117,27 @@ pub struct CreatedAgent {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgent {
-    pub name: Option<String>,
-    pub provider_agent_id: Option<String>,
+    /// Left out: unchanged. Not `null`.
+    #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub provider_agent_id: Option<Option<String>>,
     /// `active` or `inactive`. `active` gives `pending_validation` to an
     /// agent that has had no correctly signed webhook yet or showed `error`:
-    /// its next correctly signed webhook makes it active.
-    pub status: Option<String>,
+    /// its next correctly signed webhook makes it active. Not `null`.
+    #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub status: Option<Option<String>>,
     /// Vapi only: how Vapi authenticates from now on, as at creation but
     /// without `secret` (the agent keeps its secret; `rotate-secret`
     /// changes it). An agent that is not switched off becomes
-    /// `pending_validation` until a webhook proves the new scheme.
-    pub vapi_auth: Option<VapiAuthInput>,
+    /// `pending_validation` until a webhook proves the new scheme. Not `null`.
+    #[serde(default, deserialize_with = "super::nullable")]
+    #[schema(value_type = Option<VapiAuthInput>)]
+    pub vapi_auth: Option<Option<VapiAuthInput>>,
 }
 
 fn check_name(v: &mut Validator, name: &str) -> Option<String> {
@@ -240,10 +250,12 @@ fn parse_vapi_auth(
     let secret = input.secret.and_then(|s| {
         v.check(
             "vapi_auth.secret",
-            if (16..=256).contains(&s.len()) {
+            // Sent in a header, which is trimmed and must be visible ASCII:
+            // any other secret could never be matched.
+            if (16..=256).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic()) {
                 Ok(s)
             } else {
-                Err("expected 16 to 256 characters")
+                Err("expected 16 to 256 visible ASCII characters, without spaces")
             },
         )
     });
@@ -492,12 +504,16 @@ pub async fn update(
 ) -> ApiResult<Json<AgentView>> {
     let id = parse_id::<AgentId>(&id)?;
     let mut v = Validator::default();
-    let name = body.name.as_deref().and_then(|n| check_name(&mut v, n));
-    let provider_agent_id = body
-        .provider_agent_id
-        .as_deref()
-        .and_then(|p| check_provider_agent_id(&mut v, p));
-    let status = body.status.as_deref().and_then(|s| {
+    let name = v
+        .not_null("name", body.name)
+        .and_then(|n| check_name(&mut v, &n));
+    // `Some(None)`: removed.
+    let provider_agent_id = body.provider_agent_id.and_then(|p| match p {
+        None => Some(None),
+        Some(p) => check_provider_agent_id(&mut v, &p).map(Some),
+    });
+    let status = v.not_null("status", body.status);
+    let status = status.as_deref().and_then(|s| {
         v.check(
             "status",
             match s {
@@ -506,7 +522,7 @@ pub async fn update(
             },
         )
     });
-    let webhook_auth = match body.vapi_auth {
+    let webhook_auth = match v.not_null("vapi_auth", body.vapi_auth) {
         None => None,
         Some(input) => {
             let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Read).await?;
@@ -537,7 +553,7 @@ pub async fn update(
         id,
         AgentChanges {
             name: name.as_deref(),
-            provider_agent_id: provider_agent_id.as_deref().map(Some),
+            provider_agent_id: provider_agent_id.as_ref().map(Option::as_deref),
             status,
             webhook_auth: webhook_auth.as_ref(),
         },

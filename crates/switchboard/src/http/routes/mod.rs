@@ -87,6 +87,17 @@ pub fn parse_rfc3339(field: &str, text: &str) -> Result<i64, super::problem::Pro
         })
 }
 
+/// A PATCH member: left out is `None` (unchanged), `null` is `Some(None)`
+/// (cleared, where that means anything), a value `Some(Some(v))`. Used with
+/// `#[serde(default, deserialize_with = "nullable")]`.
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// Collects every bad field of a request before answering, so the caller
 /// can fix them all at once.
 #[derive(Default)]
@@ -110,6 +121,14 @@ impl Validator {
                 });
                 None
             }
+        }
+    }
+
+    /// A PATCH member that has no empty state: `null` is refused.
+    pub fn not_null<T>(&mut self, field: &str, member: Option<Option<T>>) -> Option<T> {
+        match member {
+            Some(None) => self.check(field, Err::<T, _>("may be left out, but not null")),
+            other => other.flatten(),
         }
     }
 
