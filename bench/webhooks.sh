@@ -37,6 +37,7 @@ LOAD=target/release/examples/webhook_load
 RETELL_KEY="bench-retell-signing-key-0001"
 
 export SWITCHBOARD_RATE_LIMITS__PER_IP_PER_SECOND=10000000
+export SWITCHBOARD_RATE_LIMITS__WEBHOOKS_PER_AGENT_PER_SECOND=10000000
 export SWITCHBOARD_RATE_LIMITS__TENANT_PER_SECOND__ENTERPRISE=10000000
 export SWITCHBOARD_LOG__FILTER=warn
 # Ingestion alone, as on API nodes whose analysis runs on `switchboard

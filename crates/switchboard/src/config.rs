@@ -358,8 +358,12 @@ impl Default for ClaimMapping {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
-    /// Requests per second per client IP on every route (burst twice that).
+    /// Requests per second per client IP on every route but the webhooks
+    /// (burst twice that).
     pub per_ip_per_second: u32,
+    /// Webhooks per second per agent (burst twice that). Requests to
+    /// webhook URLs that do not exist count against `per_ip_per_second`.
+    pub webhooks_per_agent_per_second: u32,
     /// Sign-in attempts per minute per client IP.
     pub login_per_ip_per_minute: u32,
     /// Sign-in attempts per minute per account (email).
@@ -372,6 +376,7 @@ impl Default for RateLimitConfig {
     fn default() -> Self {
         Self {
             per_ip_per_second: 100,
+            webhooks_per_agent_per_second: 1000,
             login_per_ip_per_minute: 30,
             login_per_account_per_minute: 10,
             tenant_per_second: PlanRates::default(),

@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::db::Db;
 use extract::{tenant_mismatch, AuthErrorKind, Authentication};
 use problem::Problem;
-use ratelimit::{retry_after_secs, Limit, RateLimiter};
+use ratelimit::{Limit, RateLimiter};
 
 /// Everything a handler may use. Cheap to clone.
 #[derive(Clone)]
@@ -169,15 +169,9 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
             .rate_limits
             .tenant_per_second
             .for_plan(ctx.plan);
-        if let Err(wait) = state
-            .limiter
-            .check(
-                &format!("tenant:{}", ctx.tenant_id()),
-                Limit::per_second(rate),
-            )
-            .await
-        {
-            return Problem::too_many_requests(retry_after_secs(wait)).into_response();
+        let bucket = format!("tenant:{}", ctx.tenant_id());
+        if let Err(problem) = state.limiter.admit(&bucket, Limit::per_second(rate)).await {
+            return problem.into_response();
         }
         if let Some(query) = req.uri().query() {
             let (id, slug) = (ctx.tenant_id().to_string(), ctx.tenant_slug.to_string());
@@ -208,18 +202,30 @@ impl Drop for ForgetCredentialsOnDrop {
     }
 }
 
+/// The per-address limit, on every route but the webhooks: providers send
+/// every tenant's webhooks from a few shared addresses, so there one busy
+/// tenant would hold up the others. Webhooks are limited per agent instead,
+/// and only requests to unknown webhook URLs per address
+/// (`routes::webhooks`).
 async fn limit_per_ip(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let webhook = req.uri().path().starts_with("/webhooks/");
     if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
-        let limit = Limit::per_second(state.config.rate_limits.per_ip_per_second);
-        if let Err(wait) = state
-            .limiter
-            .check(&format!("ip:{}", addr.ip()), limit)
-            .await
-        {
-            return Problem::too_many_requests(retry_after_secs(wait)).into_response();
+        if !webhook {
+            if let Err(problem) = admit_address(&state, addr).await {
+                return problem.into_response();
+            }
         }
     }
     next.run(req).await
+}
+
+/// The per-address limit (`rate_limits.per_ip_per_second`).
+pub async fn admit_address(state: &AppState, addr: &SocketAddr) -> Result<(), Problem> {
+    let limit = Limit::per_second(state.config.rate_limits.per_ip_per_second);
+    state
+        .limiter
+        .admit(&format!("ip:{}", addr.ip()), limit)
+        .await
 }
 
 async fn record_metrics(req: Request, next: Next) -> Response {

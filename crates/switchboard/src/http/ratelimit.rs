@@ -51,6 +51,13 @@ impl RateLimiter {
             RateLimiter::Redis(r) => r.check(bucket, limit).await,
         }
     }
+
+    /// `Ok` to go ahead, or the 429 problem saying when to come back.
+    pub async fn admit(&self, bucket: &str, limit: Limit) -> Result<(), super::problem::Problem> {
+        self.check(bucket, limit)
+            .await
+            .map_err(|wait| super::problem::Problem::too_many_requests(retry_after_secs(wait)))
+    }
 }
 
 #[derive(Default)]

@@ -29,6 +29,7 @@ crate::on_both_backends!(
     rows_stored_before_packing_are_read_as_they_are,
     text_postgresql_refuses_and_values_too_deep_to_read_back,
     a_webhook_on_its_way_does_not_switch_an_agent_back_on,
+    webhooks_are_limited_per_agent_not_per_address,
 );
 
 const RETELL_KEY: &str = "key_retell_test_0123456789";
@@ -2797,6 +2798,70 @@ async fn a_webhook_on_its_way_does_not_switch_an_agent_back_on(app: TestApp) {
     .await;
     send_retell(&app, &url, &body).await;
     assert_eq!(app.get(&path, &owner).await.body["status"], "inactive");
+}
+
+/// Providers send every tenant's webhooks from a few shared addresses: a
+/// per-address limit would let one busy agent hold up everyone's. So
+/// webhooks are limited per agent, and only unknown webhook URLs (guessing)
+/// per address.
+async fn webhooks_are_limited_per_agent_not_per_address(app: TestApp) {
+    let app = TestApp::spawn_with(app.backend, "tight webhook limits", |c| {
+        c.rate_limits.per_ip_per_second = 20;
+        c.rate_limits.webhooks_per_agent_per_second = 20;
+    })
+    .await
+    .unwrap();
+    let (owner, busy, _) = retell_agent(&app, "acme").await;
+    let quiet = app
+        .post(
+            "/api/v1/agents",
+            &owner,
+            json!({"name": "Back office", "provider": "retell"}),
+        )
+        .await;
+    assert_eq!(quiet.status, StatusCode::CREATED, "{}", quiet.text);
+    let url_of = |agent: &Value| agent["webhook_url"].as_str().unwrap().to_owned();
+    let (busy, quiet) = (url_of(&busy), url_of(&quiet.body["agent"]));
+    let mut limited = 0;
+    for i in 0..60 {
+        let r = send_retell(
+            &app,
+            &busy,
+            &retell_event("call_ended", &format!("busy-{i}"), json!({})),
+        )
+        .await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(r.headers.contains_key("retry-after"), "{:?}", r.headers);
+            limited += 1;
+        } else {
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        }
+    }
+    assert!(
+        limited > 0,
+        "60 webhooks at once to one agent were all taken"
+    );
+    // The other agent, from the same address, is not held up: more
+    // webhooks than the address's own budget.
+    for i in 0..30 {
+        let r = send_retell(
+            &app,
+            &quiet,
+            &retell_event("call_ended", &format!("quiet-{i}"), json!({})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "webhook {i}: {}", r.text);
+    }
+    let mut guessed = Vec::new();
+    for i in 0..60 {
+        let unknown = format!("{}/webhooks/retell/wh_{i:0>40}", app.base);
+        guessed.push(send_retell(&app, &unknown, "{}").await.status);
+    }
+    assert!(guessed.contains(&StatusCode::NOT_FOUND), "{guessed:?}");
+    assert!(
+        guessed.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "guessing URLs is limited per address: {guessed:?}"
+    );
 }
 
 async fn id_of(app: &TestApp, tenant: &str, external_id: &str) -> String {

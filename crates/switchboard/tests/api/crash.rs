@@ -43,6 +43,10 @@ impl Binary {
             .env("SWITCHBOARD_LOG__FILTER", "warn")
             .env("SWITCHBOARD_RATE_LIMITS__PER_IP_PER_SECOND", "1000000")
             .env(
+                "SWITCHBOARD_RATE_LIMITS__WEBHOOKS_PER_AGENT_PER_SECOND",
+                "1000000",
+            )
+            .env(
                 "SWITCHBOARD_RATE_LIMITS__TENANT_PER_SECOND__GROWTH",
                 "1000000",
             )

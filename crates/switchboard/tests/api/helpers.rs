@@ -120,6 +120,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     };
     // Generous limits: rate limiting has its own tests.
     config.rate_limits.per_ip_per_second = 100_000;
+    config.rate_limits.webhooks_per_agent_per_second = 100_000;
     config.rate_limits.login_per_ip_per_minute = 100_000;
     config.rate_limits.login_per_account_per_minute = 100_000;
     config.rate_limits.tenant_per_second.trial = 100_000;

@@ -16,7 +16,7 @@ use crate::auth::service::{LoginError, Session};
 use crate::auth::{Operator, Principal};
 use crate::http::extract::{Caller, JsonBody};
 use crate::http::problem::{ApiResult, Problem};
-use crate::http::ratelimit::{retry_after_secs, Limit};
+use crate::http::ratelimit::Limit;
 use crate::http::routes::Validator;
 use crate::http::AppState;
 
@@ -111,9 +111,7 @@ pub async fn login(
             Limit::per_minute(limits.login_per_account_per_minute),
         ),
     ] {
-        if let Err(wait) = state.limiter.check(&bucket, limit).await {
-            return Err(Problem::too_many_requests(retry_after_secs(wait)));
-        }
+        state.limiter.admit(&bucket, limit).await?;
     }
     let password = PlaintextPassword::unchecked(body.password);
     match state.auth.login(&email, &password, tenant.as_ref()).await {

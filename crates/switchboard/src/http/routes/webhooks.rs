@@ -5,7 +5,9 @@
 
 use crate::http::extract::Path;
 use axum::body::Body;
-use axum::extract::{OriginalUri, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, OriginalUri, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -20,6 +22,7 @@ use crate::auth::TenantScope;
 use crate::db::{agents, now_ms, Mode};
 use crate::http::extract::{read_limited, tenant_mismatch};
 use crate::http::problem::{ApiResult, Problem};
+use crate::http::ratelimit::Limit;
 use crate::http::AppState;
 use crate::ingest::{self, Accepted};
 
@@ -70,19 +73,30 @@ fn unverifiable(what: &str) -> Problem {
               (status = 503, description = "storage failed; send it again", body = Problem, content_type = "application/problem+json")))]
 pub async fn receive(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path((provider, token)): Path<(String, String)>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let provider = Source::parse(&provider)
-        .filter(|p| p.is_agent_provider())
-        .ok_or_else(Problem::not_found)?;
-    let WebhookAgent { scope, agent } = state
-        .auth
-        .webhook_agent(provider, &token)
-        .await?
-        .ok_or_else(Problem::not_found)?;
+    let found = match Source::parse(&provider).filter(|p| p.is_agent_provider()) {
+        Some(provider) => state
+            .auth
+            .webhook_agent(provider, &token)
+            .await?
+            .map(|found| (provider, found)),
+        None => None,
+    };
+    let Some((provider, WebhookAgent { scope, agent })) = found else {
+        // Guessing URLs is what the per-address limit is left for here.
+        crate::http::admit_address(&state, &peer).await?;
+        return Err(Problem::not_found());
+    };
+    let per_agent = Limit::per_second(state.config.rate_limits.webhooks_per_agent_per_second);
+    state
+        .limiter
+        .admit(&format!("webhook-agent:{}", agent.id), per_agent)
+        .await?;
     if agent.status == "inactive" {
         return Err(
             Problem::forbidden("agent-inactive", "This agent is switched off")
