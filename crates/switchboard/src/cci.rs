@@ -139,7 +139,11 @@ fn time_text(v: &Value, names: &[&str]) -> Option<String> {
 }
 
 /// Turns from a results document: `turns`, or `transcript` as a list of
-/// `{speaker|role, text|content, start, end}`.
+/// `{speaker|role|channel, text|content, start, end}` (a numeric `channel`
+/// 0 or 1 as `ch_0`, `ch_1`). A turn whose speaker is none of the known
+/// spellings is left out; when that leaves none of a non-empty list, there
+/// are no turns to import rather than an empty transcript, which would
+/// clear the call's.
 fn turns_of(doc: &Value) -> Option<Value> {
     let list = doc
         .get("turns")
@@ -148,7 +152,10 @@ fn turns_of(doc: &Value) -> Option<Value> {
     let turns: Vec<Value> = list
         .iter()
         .filter_map(|t| {
-            let who = first_text(t, &["speaker", "role", "channel"])?.to_ascii_lowercase();
+            let who = match t.get("channel").and_then(Value::as_u64) {
+                Some(channel) => format!("ch_{channel}"),
+                None => first_text(t, &["speaker", "role", "channel"])?.to_ascii_lowercase(),
+            };
             let speaker = match who.as_str() {
                 "agent" | "bot" | "assistant" | "ch_0" | "spk_0" => "agent",
                 "customer" | "caller" | "user" | "ch_1" | "spk_1" => "customer",
@@ -163,7 +170,7 @@ fn turns_of(doc: &Value) -> Option<Value> {
             Some(turn)
         })
         .collect();
-    Some(Value::Array(turns))
+    (!turns.is_empty() || list.is_empty()).then_some(Value::Array(turns))
 }
 
 /// The call document for one meta file (and its results, if any).
@@ -249,14 +256,17 @@ pub async fn import(
     }
     let mut report = ingest::import(state, scope, lines, |n| progress(total + n, steps)).await?;
 
-    // Recordings, for the calls that were taken (now or before).
+    // Recordings, for the calls that were taken (now or before), found by
+    // the file's name without its extension (the first listed of several).
+    let mut audio_of: std::collections::HashMap<&str, &Path> = Default::default();
+    for path in &audio {
+        if let Some((stem, _)) = path.filename().and_then(|f| f.rsplit_once('.')) {
+            audio_of.entry(stem).or_insert(path);
+        }
+    }
     for (n, (line, stem, meta)) in taken.iter().enumerate() {
         progress(2 * total + n + 1, steps);
-        let Some(path) = audio.iter().find(|p| {
-            p.filename()
-                .and_then(|f| f.rsplit_once('.'))
-                .is_some_and(|(s, _)| s == stem)
-        }) else {
+        let Some(path) = audio_of.get(stem.as_str()) else {
             continue;
         };
         let Some(format) = path.extension().and_then(AudioFormat::from_extension) else {
@@ -321,4 +331,30 @@ async fn read_call(
     }
     let doc = document(call, &meta, results.as_ref());
     Ok((meta, doc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::turns_of;
+    use serde_json::json;
+
+    #[test]
+    fn turns_read_numeric_channels_and_never_clear_a_transcript_by_accident() {
+        let turns = turns_of(&json!({"transcript": [
+            {"channel": 0, "text": "Thanks for calling"},
+            {"channel": 1, "content": "Hi"},
+            {"speaker": "SPEAKER_07", "text": "who is this?"}
+        ]}))
+        .unwrap();
+        assert_eq!(
+            turns,
+            json!([{"speaker": "agent", "text": "Thanks for calling"}, {"speaker": "customer", "text": "Hi"}])
+        );
+        assert_eq!(
+            turns_of(&json!({"turns": [{"speaker": "SPEAKER_00", "text": "?"}]})),
+            None,
+            "no turn could be read: nothing to import, not an empty transcript"
+        );
+        assert_eq!(turns_of(&json!({"turns": []})), Some(json!([])));
+    }
 }

@@ -229,10 +229,13 @@ type Queue = Arc<Mutex<mpsc::Receiver<(Job, Reply)>>>;
 /// only its own, and the one it was built on is the newest again (dropping
 /// the key instead lost that one's entry when it was not yet written).
 #[derive(Clone, Default)]
-struct Unsynced(Arc<std::sync::Mutex<HashMap<ObjectKey, Vec<(u64, Bytes)>>>>);
+struct Unsynced(Arc<std::sync::Mutex<Versions>>);
+
+/// Each key's versions not yet written, oldest first, by the batch that wrote them.
+type Versions = HashMap<ObjectKey, Vec<(u64, Bytes)>>;
 
 impl Unsynced {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectKey, Vec<(u64, Bytes)>>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, Versions> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
