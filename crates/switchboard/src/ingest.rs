@@ -227,12 +227,20 @@ type Queue = Arc<Mutex<mpsc::Receiver<(Job, Reply)>>>;
 /// a key holds every event before it. Each key keeps its versions in the
 /// order their batches wrote them: a batch whose commit fails takes back
 /// only its own, and the one it was built on is the newest again (dropping
-/// the key instead lost that one's entry when it was not yet written).
+/// the key instead lost that one's entry when it was not yet written). The
+/// syncer writes only versions of batches that committed: a batch whose
+/// commit failed once left objects of calls that were never stored.
 #[derive(Clone, Default)]
 struct Unsynced(Arc<std::sync::Mutex<Versions>>);
 
-/// Each key's versions not yet written, oldest first, by the batch that wrote them.
-type Versions = HashMap<ObjectKey, Vec<(u64, Bytes)>>;
+/// Each key's versions not yet written, oldest first.
+type Versions = HashMap<ObjectKey, Vec<Version>>;
+
+struct Version {
+    batch: u64,
+    bytes: Bytes,
+    committed: bool,
+}
 
 impl Unsynced {
     fn map(&self) -> std::sync::MutexGuard<'_, Versions> {
@@ -241,36 +249,43 @@ impl Unsynced {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The newest version, committed or not: a batch holds the locks of
+    /// the calls whose versions it registers until it commits, so the next
+    /// batch to extend one finds it committed, or taken back.
     fn get(&self, key: &ObjectKey) -> Option<Bytes> {
         self.map()
             .get(key)
             .and_then(|versions| versions.last())
-            .map(|(_, bytes)| bytes.clone())
+            .map(|v| v.bytes.clone())
     }
 
     fn register(&self, batch: u64, versions: Vec<(ObjectKey, Bytes)>) {
         let mut map = self.map();
         for (key, bytes) in versions {
-            map.entry(key).or_default().push((batch, bytes));
+            map.entry(key).or_default().push(Version {
+                batch,
+                bytes,
+                committed: false,
+            });
         }
     }
 
-    /// The newest version of every key not yet durable, with the batch
-    /// that wrote it.
+    /// The newest committed version of every key not yet durable, with
+    /// the batch that wrote it.
     fn all(&self) -> Vec<(ObjectKey, u64, Bytes)> {
         self.map()
             .iter()
             .filter_map(|(key, versions)| {
-                let (batch, bytes) = versions.last()?;
-                Some((key.clone(), *batch, bytes.clone()))
+                let v = versions.iter().rev().find(|v| v.committed)?;
+                Some((key.clone(), v.batch, v.bytes.clone()))
             })
             .collect()
     }
 
     /// Keeps, of every key, only the versions `keep` accepts.
-    fn retain(&self, mut keep: impl FnMut(&ObjectKey, u64) -> bool) {
+    fn retain(&self, mut keep: impl FnMut(&ObjectKey, &Version) -> bool) {
         self.map().retain(|key, versions| {
-            versions.retain(|(batch, _)| keep(key, *batch));
+            versions.retain(|v| keep(key, v));
             !versions.is_empty()
         });
     }
@@ -279,26 +294,27 @@ impl Unsynced {
         self.retain(|key, _| !keys.contains(key));
     }
 
-    /// Once a batch has committed, the versions its own were built on are
-    /// no longer needed to fall back on.
+    /// A batch committed: its versions may be written, and the ones they
+    /// were built on are no longer needed to fall back on.
     fn committed(&self, batch: u64) {
         for versions in self.map().values_mut() {
-            if let Some(at) = versions.iter().position(|(b, _)| *b == batch) {
+            if let Some(at) = versions.iter().position(|v| v.batch == batch) {
                 versions.drain(..at);
+                versions[0].committed = true;
             }
         }
     }
 
     /// Forgets the versions of a batch that did not commit.
     fn forget_batch(&self, batch: u64) {
-        self.retain(|_, b| b != batch);
+        self.retain(|_, v| v.batch != batch);
     }
 
     /// Forgets these written versions and the older ones they contain; a
     /// version a later batch registered meanwhile stays.
     fn forget(&self, written: impl IntoIterator<Item = (ObjectKey, u64)>) {
         let written: HashMap<ObjectKey, u64> = written.into_iter().collect();
-        self.retain(|key, batch| written.get(key).is_none_or(|w| batch > *w));
+        self.retain(|key, v| written.get(key).is_none_or(|w| v.batch > *w));
     }
 }
 
@@ -1493,24 +1509,35 @@ mod tests {
             crate::auth::Operator::command_line().scope_for(switchboard_core::TenantId::generate());
         let key = ObjectKey::raw(&scope, CallId::generate());
         let unsynced = Unsynced::default();
+        let newest = |u: &Unsynced| u.get(&key).map(|b| b.to_vec());
+        let written = |u: &Unsynced| -> Vec<Vec<u8>> {
+            u.all().into_iter().map(|(_, _, b)| b.to_vec()).collect()
+        };
         unsynced.register(1, vec![(key.clone(), Bytes::from_static(b"[m]"))]);
+        assert!(written(&unsynced).is_empty(), "not committed: not written");
+        unsynced.committed(1);
         unsynced.register(2, vec![(key.clone(), Bytes::from_static(b"[m,n]"))]);
-        assert_eq!(unsynced.get(&key).as_deref(), Some(&b"[m,n]"[..]));
+        assert_eq!(newest(&unsynced), Some(b"[m,n]".to_vec()), "built upon");
+        assert_eq!(
+            written(&unsynced),
+            [b"[m]".to_vec()],
+            "written: the committed one"
+        );
         unsynced.forget_batch(2);
-        assert_eq!(unsynced.get(&key).as_deref(), Some(&b"[m]"[..]));
+        assert_eq!(newest(&unsynced), Some(b"[m]".to_vec()));
         // A batch that commits needs nothing to fall back on.
-        unsynced.register(4, vec![(key.clone(), Bytes::from_static(b"[m,p]"))]);
-        unsynced.committed(4);
+        unsynced.register(3, vec![(key.clone(), Bytes::from_static(b"[m,o]"))]);
+        unsynced.committed(3);
         assert_eq!(unsynced.map()[&key].len(), 1);
-        unsynced.forget_batch(4);
+        assert_eq!(written(&unsynced), [b"[m,o]".to_vec()]);
         // Written, that version goes, and with it any older one; a version
         // registered after the round took its versions stays.
-        unsynced.register(3, vec![(key.clone(), Bytes::from_static(b"[m,o]"))]);
-        unsynced.forget([(key.clone(), 1)]);
-        assert_eq!(unsynced.all().len(), 1);
-        assert_eq!(unsynced.get(&key).as_deref(), Some(&b"[m,o]"[..]));
+        unsynced.register(4, vec![(key.clone(), Bytes::from_static(b"[m,o,p]"))]);
         unsynced.forget([(key.clone(), 3)]);
-        assert!(unsynced.all().is_empty());
+        assert_eq!(newest(&unsynced), Some(b"[m,o,p]".to_vec()));
+        unsynced.committed(4);
+        unsynced.forget([(key.clone(), 4)]);
+        assert!(unsynced.map().is_empty());
     }
 
     #[test]
@@ -1528,6 +1555,7 @@ mod tests {
                 .map(|k| (k, Bytes::from_static(b"[]")))
                 .collect(),
         );
+        unsynced.committed(1);
         unsynced.forget_keys(&keys(gone));
         let mut left: Vec<ObjectKey> = unsynced.all().into_iter().map(|(k, ..)| k).collect();
         left.sort_by(|a, b| a.as_str().cmp(b.as_str()));
