@@ -143,14 +143,9 @@ async fn bad_ids_cursors_and_limits(app: TestApp) {
         app.get(&format!("/api/v1/members/{id}"), &owner)
             .await
             .problem(StatusCode::NOT_FOUND);
-        app.call(
-            Method::DELETE,
-            &format!("/api/v1/api-keys/{id}"),
-            Some(&owner),
-            None,
-        )
-        .await
-        .problem(StatusCode::NOT_FOUND);
+        app.delete(&format!("/api/v1/api-keys/{id}"), &owner)
+            .await
+            .problem(StatusCode::NOT_FOUND);
     }
     // Call ids end up in object keys: nothing that is not a call id gets
     // that far, on any call route.

@@ -232,14 +232,7 @@ async fn a_resend_writes_the_objects_a_crash_lost(app: TestApp) {
     assert_eq!(entries(&raw).len(), 3);
 
     // Deleting the call deletes what was set aside too.
-    let deleted = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/calls/{call}"),
-            Some(&owner),
-            None,
-        )
-        .await;
+    let deleted = app.delete(&format!("/api/v1/calls/{call}"), &owner).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
     assert!(!raw.exists());
     assert_eq!(std::fs::read_dir(&set_aside).unwrap().count(), 0);
@@ -628,12 +621,7 @@ async fn bad_webhooks_store_nothing(app: TestApp) {
     assert_eq!(set_status(fresh_path, "active").await, "pending_validation");
 
     let deleted = app
-        .call(
-            Method::DELETE,
-            "/api/v1/settings/credentials/retell",
-            Some(&owner),
-            None,
-        )
+        .delete("/api/v1/settings/credentials/retell", &owner)
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
     send_retell(&app, new_url, &body)
@@ -1267,22 +1255,10 @@ async fn calls_api_creates_lists_filters_and_deletes(app: TestApp) {
 
     // Deleting needs calls:delete, is audited, and removes the objects.
     let id = first.body["call_id"].as_str().unwrap();
-    app.call(
-        Method::DELETE,
-        &format!("/api/v1/calls/{id}"),
-        Some(&viewer),
-        None,
-    )
-    .await
-    .problem(StatusCode::FORBIDDEN);
-    let d = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/calls/{id}"),
-            Some(&owner),
-            None,
-        )
-        .await;
+    app.delete(&format!("/api/v1/calls/{id}"), &viewer)
+        .await
+        .problem(StatusCode::FORBIDDEN);
+    let d = app.delete(&format!("/api/v1/calls/{id}"), &owner).await;
     assert_eq!(d.status, StatusCode::NO_CONTENT);
     app.get(&format!("/api/v1/calls/{id}"), &owner)
         .await
@@ -1451,14 +1427,7 @@ async fn audio_upload_and_signed_recording_urls(app: TestApp) {
     // One left behind by an upload that raced a deletion (`adopt_audio`
     // removes it when it loses; here it is put there by hand).
     std::fs::write(audio_file("ogg"), b"OggS").unwrap();
-    let d = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/calls/{id}"),
-            Some(&owner),
-            None,
-        )
-        .await;
+    let d = app.delete(&format!("/api/v1/calls/{id}"), &owner).await;
     assert_eq!(d.status, StatusCode::NO_CONTENT, "{}", d.text);
     for ext in ["wav", "mp3", "ogg"] {
         assert!(!audio_file(ext).exists(), "{ext} left behind");
@@ -1587,9 +1556,9 @@ async fn credentials_are_write_only(app: TestApp) {
     let refused = app.post(check, &owner, json!({})).await;
     assert_eq!(refused.body["ok"], false);
     assert_eq!(refused.body["provider_status"], 401);
-    let d = app.call(Method::DELETE, path, Some(&owner), None).await;
+    let d = app.delete(path, &owner).await;
     assert_eq!(d.status, StatusCode::NO_CONTENT);
-    app.call(Method::DELETE, path, Some(&owner), None)
+    app.delete(path, &owner)
         .await
         .problem(StatusCode::NOT_FOUND);
 
@@ -2779,12 +2748,7 @@ async fn a_webhook_on_its_way_does_not_switch_an_agent_back_on(app: TestApp) {
     let url = agent["webhook_url"].as_str().unwrap().to_owned();
     let id = agent["id"].as_str().unwrap().to_owned();
     let gone = app
-        .call(
-            Method::DELETE,
-            "/api/v1/settings/credentials/retell",
-            Some(&owner),
-            None,
-        )
+        .delete("/api/v1/settings/credentials/retell", &owner)
         .await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.text);
     let body = retell_event("call_ended", "call-off", json!({}));

@@ -79,12 +79,7 @@ async fn demo_seed_is_realistic_and_idempotent(app: TestApp) {
     // exactly as they are.
     let deleted = calls[3]["id"].as_str().unwrap();
     let gone = app
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/calls/{deleted}"),
-            Some(&owner),
-            None,
-        )
+        .delete(&format!("/api/v1/calls/{deleted}"), &owner)
         .await;
     assert_eq!(
         gone.status,
@@ -101,14 +96,7 @@ async fn demo_seed_is_realistic_and_idempotent(app: TestApp) {
         .body;
     // So is a deleted demo agent (as after a run cut short between two).
     let agent = agents[1]["id"].as_str().unwrap();
-    let gone = app
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/agents/{agent}"),
-            Some(&owner),
-            None,
-        )
-        .await;
+    let gone = app.delete(&format!("/api/v1/agents/{agent}"), &owner).await;
     assert_eq!(
         gone.status,
         reqwest::StatusCode::NO_CONTENT,

@@ -473,14 +473,7 @@ async fn rollups_stay_exact_under_redelivery_reanalysis_and_deletion(app: TestAp
 
     // Deleting a call takes it out of its day.
     let gone = calls.remove(0);
-    let deleted = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/calls/{gone}"),
-            Some(&owner),
-            None,
-        )
-        .await;
+    let deleted = app.delete(&format!("/api/v1/calls/{gone}"), &owner).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
     assert!(object(&app, &t, &format!("final/v1.0/{gone}.json")).is_none());
     check_rollups(&app, &owner, &calls).await;

@@ -58,14 +58,7 @@ async fn members_are_listed_added_changed_and_removed(app: TestApp) {
         "manager"
     );
 
-    let removed = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/members/{id}"),
-            Some(&owner),
-            None,
-        )
-        .await;
+    let removed = app.delete(&format!("/api/v1/members/{id}"), &owner).await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT);
     app.get(&format!("/api/v1/members/{id}"), &owner)
         .await
@@ -125,12 +118,7 @@ async fn the_last_owner_stays_and_only_owners_grant_ownership(app: TestApp) {
         "/problems/last-owner"
     );
     let remove = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/members/{owner_id}"),
-            Some(&owner),
-            None,
-        )
+        .delete(&format!("/api/v1/members/{owner_id}"), &owner)
         .await;
     remove.problem(StatusCode::CONFLICT);
 
@@ -148,12 +136,7 @@ async fn the_last_owner_stays_and_only_owners_grant_ownership(app: TestApp) {
         "/problems/owner-required"
     );
     let admin_removes_owner = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/members/{owner_id}"),
-            Some(&admin),
-            None,
-        )
+        .delete(&format!("/api/v1/members/{owner_id}"), &admin)
         .await;
     admin_removes_owner.problem(StatusCode::FORBIDDEN);
 
@@ -240,14 +223,7 @@ async fn api_keys_are_shown_once_scoped_and_revocable(app: TestApp) {
         .await
         .problem(StatusCode::FORBIDDEN);
 
-    let revoked = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/api-keys/{id}"),
-            Some(&owner),
-            None,
-        )
-        .await;
+    let revoked = app.delete(&format!("/api/v1/api-keys/{id}"), &owner).await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT);
     app.get("/api/v1/me", &key)
         .await

@@ -3,7 +3,7 @@
 //! the tenant's prefix, recordings are served through S3's own presigned
 //! URLs, and deleting a call deletes its objects.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use switchboard::auth::Operator;
 use switchboard::config::Secret;
@@ -133,14 +133,7 @@ async fn calls_live_in_s3_when_configured(app: TestApp) {
     assert_eq!(app.state.objects.get(&aside).await.unwrap(), raw);
     app.state.objects.put(&keys[0], raw).await.unwrap();
 
-    let d = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/calls/{id}"),
-            Some(&owner),
-            None,
-        )
-        .await;
+    let d = app.delete(&format!("/api/v1/calls/{id}"), &owner).await;
     assert_eq!(d.status, StatusCode::NO_CONTENT);
     for key in keys.iter().chain([&aside]) {
         assert!(

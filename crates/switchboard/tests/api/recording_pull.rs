@@ -499,18 +499,10 @@ async fn a_hanging_provider_holds_up_only_its_tenant(app: TestApp) {
     })
     .await
     .unwrap();
-    let path = "/api/v1/settings/credentials/recording_provider";
     let mut owners = Vec::new();
     // The hanging tenant first, as the scheduler meets them.
     for (slug, base_url) in [("slowco", &hanging_base), ("quickco", &base)] {
-        let t = app.seed_tenant(slug).await;
-        let owner = app.token(t.email(Role::Owner)).await;
-        let cred = json!({"base_url": base_url, "client_id": "switchboard", "client_secret": "client-secret-1",
-            "username": "ops", "password": "provider pass phrase ", "token_path": "/oauth/token",
-            "recordings_path": "/v2/recordings", "recording_download_path": "/v2/recordings/{id}/audio"});
-        let put = app.call(Method::PUT, path, Some(&owner), Some(cred)).await;
-        assert_eq!(put.status, StatusCode::OK, "{}", put.text);
-        owners.push(owner);
+        owners.push(connect(&app, slug, base_url).await.1);
     }
     let started = std::time::Instant::now();
     switchboard::pull::start_due(&app.state, &switchboard::pull::Runs::default()).await;
@@ -556,20 +548,7 @@ async fn a_hanging_provider_holds_up_only_its_tenant(app: TestApp) {
 async fn a_recording_that_never_downloads_is_given_up(app: TestApp) {
     let (base, fake) = start_fake().await;
     *fake.always_fails.lock().unwrap() = Some("rec-2");
-    let t = app.seed_tenant("acme").await;
-    let owner = app.token(t.email(Role::Owner)).await;
-    let cred = json!({"base_url": base, "client_id": "switchboard", "client_secret": "client-secret-1",
-        "username": "ops", "password": "provider pass phrase ", "token_path": "/oauth/token",
-        "recordings_path": "/v2/recordings", "recording_download_path": "/v2/recordings/{id}/audio"});
-    let put = app
-        .call(
-            Method::PUT,
-            "/api/v1/settings/credentials/recording_provider",
-            Some(&owner),
-            Some(cred),
-        )
-        .await;
-    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    let (tenant, owner) = connect(&app, "acme", &base).await;
     let run = || app.post("/api/v1/settings/recording-pull/run", &owner, json!({}));
     let status = || app.get("/api/v1/settings/recording-pull", &owner);
     let limit = switchboard::pull::GIVE_UP_AFTER_RUNS;
@@ -655,7 +634,7 @@ async fn a_recording_that_never_downloads_is_given_up(app: TestApp) {
             format!(
                 "UPDATE recording_pull SET lease_owner = 'a-run', lease_until = {} WHERE tenant_id = '{}'",
                 i64::MAX / 2,
-                t.id
+                tenant
             )
         } else {
             "UPDATE recording_pull SET lease_owner = NULL, lease_until = NULL".to_owned()
