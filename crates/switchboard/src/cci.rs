@@ -70,21 +70,16 @@ pub fn open_root(config: &Config, root: &str) -> anyhow::Result<Layout> {
 }
 
 impl Layout {
-    /// Whether `path` exists where the layout is: on S3, whether it is
-    /// there; locally, once every link on the way is resolved, whether it
-    /// is still under the root (an error if it is not).
-    async fn exists(&self, path: &Path) -> Result<bool, String> {
+    /// Locally, whether `path` is a file under the root once every link on
+    /// the way is resolved (an error if it leads outside). On S3 there are
+    /// no links: the read itself tells.
+    fn inside(&self, path: &Path) -> Result<bool, String> {
         let Some((fs, root)) = &self.local else {
-            return match self.store.head(path).await {
-                Ok(_) => Ok(true),
-                Err(object_store::Error::NotFound { .. }) => Ok(false),
-                Err(e) => Err(format!("{path}: {e}")),
-            };
+            return Ok(true);
         };
         let file = fs.path_to_filesystem(path).map_err(|e| e.to_string())?;
         match std::fs::canonicalize(&file) {
-            Ok(real) if real.starts_with(root) && real.is_file() => Ok(true),
-            Ok(real) if real.starts_with(root) => Ok(false),
+            Ok(real) if real.starts_with(root) => Ok(real.is_file()),
             Ok(_) => Err(format!(
                 "{path} leads outside the layout (a symbolic link); not read"
             )),
@@ -95,11 +90,15 @@ impl Layout {
 
     /// The file at `path`, if there is one in the layout.
     async fn read(&self, path: &Path) -> Result<Option<bytes::Bytes>, String> {
-        if !self.exists(path).await? {
+        if !self.inside(path)? {
             return Ok(None);
         }
         let read = async { self.store.get(path).await?.bytes().await };
-        read.await.map(Some).map_err(|e| format!("{path}: {e}"))
+        match read.await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(format!("{path}: {e}")),
+        }
     }
 
     /// The JSON document at `path`, if there is one.

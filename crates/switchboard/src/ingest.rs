@@ -259,15 +259,20 @@ impl Unsynced {
             .map(|v| v.bytes.clone())
     }
 
-    fn register(&self, batch: u64, versions: Vec<(ObjectKey, Bytes)>) {
+    /// Registers a batch's versions; returns their keys, which are all its
+    /// commit or failure has to touch.
+    fn register(&self, batch: u64, versions: Vec<(ObjectKey, Bytes)>) -> Vec<ObjectKey> {
         let mut map = self.map();
+        let mut keys = Vec::with_capacity(versions.len());
         for (key, bytes) in versions {
-            map.entry(key).or_default().push(Version {
+            map.entry(key.clone()).or_default().push(Version {
                 batch,
                 bytes,
                 committed: false,
             });
+            keys.push(key);
         }
+        keys
     }
 
     /// The newest committed version of every key not yet durable, with
@@ -282,39 +287,54 @@ impl Unsynced {
             .collect()
     }
 
-    /// Keeps, of every key, only the versions `keep` accepts.
-    fn retain(&self, mut keep: impl FnMut(&ObjectKey, &Version) -> bool) {
-        self.map().retain(|key, versions| {
-            versions.retain(|v| keep(key, v));
-            !versions.is_empty()
-        });
-    }
-
-    fn forget_keys(&self, keys: &[ObjectKey]) {
-        self.retain(|key, _| !keys.contains(key));
-    }
-
-    /// A batch committed: its versions may be written, and the ones they
-    /// were built on are no longer needed to fall back on.
-    fn committed(&self, batch: u64) {
-        for versions in self.map().values_mut() {
-            if let Some(at) = versions.iter().position(|v| v.batch == batch) {
-                versions.drain(..at);
-                versions[0].committed = true;
+    /// Changes the versions of each of `keys`, dropping a key left with none.
+    fn change(
+        &self,
+        keys: impl IntoIterator<Item = (ObjectKey, u64)>,
+        f: impl Fn(&mut Vec<Version>, u64),
+    ) {
+        let mut map = self.map();
+        for (key, batch) in keys {
+            if let Some(versions) = map.get_mut(&key) {
+                f(versions, batch);
+                if versions.is_empty() {
+                    map.remove(&key);
+                }
             }
         }
     }
 
-    /// Forgets the versions of a batch that did not commit.
-    fn forget_batch(&self, batch: u64) {
-        self.retain(|_, v| v.batch != batch);
+    fn forget_keys(&self, keys: &[ObjectKey]) {
+        let mut map = self.map();
+        for key in keys {
+            map.remove(key);
+        }
+    }
+
+    /// A batch committed: its versions (of `keys`) may be written, and the
+    /// ones they were built on are no longer needed to fall back on.
+    fn committed(&self, batch: u64, keys: Vec<ObjectKey>) {
+        self.change(keys.into_iter().map(|k| (k, batch)), |versions, batch| {
+            if let Some(at) = versions.iter().position(|v| v.batch == batch) {
+                versions.drain(..at);
+                versions[0].committed = true;
+            }
+        });
+    }
+
+    /// Forgets the versions (of `keys`) of a batch that did not commit.
+    fn forget_batch(&self, batch: u64, keys: Vec<ObjectKey>) {
+        self.change(keys.into_iter().map(|k| (k, batch)), |versions, batch| {
+            versions.retain(|v| v.batch != batch)
+        });
     }
 
     /// Forgets these written versions and the older ones they contain; a
     /// version a later batch registered meanwhile stays.
     fn forget(&self, written: impl IntoIterator<Item = (ObjectKey, u64)>) {
-        let written: HashMap<ObjectKey, u64> = written.into_iter().collect();
-        self.retain(|key, v| written.get(key).is_none_or(|w| v.batch > *w));
+        self.change(written, |versions, written| {
+            versions.retain(|v| v.batch > written)
+        });
     }
 }
 
@@ -579,7 +599,7 @@ async fn write_batch(writer: &Writer, jobs: Vec<Job>) -> Result<Vec<Accepted>, I
     let batch = writer
         .batches
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    writer.unsynced.register(
+    let keys = writer.unsynced.register(
         batch,
         puts.0
             .into_iter()
@@ -588,11 +608,11 @@ async fn write_batch(writer: &Writer, jobs: Vec<Job>) -> Result<Vec<Accepted>, I
     );
     if let Some(tx) = tx {
         if let Err(e) = tx.commit().await {
-            writer.unsynced.forget_batch(batch);
+            writer.unsynced.forget_batch(batch, keys);
             return Err(e.into());
         }
     }
-    writer.unsynced.committed(batch);
+    writer.unsynced.committed(batch, keys);
     results
         .into_iter()
         .collect::<Option<Vec<_>>>()
@@ -1513,29 +1533,29 @@ mod tests {
         let written = |u: &Unsynced| -> Vec<Vec<u8>> {
             u.all().into_iter().map(|(_, _, b)| b.to_vec()).collect()
         };
-        unsynced.register(1, vec![(key.clone(), Bytes::from_static(b"[m]"))]);
+        let k1 = unsynced.register(1, vec![(key.clone(), Bytes::from_static(b"[m]"))]);
         assert!(written(&unsynced).is_empty(), "not committed: not written");
-        unsynced.committed(1);
-        unsynced.register(2, vec![(key.clone(), Bytes::from_static(b"[m,n]"))]);
+        unsynced.committed(1, k1);
+        let k2 = unsynced.register(2, vec![(key.clone(), Bytes::from_static(b"[m,n]"))]);
         assert_eq!(newest(&unsynced), Some(b"[m,n]".to_vec()), "built upon");
         assert_eq!(
             written(&unsynced),
             [b"[m]".to_vec()],
             "written: the committed one"
         );
-        unsynced.forget_batch(2);
+        unsynced.forget_batch(2, k2);
         assert_eq!(newest(&unsynced), Some(b"[m]".to_vec()));
         // A batch that commits needs nothing to fall back on.
-        unsynced.register(3, vec![(key.clone(), Bytes::from_static(b"[m,o]"))]);
-        unsynced.committed(3);
+        let k3 = unsynced.register(3, vec![(key.clone(), Bytes::from_static(b"[m,o]"))]);
+        unsynced.committed(3, k3);
         assert_eq!(unsynced.map()[&key].len(), 1);
         assert_eq!(written(&unsynced), [b"[m,o]".to_vec()]);
         // Written, that version goes, and with it any older one; a version
         // registered after the round took its versions stays.
-        unsynced.register(4, vec![(key.clone(), Bytes::from_static(b"[m,o,p]"))]);
+        let k4 = unsynced.register(4, vec![(key.clone(), Bytes::from_static(b"[m,o,p]"))]);
         unsynced.forget([(key.clone(), 3)]);
         assert_eq!(newest(&unsynced), Some(b"[m,o,p]".to_vec()));
-        unsynced.committed(4);
+        unsynced.committed(4, k4);
         unsynced.forget([(key.clone(), 4)]);
         assert!(unsynced.map().is_empty());
     }
@@ -1547,7 +1567,7 @@ mod tests {
         let (gone, kept) = (CallId::generate(), CallId::generate());
         let unsynced = Unsynced::default();
         let keys = |call| [ObjectKey::raw(&scope, call), ObjectKey::meta(&scope, call)];
-        unsynced.register(
+        let k1 = unsynced.register(
             1,
             keys(gone)
                 .into_iter()
@@ -1555,7 +1575,7 @@ mod tests {
                 .map(|k| (k, Bytes::from_static(b"[]")))
                 .collect(),
         );
-        unsynced.committed(1);
+        unsynced.committed(1, k1);
         unsynced.forget_keys(&keys(gone));
         let mut left: Vec<ObjectKey> = unsynced.all().into_iter().map(|(k, ..)| k).collect();
         left.sort_by(|a, b| a.as_str().cmp(b.as_str()));

@@ -78,15 +78,24 @@ pub async fn fetch_if_missing(
 pub async fn fetch(state: &AppState, scope: &TenantScope, call: CallId) {
     // A call that cannot be read here is tried as a Twilio one, whose
     // attempts read it again and record any failure with a next round.
-    if let Ok(Some(recording)) = pulled_recording(state, scope, call).await {
-        match crate::pull::refetch(state, scope, call, &recording).await {
-            // Stored, or the failure recorded by `refetch`.
-            Ok(()) | Err(PullError::Recording { .. } | PullError::Provider(_)) => {}
-            Err(PullError::Busy) => record(state, scope, call, Outcome::Postponed).await,
-            Err(e) => record(state, scope, call, Outcome::Failed(e.to_string())).await,
-        }
-        return;
+    match pulled_recording(state, scope, call).await {
+        Ok(Some(recording)) => fetch_pulled(state, scope, call, &recording).await,
+        _ => fetch_from_twilio(state, scope, call).await,
     }
+}
+
+/// A round of a call of the recording-provider pull, through the pull.
+async fn fetch_pulled(state: &AppState, scope: &TenantScope, call: CallId, recording: &str) {
+    match crate::pull::refetch(state, scope, call, recording).await {
+        // Stored, or the failure recorded by `refetch`.
+        Ok(()) | Err(PullError::Recording { .. } | PullError::Provider(_)) => {}
+        Err(PullError::Busy) => record(state, scope, call, Outcome::Postponed).await,
+        Err(e) => record(state, scope, call, Outcome::Failed(e.to_string())).await,
+    }
+}
+
+/// A round of a Twilio recording: a few attempts, a second or two apart.
+async fn fetch_from_twilio(state: &AppState, scope: &TenantScope, call: CallId) {
     let mut pause = Duration::from_millis(500);
     let mut outcome = Outcome::Failed("not attempted".to_owned());
     for attempt in 1..=ATTEMPTS {
@@ -123,12 +132,12 @@ const LEASE_TAKEN_RETRY_MS: i64 = 60_000;
 
 async fn record(state: &AppState, scope: &TenantScope, call: CallId, outcome: Outcome) {
     let result = async {
+        if let Outcome::Stored(key) = &outcome {
+            return adopt_audio(state, scope, call, key).await.map(drop);
+        }
         let mut tx = state.db.tenant(scope, Mode::Write).await?;
         match &outcome {
-            Outcome::Stored(key) => {
-                drop(tx);
-                return adopt_audio(state, scope, call, key).await.map(drop);
-            }
+            Outcome::Stored(_) => {}
             Outcome::Failed(e) => {
                 let schedule = &state.config.providers.recording_retry_secs;
                 calls::audio_failed(&mut tx, call, e, schedule).await?;
@@ -289,6 +298,9 @@ async fn retry_tenant(state: &AppState, scope: &TenantScope) -> Result<(), crate
         }
         tx.commit().await?;
     }
+    if claimed.is_empty() {
+        return Ok(());
+    }
     let (state, scope) = (state.clone(), *scope);
     tokio::spawn(async move {
         // Recordings of the pull share the tenant's one lease, so they are
@@ -296,11 +308,12 @@ async fn retry_tenant(state: &AppState, scope: &TenantScope) -> Result<(), crate
         // asks: side by side, all but one found it taken and waited a
         // minute, one recording a minute. Twilio's need no lease.
         for call in claimed {
-            if let Ok(Some(_)) = pulled_recording(&state, &scope, call).await {
-                fetch(&state, &scope, call).await;
-            } else {
-                let state = state.clone();
-                tokio::spawn(async move { fetch(&state, &scope, call).await });
+            match pulled_recording(&state, &scope, call).await {
+                Ok(Some(recording)) => fetch_pulled(&state, &scope, call, &recording).await,
+                _ => {
+                    let state = state.clone();
+                    tokio::spawn(async move { fetch_from_twilio(&state, &scope, call).await });
+                }
             }
         }
     });

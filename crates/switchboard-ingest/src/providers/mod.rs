@@ -110,21 +110,17 @@ pub(crate) fn free_form(field: &str, value: Option<Value>) -> Result<Option<Valu
     let Some(value) = value.filter(|v| !v.is_null()) else {
         return Ok(None);
     };
-    let mut level = vec![&value];
-    for _ in 0..=MAX_FREE_FORM_DEPTH {
-        level = level
-            .into_iter()
-            .flat_map(|v| -> Box<dyn Iterator<Item = &Value>> {
-                match v {
-                    Value::Array(items) => Box::new(items.iter()),
-                    Value::Object(members) => Box::new(members.values()),
-                    _ => Box::new(std::iter::empty()),
-                }
-            })
-            .collect();
-        if level.is_empty() {
-            return Ok(Some(value));
+    /// Levels of arrays and objects (a parsed value is at most as deep
+    /// as the parser allows, so the recursion is bounded).
+    fn depth(value: &Value) -> usize {
+        match value {
+            Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+            Value::Object(members) => 1 + members.values().map(depth).max().unwrap_or(0),
+            _ => 0,
         }
+    }
+    if depth(&value) <= MAX_FREE_FORM_DEPTH {
+        return Ok(Some(value));
     }
     Err(ParseError::new(
         field,

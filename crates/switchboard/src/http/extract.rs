@@ -245,39 +245,32 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 }
 
 /// The path (`turns[2].text`, as serde names fields) of the first string or
-/// member name holding a NUL character, if any.
+/// member name holding a NUL character, if any. Every API body goes
+/// through here: the path is built only along the way to a NUL.
 fn where_nul(value: &serde_json::Value) -> Option<String> {
     use serde_json::Value;
-    let mut stack: Vec<(String, &Value)> = vec![(String::new(), value)];
-    while let Some((path, v)) = stack.pop() {
-        match v {
-            Value::String(text) if text.contains('\0') => {
-                return Some(if path.is_empty() { "body".into() } else { path });
-            }
-            Value::Array(items) => stack.extend(
-                items
-                    .iter()
-                    .enumerate()
-                    .rev()
-                    .map(|(i, item)| (format!("{path}[{i}]"), item)),
-            ),
-            Value::Object(members) => {
-                for (name, member) in members.iter().rev() {
-                    let path = if path.is_empty() {
-                        name.clone()
-                    } else {
-                        format!("{path}.{name}")
-                    };
-                    if name.contains('\0') {
-                        return Some(path);
-                    }
-                    stack.push((path, member));
+    /// The path from `value` down to a NUL, `""` for `value` itself.
+    fn below(value: &Value) -> Option<String> {
+        let (step, rest) = match value {
+            Value::String(text) => return text.contains('\0').then(String::new),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| below(item).map(|rest| (format!("[{i}]"), rest)))?,
+            Value::Object(members) => members.iter().find_map(|(name, member)| {
+                if name.contains('\0') {
+                    return Some((name.clone(), String::new()));
                 }
-            }
-            _ => {}
-        }
+                below(member).map(|rest| (name.clone(), rest))
+            })?,
+            _ => return None,
+        };
+        Some(match rest.chars().next() {
+            None | Some('[') => step + &rest,
+            Some(_) => format!("{step}.{rest}"),
+        })
     }
-    None
+    below(value).map(|path| if path.is_empty() { "body".into() } else { path })
 }
 
 /// A query string of the expected shape. A bad one is a 422 problem naming

@@ -208,12 +208,10 @@ impl Drop for ForgetCredentialsOnDrop {
 /// and only requests to unknown webhook URLs per address
 /// (`routes::webhooks`).
 async fn limit_per_ip(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let webhook = req.uri().path().starts_with("/webhooks/");
-    if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
-        if !webhook {
-            if let Err(problem) = admit_address(&state, addr).await {
-                return problem.into_response();
-            }
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>();
+    if let Some(ConnectInfo(addr)) = peer.filter(|_| !req.uri().path().starts_with("/webhooks/")) {
+        if let Err(problem) = admit_address(&state, addr).await {
+            return problem.into_response();
         }
     }
     next.run(req).await

@@ -3,10 +3,10 @@
 //! the raw body before anything is read; a bad one is counted on the agent
 //! and nothing else is stored.
 
-use crate::http::extract::Path;
-use axum::body::Body;
 use std::net::SocketAddr;
 
+use crate::http::extract::Path;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, OriginalUri, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
