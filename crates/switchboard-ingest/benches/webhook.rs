@@ -53,6 +53,10 @@ fn bench(c: &mut Criterion) {
         let json = switchboard_ingest::model::to_stored_json(&update);
         b.iter(|| serde_json::from_str::<switchboard_ingest::CallUpdate>(&json).unwrap())
     });
+    g.bench_function("search text", |b| {
+        let turns = update.fields.turns.as_deref().unwrap();
+        b.iter(|| switchboard_ingest::model::search_text(turns))
+    });
     g.bench_function("UTF-8 check", |b| {
         b.iter(|| std::str::from_utf8(body).unwrap().len())
     });
