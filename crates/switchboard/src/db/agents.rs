@@ -121,6 +121,25 @@ pub async fn get(tx: &mut TenantTx, id: AgentId) -> DbResult<Option<AgentRecord>
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 
+/// The tenant's agent of `provider` that names `provider_agent_id` as its
+/// provider's id; the oldest, should several name it.
+pub async fn find_by_provider_agent_id(
+    tx: &mut TenantTx,
+    provider: Source,
+    provider_agent_id: &str,
+) -> DbResult<Option<AgentRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM agents WHERE tenant_id = $1 AND provider = $2 AND provider_agent_id = $3 \
+         ORDER BY id LIMIT 1"
+    ))
+    .bind(tx.tenant_param())
+    .bind(provider.as_str())
+    .bind(provider_agent_id)
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
 /// What a person may change on an agent; `None` keeps the current value.
 #[derive(Default)]
 pub struct AgentChanges<'a> {

@@ -30,6 +30,7 @@ crate::on_both_backends!(
     text_postgresql_refuses_and_values_too_deep_to_read_back,
     a_webhook_on_its_way_does_not_switch_an_agent_back_on,
     webhooks_are_limited_per_agent_not_per_address,
+    calls_go_to_the_agent_their_payload_names,
 );
 
 const RETELL_KEY: &str = "key_retell_test_0123456789";
@@ -2845,4 +2846,84 @@ async fn stored_fields(app: &TestApp, token: &str, id: &str) -> Value {
     fields.remove("stages");
     fields.remove("analysis");
     call
+}
+
+/// A provider's account-wide webhook pointed at one agent's URL carries
+/// the calls of all the account's agents: each is filed under the agent
+/// that names the payload's provider agent id (decision 0017).
+async fn calls_go_to_the_agent_their_payload_names(app: TestApp) {
+    let (owner, front, _) = retell_agent(&app, "acme").await;
+    let url = front["webhook_url"].as_str().unwrap().to_owned();
+    let front = front["id"].as_str().unwrap().to_owned();
+    let other = |name: &'static str, provider_agent_id: &'static str| {
+        let (app, owner) = (&app, owner.clone());
+        async move {
+            let r = app
+                .post(
+                    "/api/v1/agents",
+                    &owner,
+                    json!({"name": name, "provider": "retell", "provider_agent_id": provider_agent_id}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+            r.body["agent"]["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let billing = other("Billing", "retell-agent-2").await;
+    let night = other("Night line", "retell-agent-3").await;
+    let off = app
+        .patch(
+            &format!("/api/v1/agents/{night}"),
+            &owner,
+            json!({"status": "inactive"}),
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{}", off.text);
+
+    let send = |call: &'static str, provider_agent_id: &'static str| {
+        let (app, url) = (&app, url.clone());
+        async move {
+            let body = retell_event("call_ended", call, json!({"agent_id": provider_agent_id}));
+            send_retell(app, &url, &body).await
+        }
+    };
+    let agent_of = |reply: Reply| {
+        let (app, owner) = (&app, owner.clone());
+        async move {
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+            let id = reply.body["call_id"].as_str().unwrap().to_owned();
+            let call = app.get(&format!("/api/v1/calls/{id}"), &owner).await;
+            assert_eq!(call.status, StatusCode::OK, "{}", call.text);
+            call.body["agent_id"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(
+        agent_of(send("c-billing", "retell-agent-2").await).await,
+        billing
+    );
+    assert_eq!(
+        agent_of(send("c-front", "retell-agent-1").await).await,
+        front
+    );
+    // No agent names it: the URL's agent keeps the call.
+    assert_eq!(
+        agent_of(send("c-unknown", "retell-agent-9").await).await,
+        front
+    );
+    // The agent it names is switched off: nothing stored, as on its own URL.
+    let refused = send("c-night", "retell-agent-3").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    assert!(refused.text.contains("agent-inactive"), "{}", refused.text);
+    let kept: Vec<String> = calls_of(&app, &owner, "")
+        .await
+        .iter()
+        .map(|c| c["external_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!kept.contains(&"c-night".to_owned()), "{kept:?}");
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    // The URL's agent is shown working, and so is the one whose calls came.
+    for id in [&front, &billing] {
+        let agent = app.get(&format!("/api/v1/agents/{id}"), &owner).await;
+        assert_eq!(agent.body["status"], "active", "{}", agent.text);
+    }
 }

@@ -11,6 +11,7 @@ use axum::extract::{ConnectInfo, OriginalUri, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use switchboard_core::AgentId;
 use switchboard_ingest::providers::{retell, switchboard, twilio, vapi};
 use switchboard_ingest::signature::{self, SignatureError};
 use switchboard_ingest::{CallUpdate, ParseError, Source};
@@ -50,6 +51,49 @@ async fn credential_field(
     Ok(credential.and_then(|c| c[field].as_str().map(str::to_owned)))
 }
 
+/// The agent a call is filed under: the URL's, unless the URL's agent
+/// names its provider's agent id and the payload names another one that an
+/// agent of the tenant names (a provider's account-wide webhook pointed at
+/// one agent's URL; decision 0017). The signature held for the URL's agent,
+/// so its URL is recorded as working either way.
+async fn owning_agent(
+    state: &AppState,
+    scope: &TenantScope,
+    agent: &agents::AgentRecord,
+    update: &CallUpdate,
+    now: i64,
+) -> Result<AgentId, Problem> {
+    let (Some(named), Some(own)) = (
+        update.fields.provider_agent_id.as_deref(),
+        agent.provider_agent_id.as_deref(),
+    ) else {
+        return Ok(agent.id);
+    };
+    if named == own {
+        return Ok(agent.id);
+    }
+    let mut read = state.db.tenant(scope, Mode::Read).await?;
+    let owner = agents::find_by_provider_agent_id(&mut read, agent.provider, named).await?;
+    drop(read);
+    let Some(owner) = owner.filter(|o| o.id != agent.id) else {
+        return Ok(agent.id);
+    };
+    if owner.status == "inactive" {
+        return Err(agent_inactive().detail(format!(
+            "the call is of agent {}, which is switched off; reactivate it to receive its webhooks",
+            owner.id
+        )));
+    }
+    let mut tx = state.db.tenant(scope, Mode::Write).await?;
+    agents::record_webhook(&mut tx, agent.id, now).await?;
+    tx.commit().await?;
+    Ok(owner.id)
+}
+
+fn agent_inactive() -> Problem {
+    Problem::forbidden("agent-inactive", "This agent is switched off")
+}
+
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -67,7 +111,7 @@ fn unverifiable(what: &str) -> Problem {
     responses((status = 200, body = Accepted), (status = 204, description = "a correctly signed event Switchboard does not keep"),
               (status = 400, body = Problem, content_type = "application/problem+json"),
               (status = 401, body = Problem, content_type = "application/problem+json"),
-              (status = 403, description = "nothing is stored: the agent is switched off (`agent-inactive`), the tenant is suspended (`tenant-suspended`), or the payload names another tenant (`tenant-mismatch`)", body = Problem, content_type = "application/problem+json"),
+              (status = 403, description = "nothing is stored: the agent, or the agent the payload names (decision 0017), is switched off (`agent-inactive`), the tenant is suspended (`tenant-suspended`), or the payload names another tenant (`tenant-mismatch`)", body = Problem, content_type = "application/problem+json"),
               (status = 404, body = Problem, content_type = "application/problem+json"),
               (status = 413, body = Problem, content_type = "application/problem+json"),
               (status = 503, description = "storage failed; send it again", body = Problem, content_type = "application/problem+json")))]
@@ -98,10 +142,7 @@ pub async fn receive(
         .admit(&format!("webhook-agent:{}", agent.id), per_agent)
         .await?;
     if agent.status == "inactive" {
-        return Err(
-            Problem::forbidden("agent-inactive", "This agent is switched off")
-                .detail("reactivate the agent to receive its webhooks"),
-        );
+        return Err(agent_inactive().detail("reactivate the agent to receive its webhooks"));
     }
     let body = read_limited(body, state.config.http.body_limit_bytes).await?;
     let tenant = scope.tenant_id().to_string();
@@ -250,11 +291,12 @@ pub async fn receive(
         ingest::RawPayload::parsed_json(&body)
     };
     let has_recording = update.fields.recording_url.is_some();
+    let owner = owning_agent(&state, &scope, &agent, &update, now).await?;
     let accepted = ingest::accept(
         &state,
         &scope,
         provider,
-        Some(agent.id),
+        Some(owner),
         update,
         event_key,
         raw,
