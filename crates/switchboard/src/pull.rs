@@ -55,6 +55,19 @@ fn schedule_ms(cred: &Value) -> i64 {
     minutes as i64 * 60 * 1000
 }
 
+/// How far before its mark a run lists again, unless the tenant's
+/// connection says otherwise (`lookback_minutes`): a recording the provider
+/// lists only once its call is over appears after shorter calls that
+/// started later were taken, and the mark has passed its start.
+const LOOKBACK_MINUTES: u64 = 60;
+
+fn lookback_ms(cred: &Value) -> i64 {
+    let minutes = cred["lookback_minutes"]
+        .as_u64()
+        .unwrap_or(LOOKBACK_MINUTES);
+    minutes as i64 * 60 * 1000
+}
+
 /// How often the scheduler looks for tenants that are due.
 const TICK: Duration = Duration::from_secs(30);
 /// Pages per run, so one run cannot go on for ever.
@@ -383,7 +396,7 @@ async fn pull(
     for _ in 0..MAX_PAGES {
         let mut query = Vec::new();
         if let Some(m) = run.mark {
-            query.push(("since", crate::http::routes::rfc3339(m)));
+            query.push(("since", crate::http::routes::rfc3339(m - lookback_ms(cred))));
         }
         if let Some(t) = &page_token {
             query.push(("page_token", t.clone()));
@@ -460,10 +473,14 @@ async fn pull(
                 calls::audio_failed(&mut tx, *call, &why, schedule).await?;
             }
             recording_pull::advance(&mut tx, started_at).await?;
-            // Past the mark the run started from (the list repeats the
-            // recording at the mark) is where the stuck recording was:
-            // taken, given up, or gone from the list.
-            if run.mark.is_none_or(|m| started_at > m) && run.stuck.take().is_some() {
+            // The stuck recording was this one (taken or given up), or,
+            // past the mark the run started from, it is gone from the list.
+            let past_stuck = run
+                .stuck
+                .as_ref()
+                .is_some_and(|(id, _)| *id == update.external_id)
+                || run.mark.is_none_or(|m| started_at > m);
+            if past_stuck && run.stuck.take().is_some() {
                 recording_pull::set_stuck(&mut tx, run.lease_owner, None, 0).await?;
             }
             tx.commit().await?;
@@ -477,6 +494,13 @@ async fn pull(
     Ok(())
 }
 
+/// The call's audio is stored, or given up and on the retry schedule (the
+/// pull marks a recording's audio `failed` only then, and only a scheduled
+/// round makes it `pending`): the pull does not fetch it again.
+fn audio_settled(call: &calls::CallRecord) -> bool {
+    matches!(call.audio_status.as_str(), "stored" | "failed" | "pending")
+}
+
 /// Stores one recording's call and audio; `false` when both were there
 /// already (a call whose audio failed before counts when its audio lands).
 async fn take(
@@ -487,6 +511,15 @@ async fn take(
     item: &Value,
     update: &CallUpdate,
 ) -> Result<bool, PullError> {
+    // Listed again (the look-back, the recording at the mark): taken
+    // already, it costs one read, not a write.
+    let mut tx = state.db.tenant(scope, Mode::Read).await?;
+    let known =
+        calls::find_external(&mut tx, Source::RecordingProvider, &update.external_id).await?;
+    tx.commit().await?;
+    if known.is_some_and(|c| audio_settled(&c)) {
+        return Ok(false);
+    }
     let raw = item.to_string();
     let accepted = ingest::accept(
         state,
@@ -498,17 +531,6 @@ async fn take(
         ingest::RawPayload::Json(raw),
     )
     .await?;
-    let mut tx = state.db.tenant(scope, Mode::Read).await?;
-    // Stored, or given up and on the retry schedule (the pull marks a
-    // recording's audio `failed` only then, and only a scheduled round makes
-    // it `pending`): the list repeats the recording at the mark.
-    let done = calls::get(&mut tx, accepted.call_id)
-        .await?
-        .is_some_and(|c| matches!(c.audio_status.as_str(), "stored" | "failed" | "pending"));
-    tx.commit().await?;
-    if done {
-        return Ok(false);
-    }
     fetch_audio(
         state,
         scope,

@@ -21,7 +21,8 @@ crate::on_both_backends!(
     a_hanging_provider_holds_up_only_its_tenant,
     a_recording_that_never_downloads_is_given_up,
     recordings_due_together_are_fetched_together,
-    a_download_may_take_longer_than_a_request
+    a_download_may_take_longer_than_a_request,
+    a_recording_listed_late_is_taken_by_the_look_back
 );
 
 #[derive(Default)]
@@ -35,7 +36,15 @@ struct Fake {
     always_fails: Mutex<Option<&'static str>>,
     /// Downloads send half the audio, pause this long, then the rest.
     download_pause: Mutex<Option<std::time::Duration>>,
+    /// Whether [`LATE`], a long call's recording, is listed yet.
+    late_listed: Mutex<bool>,
+    /// Every recording downloaded, in order.
+    downloaded: Mutex<Vec<String>>,
 }
+
+/// A recording of a call that started before rec-3 and ended after rec-5
+/// started: a provider lists it only once the call is over.
+const LATE: (&str, &str) = ("rec-late", "2026-03-01T10:30:00Z");
 
 /// The one without an id can never be taken.
 const RECORDINGS: [(&str, &str); 6] = [
@@ -98,10 +107,13 @@ async fn list(
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
     // Inclusive of `since`, oldest first, two per page.
-    let matching: Vec<_> = RECORDINGS
+    let late = (*f.late_listed.lock().unwrap()).then_some(&LATE);
+    let mut matching: Vec<_> = RECORDINGS
         .iter()
+        .chain(late)
         .filter(|(_, at)| *at >= since.as_str())
         .collect();
+    matching.sort_by_key(|(_, at)| *at);
     let items: Vec<Value> = matching
         .iter()
         .skip(offset)
@@ -127,6 +139,7 @@ async fn download(
     if !f.authorised(&h) {
         return AxumStatus::UNAUTHORIZED.into_response();
     }
+    f.downloaded.lock().unwrap().push(id.clone());
     if *f.always_fails.lock().unwrap() == Some(id.as_str()) {
         return AxumStatus::BAD_GATEWAY.into_response();
     }
@@ -776,19 +789,70 @@ async fn a_recording_that_never_downloads_is_given_up(app: TestApp) {
 async fn connect(app: &TestApp, slug: &str, base: &str) -> (switchboard_core::TenantId, String) {
     let t = app.seed_tenant(slug).await;
     let owner = app.token(t.email(Role::Owner)).await;
-    let cred = json!({"base_url": base, "client_id": "switchboard", "client_secret": "client-secret-1",
+    set_connection(app, &owner, base, json!({})).await;
+    (t.id, owner)
+}
+
+/// Saves the tenant's connection to the stand-in provider, with `extra` settings.
+async fn set_connection(app: &TestApp, owner: &str, base: &str, extra: Value) {
+    let mut cred = json!({"base_url": base, "client_id": "switchboard", "client_secret": "client-secret-1",
         "username": "ops", "password": "provider pass phrase ", "token_path": "/oauth/token",
         "recordings_path": "/v2/recordings", "recording_download_path": "/v2/recordings/{id}/audio"});
+    for (k, v) in extra.as_object().unwrap() {
+        cred[k] = v.clone();
+    }
     let put = app
         .call(
             Method::PUT,
             "/api/v1/settings/credentials/recording_provider",
-            Some(&owner),
+            Some(owner),
             Some(cred),
         )
         .await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.text);
-    (t.id, owner)
+}
+
+/// The list is read from the high-water mark by start time, so a long
+/// call's recording that a provider lists only once the call is over
+/// appears behind the mark. Runs list again from `lookback_minutes` before
+/// it; what they took already costs a read, not another download.
+async fn a_recording_listed_late_is_taken_by_the_look_back(app: TestApp) {
+    let (base, fake) = start_fake().await;
+    let (_, owner) = connect(&app, "acme", &base).await;
+    let run = || app.post("/api/v1/settings/recording-pull/run", &owner, json!({}));
+    run().await; // rec-1, rec-2, then rec-3 fails once
+    assert_eq!(run().await.body["created"], 3); // the mark is now rec-5's start
+    *fake.late_listed.lock().unwrap() = true;
+    fake.downloaded.lock().unwrap().clear();
+    // The default hour before the mark does not reach back to its start.
+    let r = run().await;
+    assert_eq!(r.body["created"], 0, "{}", r.text);
+    set_connection(&app, &owner, &base, json!({"lookback_minutes": 180})).await;
+    let r = run().await;
+    assert_eq!(r.body["created"], 1, "{}", r.text);
+    assert_eq!(*fake.downloaded.lock().unwrap(), ["rec-late"]);
+    let stages = recording_stages(&app, &owner).await;
+    assert!(
+        stages.contains(&("rec-late".to_owned(), "stored".to_owned())),
+        "{stages:?}"
+    );
+    // Listed again by every later run, it is not taken again.
+    let r = run().await;
+    assert_eq!(r.body["created"], 0, "{}", r.text);
+    assert_eq!(*fake.downloaded.lock().unwrap(), ["rec-late"]);
+    let bad = app
+        .call(
+            Method::PUT,
+            "/api/v1/settings/credentials/recording_provider",
+            Some(&owner),
+            Some(json!({"base_url": base, "client_id": "switchboard", "client_secret": "client-secret-1",
+                "username": "ops", "password": "x", "token_path": "/oauth/token",
+                "recordings_path": "/v2/recordings", "recording_download_path": "/v2/recordings/{id}/audio",
+                "lookback_minutes": 1441})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    assert!(bad.text.contains("lookback_minutes"), "{}", bad.text);
 }
 
 /// The pulled calls' recording stages, by recording id.

@@ -33,13 +33,16 @@ enum Kind {
     Url,
     /// A path on that URL, starting with `/`.
     Path,
-    /// Optional: whole minutes between scheduled runs, a number.
-    Minutes,
+    /// Optional: whole minutes, a number from `min` to `max` (the pull's
+    /// schedule, its look-back).
+    Minutes { min: u64, max: u64 },
 }
 
 /// The recording pull's schedule: every 15 minutes unless the tenant says
 /// otherwise, at least every 5 and at most once a day.
-const PULL_EVERY_MINUTES: std::ops::RangeInclusive<u64> = 5..=1440;
+const PULL_EVERY_MINUTES: Kind = Kind::Minutes { min: 5, max: 1440 };
+/// How far before its mark the pull lists again: up to a day.
+const PULL_LOOKBACK_MINUTES: Kind = Kind::Minutes { min: 0, max: 1440 };
 
 /// What each provider's credential holds.
 fn fields_of(provider: CredentialProvider) -> &'static [(&'static str, Kind)] {
@@ -63,20 +66,21 @@ fn fields_of(provider: CredentialProvider) -> &'static [(&'static str, Kind)] {
             ("token_path", Kind::Path),
             ("recordings_path", Kind::Path),
             ("recording_download_path", Kind::Path),
-            ("every_minutes", Kind::Minutes),
+            ("every_minutes", PULL_EVERY_MINUTES),
+            ("lookback_minutes", PULL_LOOKBACK_MINUTES),
         ],
         _ => &[],
     }
 }
 
 /// A field as sent, checked and in the form it is stored in.
-fn check_field(kind: Kind, value: &Value) -> Result<Value, &'static str> {
-    if kind == Kind::Minutes {
+fn check_field(kind: Kind, value: &Value) -> Result<Value, std::borrow::Cow<'static, str>> {
+    if let Kind::Minutes { min, max } = kind {
         return value
             .as_u64()
-            .filter(|m| PULL_EVERY_MINUTES.contains(m))
+            .filter(|m| (min..=max).contains(m))
             .map(Value::from)
-            .ok_or("expected whole minutes from 5 to 1440");
+            .ok_or_else(|| format!("expected whole minutes from {min} to {max}").into());
     }
     let text = value.as_str().ok_or("expected a string")?;
     let text = if kind == Kind::Login {
@@ -84,7 +88,7 @@ fn check_field(kind: Kind, value: &Value) -> Result<Value, &'static str> {
     } else {
         text.trim()
     };
-    check_text(kind, text).map(|t| Value::String(t.to_owned()))
+    Ok(Value::String(check_text(kind, text)?.to_owned()))
 }
 
 fn check_text(kind: Kind, value: &str) -> Result<&str, &'static str> {
@@ -115,7 +119,7 @@ fn check_text(kind: Kind, value: &str) -> Result<&str, &'static str> {
         Kind::Url => Err("expected an http(s) URL"),
         Kind::Path if plain && value.starts_with('/') => Ok(value),
         Kind::Path => Err("expected a path starting with /"),
-        Kind::Minutes => Err("expected a number"),
+        Kind::Minutes { .. } => Err("expected a number"),
     }
 }
 
@@ -136,7 +140,7 @@ pub struct CredentialStatus {
 
 /// `retell` and `vapi`: `{"api_key": "…"}`; `twilio`: `{"account_sid": "AC…", "auth_token": "…"}`;
 /// `recording_provider`: `base_url, client_id, client_secret, username, password, token_path,
-/// recordings_path, recording_download_path`, optionally `every_minutes` (docs/recording-pull.md).
+/// recordings_path, recording_download_path`, optionally `every_minutes` and `lookback_minutes` (docs/recording-pull.md).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(value_type = Object)]
 pub struct CredentialInput(pub serde_json::Map<String, Value>);
@@ -200,8 +204,8 @@ pub async fn put(
     let mut hint = String::new();
     for (field, kind) in fields_of(provider) {
         let value = match body.get(*field) {
-            // The schedule is the one optional field.
-            None if *kind == Kind::Minutes => continue,
+            // The schedule and the look-back are the optional fields.
+            None if matches!(kind, Kind::Minutes { .. }) => continue,
             sent => sent.unwrap_or(&Value::Null),
         };
         if let Some(checked) = v.check(field, check_field(*kind, value)) {
