@@ -250,6 +250,9 @@ pub struct HttpConfig {
     pub transfer_timeout_secs: u64,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace_secs: u64,
+    /// Load balancers and reverse proxies in front of the server (CIDRs),
+    /// believed about the client's address in `X-Forwarded-For`.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for HttpConfig {
@@ -261,6 +264,7 @@ impl Default for HttpConfig {
             request_timeout_secs: 30,
             transfer_timeout_secs: 900,
             shutdown_grace_secs: 30,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -529,6 +533,28 @@ mod tests {
                 c.database_url.unwrap().expose(),
                 "postgres://x@localhost/db"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn trusted_proxies_are_read_as_networks() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env(
+                "SWITCHBOARD_HTTP__TRUSTED_PROXIES",
+                r#"["10.0.0.0/8", "::1/128"]"#,
+            );
+            let c = Config::load(None).unwrap();
+            let nets: Vec<String> = c
+                .http
+                .trusted_proxies
+                .iter()
+                .map(|n| n.to_string())
+                .collect();
+            assert_eq!(nets, ["10.0.0.0/8", "::1/128"]);
+            jail.set_env("SWITCHBOARD_HTTP__TRUSTED_PROXIES", r#"["10.0.0.0/33"]"#);
+            assert!(Config::load(None).is_err());
             Ok(())
         });
     }

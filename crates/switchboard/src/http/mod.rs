@@ -1,6 +1,7 @@
 //! The HTTP edge: routing, the middleware stack, and serving. Handlers live
 //! in `routes`, one module per resource, and stay thin.
 
+pub mod client_addr;
 pub mod extract;
 pub mod openapi;
 pub mod pagination;
@@ -29,6 +30,7 @@ use crate::auth::service::AuthService;
 use crate::auth::Principal;
 use crate::config::Config;
 use crate::db::Db;
+use client_addr::ClientAddr;
 use extract::{tenant_mismatch, AuthErrorKind, Authentication};
 use problem::Problem;
 use ratelimit::{Limit, RateLimiter};
@@ -92,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), limit_per_ip))
+        .layer(middleware::from_fn_with_state(state.clone(), find_client_addr))
         .layer(middleware::from_fn(record_metrics))
         .layer(
             ServiceBuilder::new()
@@ -208,8 +211,8 @@ impl Drop for ForgetCredentialsOnDrop {
 /// and only requests to unknown webhook URLs per address
 /// (`routes::webhooks`).
 async fn limit_per_ip(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>();
-    if let Some(ConnectInfo(addr)) = peer.filter(|_| !req.uri().path().starts_with("/webhooks/")) {
+    let client = req.extensions().get::<ClientAddr>().copied();
+    if let Some(ClientAddr(addr)) = client.filter(|_| !req.uri().path().starts_with("/webhooks/")) {
         if let Err(problem) = admit_address(&state, addr).await {
             return problem.into_response();
         }
@@ -217,13 +220,20 @@ async fn limit_per_ip(State(state): State<AppState>, req: Request, next: Next) -
     next.run(req).await
 }
 
+/// Puts the request's [`ClientAddr`] in its extensions, for the limits.
+async fn find_client_addr(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        let client =
+            client_addr::client_addr(&state.config.http.trusted_proxies, peer.ip(), req.headers());
+        req.extensions_mut().insert(ClientAddr(client));
+    }
+    next.run(req).await
+}
+
 /// The per-address limit (`rate_limits.per_ip_per_second`).
-pub async fn admit_address(state: &AppState, addr: &SocketAddr) -> Result<(), Problem> {
+pub async fn admit_address(state: &AppState, addr: std::net::IpAddr) -> Result<(), Problem> {
     let limit = Limit::per_second(state.config.rate_limits.per_ip_per_second);
-    state
-        .limiter
-        .admit(&format!("ip:{}", addr.ip()), limit)
-        .await
+    state.limiter.admit(&format!("ip:{addr}"), limit).await
 }
 
 async fn record_metrics(req: Request, next: Next) -> Response {
@@ -244,14 +254,6 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     metrics::histogram!("switchboard_http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     res
-}
-
-/// The client's address, for the per-IP limits of sign-in.
-pub fn client_ip(req_extensions: &axum::http::Extensions) -> String {
-    req_extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(a)| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 /// A request path as logs may show it: a webhook URL's token is the

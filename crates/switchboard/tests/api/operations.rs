@@ -109,6 +109,44 @@ async fn rate_limits_answer_429_with_retry_after() {
     assert!(blocked.headers.get("retry-after").is_some());
 }
 
+/// Behind a load balancer every connection comes from it: the clients it
+/// names in `X-Forwarded-For` get budgets of their own when it is trusted,
+/// and the header is ignored when it is not (anyone can send it).
+#[tokio::test]
+async fn clients_behind_a_trusted_proxy_are_limited_one_by_one() {
+    async fn statuses(app: &TestApp, forwarded: fn(usize) -> String) -> Vec<StatusCode> {
+        let mut statuses = Vec::new();
+        for i in 0..30 {
+            let reply = app
+                .client
+                .get(app.url("/healthz"))
+                .header("x-forwarded-for", forwarded(i))
+                .send()
+                .await
+                .unwrap();
+            statuses.push(reply.status());
+        }
+        statuses
+    }
+    let spawn = |trusted: &'static [&'static str]| {
+        TestApp::spawn_with(Backend::Sqlite, "trusted proxies", move |c| {
+            c.rate_limits.per_ip_per_second = 5;
+            c.http.trusted_proxies = trusted.iter().map(|n| n.parse().unwrap()).collect();
+        })
+    };
+    let limited = |s: &[StatusCode]| s.contains(&StatusCode::TOO_MANY_REQUESTS);
+
+    let behind = spawn(&["127.0.0.1/32"]).await.unwrap();
+    let one_client = statuses(&behind, |_| "198.51.100.1".into()).await;
+    assert!(limited(&one_client), "{one_client:?}");
+    let many = statuses(&behind, |i| format!("198.51.100.{}, 127.0.0.1", i + 10)).await;
+    assert!(!limited(&many), "each client has a budget: {many:?}");
+
+    let untrusted = spawn(&["10.0.0.0/8"]).await.unwrap();
+    let forged = statuses(&untrusted, |i| format!("198.51.100.{}", i + 10)).await;
+    assert!(limited(&forged), "a forged header buys nothing: {forged:?}");
+}
+
 fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }

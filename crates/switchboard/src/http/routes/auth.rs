@@ -2,11 +2,10 @@
 //! httpOnly, SameSite=Strict cookie scoped to the refresh path, so page
 //! scripts never see it and no other request carries it.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use switchboard_core::{Email, Slug};
@@ -14,6 +13,7 @@ use switchboard_core::{Email, Slug};
 use crate::auth::password::PlaintextPassword;
 use crate::auth::service::{LoginError, Session};
 use crate::auth::{Operator, Principal};
+use crate::http::client_addr::ClientAddr;
 use crate::http::extract::{Caller, JsonBody};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::ratelimit::Limit;
@@ -85,7 +85,7 @@ fn clear_cookie(res: &mut Response) {
     ))]
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientAddr(client)): Extension<ClientAddr>,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> ApiResult<Response> {
     let mut v = Validator::default();
@@ -103,7 +103,7 @@ pub async fn login(
     let limits = &state.config.rate_limits;
     for (bucket, limit) in [
         (
-            format!("login-ip:{}", peer.ip()),
+            format!("login-ip:{client}"),
             Limit::per_minute(limits.login_per_ip_per_minute),
         ),
         (

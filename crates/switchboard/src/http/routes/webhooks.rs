@@ -3,13 +3,13 @@
 //! the raw body before anything is read; a bad one is counted on the agent
 //! and nothing else is stored.
 
-use std::net::SocketAddr;
-
+use crate::http::client_addr::ClientAddr;
 use crate::http::extract::Path;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, OriginalUri, State};
+use axum::extract::{OriginalUri, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use switchboard_core::AgentId;
 use switchboard_ingest::providers::{retell, switchboard, twilio, vapi};
@@ -117,7 +117,7 @@ fn unverifiable(what: &str) -> Problem {
               (status = 503, description = "storage failed; send it again", body = Problem, content_type = "application/problem+json")))]
 pub async fn receive(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientAddr(client)): Extension<ClientAddr>,
     Path((provider, token)): Path<(String, String)>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
@@ -133,7 +133,7 @@ pub async fn receive(
     };
     let Some((provider, WebhookAgent { scope, agent })) = found else {
         // Guessing URLs is what the per-address limit is left for here.
-        crate::http::admit_address(&state, &peer).await?;
+        crate::http::admit_address(&state, client).await?;
         return Err(Problem::not_found());
     };
     let per_agent = Limit::per_second(state.config.rate_limits.webhooks_per_agent_per_second);
