@@ -394,6 +394,11 @@ async fn pull(
     let mut bearer = token(http, &conn).await?;
     let mut page_token: Option<String> = None;
     for _ in 0..MAX_PAGES {
+        // Recordings listed again are passed over without a write: the
+        // lease is renewed with every page as well as every recording taken.
+        if page_token.is_some() {
+            renew_lease(state, scope, run.lease_owner).await?;
+        }
         let mut query = Vec::new();
         if let Some(m) = run.mark {
             query.push(("since", crate::http::routes::rfc3339(m - lookback_ms(cred))));
@@ -431,6 +436,16 @@ async fn pull(
             let given_up = match take(state, scope, &conn, &mut bearer, item, &update).await {
                 Ok(created) => {
                     summary.created += i64::from(created);
+                    // Taken by an earlier run and listed again (the
+                    // look-back): there is nothing to record.
+                    let behind_mark = run.mark.is_some_and(|m| started_at <= m);
+                    let stuck_here = run
+                        .stuck
+                        .as_ref()
+                        .is_some_and(|(id, _)| *id == update.external_id);
+                    if !created && behind_mark && !stuck_here {
+                        continue;
+                    }
                     None
                 }
                 Err(PullError::Recording { id, call, reason }) => {
@@ -491,6 +506,16 @@ async fn pull(
             _ => return Ok(()),
         }
     }
+    Ok(())
+}
+
+/// Renews the run's lease; an error once another run has taken it over.
+async fn renew_lease(state: &AppState, scope: &TenantScope, owner: &str) -> Result<(), PullError> {
+    let mut tx = state.db.tenant(scope, Mode::Write).await?;
+    if !recording_pull::renew(&mut tx, owner, now_ms() + lease_ms(state)).await? {
+        return Err(PullError::LeaseLost);
+    }
+    tx.commit().await?;
     Ok(())
 }
 
