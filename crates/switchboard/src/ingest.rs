@@ -116,7 +116,38 @@ pub async fn accept(
     event_key: String,
     raw: RawPayload,
 ) -> Result<Accepted, IngestError> {
-    let job = Job::prepare(*scope, source, agent, update, event_key, raw, now_ms());
+    // Only a provider's webhook proves an agent's URL and secret work (the
+    // demo seeds calls as its provider would send them).
+    let seen = agent.filter(|_| Source::AGENT_PROVIDERS.contains(&source));
+    let job = Job::prepare(
+        *scope,
+        source,
+        (agent, seen),
+        update,
+        event_key,
+        raw,
+        now_ms(),
+    );
+    state.ingestor.accept(job).await
+}
+
+/// Stores one event of a webhook that `received_by`'s URL took and that is
+/// `filed_under`'s call (another agent's when the payload names it,
+/// decision 0017). Only `received_by` is shown working: its URL and secret
+/// are what the webhook proved.
+#[allow(clippy::too_many_arguments)]
+pub async fn accept_webhook(
+    state: &AppState,
+    scope: &TenantScope,
+    source: Source,
+    filed_under: AgentId,
+    received_by: AgentId,
+    update: CallUpdate,
+    event_key: String,
+    raw: RawPayload,
+) -> Result<Accepted, IngestError> {
+    let agents = (Some(filed_under), Some(received_by));
+    let job = Job::prepare(*scope, source, agents, update, event_key, raw, now_ms());
     state.ingestor.accept(job).await
 }
 
@@ -126,6 +157,8 @@ struct Job {
     scope: TenantScope,
     source: Source,
     agent: Option<AgentId>,
+    /// The agent whose webhook URL this event proved working, if any.
+    seen: Option<AgentId>,
     external_id: String,
     event_key: String,
     received_at: i64,
@@ -143,7 +176,7 @@ impl Job {
     fn prepare(
         scope: TenantScope,
         source: Source,
-        agent: Option<AgentId>,
+        (agent, seen): (Option<AgentId>, Option<AgentId>),
         update: CallUpdate,
         event_key: String,
         raw: RawPayload,
@@ -161,6 +194,7 @@ impl Job {
             scope,
             source,
             agent,
+            seen,
             external_id,
             event_key,
             received_at,
@@ -772,12 +806,8 @@ async fn write_tenant(
     let mut last_seen: std::collections::BTreeMap<AgentId, i64> = Default::default();
     let mut accepted = Vec::with_capacity(group.len());
     for ((i, job), first) in group.into_iter().zip(upsert_of) {
-        // Only a provider's webhook proves its URL and secret work: a call
-        // posted or imported for an agent leaves its status alone.
-        if let Some(agent) = job
-            .agent
-            .filter(|_| Source::AGENT_PROVIDERS.contains(&job.source))
-        {
+        // A call posted or imported for an agent leaves its status alone.
+        if let Some(agent) = job.seen {
             let at = last_seen.entry(agent).or_insert(job.received_at);
             *at = (*at).max(job.received_at);
         }

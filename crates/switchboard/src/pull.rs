@@ -32,7 +32,7 @@ use crate::objects::{AudioFormat, ObjectKey};
 use crate::outbound::{self, TenantHttp};
 
 /// How long a run may go without renewing its lease (it renews with every
-/// recording taken) before another node may take over: at least ten
+/// page and every recording taken) before another node may take over: at least ten
 /// minutes, and longer than the longest stretch between renewals, a token,
 /// a list page and a download, each possibly twice (a 401 gets a new token
 /// and one retry).
@@ -55,16 +55,14 @@ fn schedule_ms(cred: &Value) -> i64 {
     minutes as i64 * 60 * 1000
 }
 
-/// How far before its mark a run lists again, unless the tenant's
-/// connection says otherwise (`lookback_minutes`): a recording the provider
-/// lists only once its call is over appears after shorter calls that
-/// started later were taken, and the mark has passed its start.
-const LOOKBACK_MINUTES: u64 = 60;
-
+/// How far before its mark a run lists again (`lookback_minutes`, none
+/// unless the tenant's connection asks): a recording the provider lists
+/// only once its call is over appears after shorter calls that started
+/// later were taken, and the mark has passed its start. Off by default: a
+/// call the tenant deletes while its recording is still in the window is
+/// pulled again (docs/recording-pull.md).
 fn lookback_ms(cred: &Value) -> i64 {
-    let minutes = cred["lookback_minutes"]
-        .as_u64()
-        .unwrap_or(LOOKBACK_MINUTES);
+    let minutes = cred["lookback_minutes"].as_u64().unwrap_or(0);
     minutes as i64 * 60 * 1000
 }
 
@@ -393,6 +391,8 @@ async fn pull(
     let conn = Connection::from_credential(cred, http)?;
     let mut bearer = token(http, &conn).await?;
     let mut page_token: Option<String> = None;
+    // Whether a recording past the mark the run started from was reached.
+    let mut went_on = run.mark.is_none();
     for _ in 0..MAX_PAGES {
         // Recordings listed again are passed over without a write: the
         // lease is renewed with every page as well as every recording taken.
@@ -488,6 +488,7 @@ async fn pull(
                 calls::audio_failed(&mut tx, *call, &why, schedule).await?;
             }
             recording_pull::advance(&mut tx, started_at).await?;
+            went_on |= run.mark.is_some_and(|m| started_at > m);
             // The stuck recording was this one (taken or given up), or,
             // past the mark the run started from, it is gone from the list.
             let past_stuck = run
@@ -506,7 +507,15 @@ async fn pull(
             _ => return Ok(()),
         }
     }
-    Ok(())
+    if went_on {
+        Ok(())
+    } else {
+        // Every run would list the same pages again and never get further.
+        Err(PullError::Provider(format!(
+            "{MAX_PAGES} pages were listed without reaching a recording past the high-water mark; \
+             a shorter lookback_minutes lets runs reach new recordings"
+        )))
+    }
 }
 
 /// Renews the run's lease; an error once another run has taken it over.

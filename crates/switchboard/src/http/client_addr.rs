@@ -20,6 +20,8 @@ pub struct ClientAddr(pub IpAddr);
 /// is, or an entry does not parse, the last one believed.
 pub fn client_addr(trusted: &[IpNet], peer: IpAddr, headers: &HeaderMap) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    // A server bound to `[::]` sees IPv4 peers as `::ffff:a.b.c.d`.
+    let peer = peer.to_canonical();
     if !is_trusted(&peer) {
         return peer;
     }
@@ -31,7 +33,7 @@ pub fn client_addr(trusted: &[IpNet], peer: IpAddr, headers: &HeaderMap) -> IpAd
         .collect();
     let mut believed = peer;
     for entry in forwarded.iter().rev() {
-        let Ok(ip) = entry.trim().parse::<IpAddr>() else {
+        let Some(ip) = forwarded_ip(entry.trim()) else {
             break;
         };
         believed = ip;
@@ -40,6 +42,16 @@ pub fn client_addr(trusted: &[IpNet], peer: IpAddr, headers: &HeaderMap) -> IpAd
         }
     }
     believed
+}
+
+/// An address as proxies write it: bare, or with a port (`a.b.c.d:port`,
+/// `[v6]:port`), as some load balancers do.
+fn forwarded_ip(entry: &str) -> Option<IpAddr> {
+    let ip = entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<std::net::SocketAddr>().map(|a| a.ip()))
+        .ok()?;
+    Some(ip.to_canonical())
 }
 
 #[cfg(test)]
@@ -81,7 +93,15 @@ mod tests {
             // No header, or nothing readable: the proxy, or the last believed.
             ("10.0.0.2", &[], "10.0.0.2"),
             ("10.0.0.2", &["unknown, 10.0.0.3"], "10.0.0.3"),
-            ("10.0.0.2", &["198.51.100.1:4711"], "10.0.0.2"),
+            ("10.0.0.2", &["198.51.100.1:4711"], "198.51.100.1"),
+            ("10.0.0.2", &["[2001:db8::7]:4711"], "2001:db8::7"),
+            (
+                "10.0.0.2",
+                &["10.0.0.3, ::ffff:198.51.100.1"],
+                "198.51.100.1",
+            ),
+            // A server bound to [::] sees its IPv4 proxy this way.
+            ("::ffff:10.0.0.2", &["198.51.100.1"], "198.51.100.1"),
             // Only proxies: the one furthest from us.
             ("10.0.0.2", &["10.0.0.4, 10.0.0.3"], "10.0.0.4"),
         ];

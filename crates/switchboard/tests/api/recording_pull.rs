@@ -824,7 +824,11 @@ async fn a_recording_listed_late_is_taken_by_the_look_back(app: TestApp) {
     assert_eq!(run().await.body["created"], 3); // the mark is now rec-5's start
     *fake.late_listed.lock().unwrap() = true;
     fake.downloaded.lock().unwrap().clear();
-    // The default hour before the mark does not reach back to its start.
+    // Without a look-back (the default), or one too short to reach back to
+    // its start, it is missed.
+    let r = run().await;
+    assert_eq!(r.body["created"], 0, "{}", r.text);
+    set_connection(&app, &owner, &base, json!({"lookback_minutes": 60})).await;
     let r = run().await;
     assert_eq!(r.body["created"], 0, "{}", r.text);
     set_connection(&app, &owner, &base, json!({"lookback_minutes": 180})).await;

@@ -54,14 +54,12 @@ async fn credential_field(
 /// The agent a call is filed under: the URL's, unless the URL's agent
 /// names its provider's agent id and the payload names another one that an
 /// agent of the tenant names (a provider's account-wide webhook pointed at
-/// one agent's URL; decision 0017). The signature held for the URL's agent,
-/// so its URL is recorded as working either way.
+/// one agent's URL; decision 0017).
 async fn owning_agent(
     state: &AppState,
     scope: &TenantScope,
     agent: &agents::AgentRecord,
     update: &CallUpdate,
-    now: i64,
 ) -> Result<AgentId, Problem> {
     let (Some(named), Some(own)) = (
         update.fields.provider_agent_id.as_deref(),
@@ -84,9 +82,6 @@ async fn owning_agent(
             owner.id
         )));
     }
-    let mut tx = state.db.tenant(scope, Mode::Write).await?;
-    agents::record_webhook(&mut tx, agent.id, now).await?;
-    tx.commit().await?;
     Ok(owner.id)
 }
 
@@ -291,15 +286,9 @@ pub async fn receive(
         ingest::RawPayload::parsed_json(&body)
     };
     let has_recording = update.fields.recording_url.is_some();
-    let owner = owning_agent(&state, &scope, &agent, &update, now).await?;
-    let accepted = ingest::accept(
-        &state,
-        &scope,
-        provider,
-        Some(owner),
-        update,
-        event_key,
-        raw,
+    let owner = owning_agent(&state, &scope, &agent, &update).await?;
+    let accepted = ingest::accept_webhook(
+        &state, &scope, provider, owner, agent.id, update, event_key, raw,
     )
     .await?;
     if provider == Source::Twilio && has_recording {
