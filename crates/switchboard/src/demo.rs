@@ -349,7 +349,8 @@ async fn seed_calls(
             &app.state,
             ctx.scope(),
             source,
-            Some(agent.id),
+            // As its provider would send it.
+            ingest::Filing::webhook(agent.id, agent.id),
             update,
             ingest::event_key_of(raw.as_bytes()),
             ingest::RawPayload::Json(raw),

@@ -106,48 +106,41 @@ pub fn event_key_of_webhook_id(id: &str) -> String {
     }
 }
 
+/// Which agent an event's call is filed under, and which agent's webhook
+/// URL the event proved working (only a provider's webhook proves one).
+#[derive(Clone, Copy, Debug)]
+pub struct Filing {
+    pub agent: Option<AgentId>,
+    pub seen: Option<AgentId>,
+}
+
+impl Filing {
+    /// A call posted, imported or pulled: no agent's status changes.
+    pub fn quiet(agent: Option<AgentId>) -> Filing {
+        Filing { agent, seen: None }
+    }
+
+    /// A webhook that `received_by`'s URL took, of `filed_under`'s call
+    /// (another agent's when the payload names it, decision 0017).
+    pub fn webhook(filed_under: AgentId, received_by: AgentId) -> Filing {
+        Filing {
+            agent: Some(filed_under),
+            seen: Some(received_by),
+        }
+    }
+}
+
 /// Stores one event of a call and everything that follows from it.
 pub async fn accept(
     state: &AppState,
     scope: &TenantScope,
     source: Source,
-    agent: Option<AgentId>,
+    filing: Filing,
     update: CallUpdate,
     event_key: String,
     raw: RawPayload,
 ) -> Result<Accepted, IngestError> {
-    // Only a provider's webhook proves an agent's URL and secret work (the
-    // demo seeds calls as its provider would send them).
-    let seen = agent.filter(|_| Source::AGENT_PROVIDERS.contains(&source));
-    let job = Job::prepare(
-        *scope,
-        source,
-        (agent, seen),
-        update,
-        event_key,
-        raw,
-        now_ms(),
-    );
-    state.ingestor.accept(job).await
-}
-
-/// Stores one event of a webhook that `received_by`'s URL took and that is
-/// `filed_under`'s call (another agent's when the payload names it,
-/// decision 0017). Only `received_by` is shown working: its URL and secret
-/// are what the webhook proved.
-#[allow(clippy::too_many_arguments)]
-pub async fn accept_webhook(
-    state: &AppState,
-    scope: &TenantScope,
-    source: Source,
-    filed_under: AgentId,
-    received_by: AgentId,
-    update: CallUpdate,
-    event_key: String,
-    raw: RawPayload,
-) -> Result<Accepted, IngestError> {
-    let agents = (Some(filed_under), Some(received_by));
-    let job = Job::prepare(*scope, source, agents, update, event_key, raw, now_ms());
+    let job = Job::prepare(*scope, source, filing, update, event_key, raw, now_ms());
     state.ingestor.accept(job).await
 }
 
@@ -176,7 +169,7 @@ impl Job {
     fn prepare(
         scope: TenantScope,
         source: Source,
-        (agent, seen): (Option<AgentId>, Option<AgentId>),
+        Filing { agent, seen }: Filing,
         update: CallUpdate,
         event_key: String,
         raw: RawPayload,
@@ -1176,7 +1169,7 @@ async fn import_line(
         state,
         scope,
         Source::Import,
-        valid.agent_id,
+        Filing::quiet(valid.agent_id),
         valid.update,
         event_key_of(&line.raw),
         RawPayload::parsed_json(&line.raw),

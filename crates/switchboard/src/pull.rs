@@ -559,7 +559,7 @@ async fn take(
         state,
         scope,
         Source::RecordingProvider,
-        None,
+        ingest::Filing::quiet(None),
         update.clone(),
         ingest::event_key_of(raw.as_bytes()),
         ingest::RawPayload::Json(raw),

@@ -666,7 +666,11 @@ async fn transcribe(
         state,
         scope,
         call.source,
-        call.agent_id,
+        // The provider's event completed, counted as that event was.
+        crate::ingest::Filing {
+            agent: call.agent_id,
+            seen: call.agent_id.filter(|_| call.source.is_agent_provider()),
+        },
         update,
         event_key,
         crate::ingest::RawPayload::detect(raw),

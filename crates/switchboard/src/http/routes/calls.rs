@@ -66,7 +66,7 @@ pub async fn create(
         &state,
         auth.ctx.scope(),
         Source::Api,
-        valid.agent_id,
+        ingest::Filing::quiet(valid.agent_id),
         valid.update,
         ingest::event_key_of(raw.as_bytes()),
         ingest::RawPayload::Json(raw),

@@ -287,10 +287,8 @@ pub async fn receive(
     };
     let has_recording = update.fields.recording_url.is_some();
     let owner = owning_agent(&state, &scope, &agent, &update).await?;
-    let accepted = ingest::accept_webhook(
-        &state, &scope, provider, owner, agent.id, update, event_key, raw,
-    )
-    .await?;
+    let filing = ingest::Filing::webhook(owner, agent.id);
+    let accepted = ingest::accept(&state, &scope, provider, filing, update, event_key, raw).await?;
     if provider == Source::Twilio && has_recording {
         if accepted.duplicate {
             crate::recordings::fetch_if_missing(&state, &scope, accepted.call_id).await?;
