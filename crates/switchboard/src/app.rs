@@ -76,12 +76,16 @@ impl App {
         };
         let pipeline = crate::pipeline::Hints::default();
         let events = crate::events::Events::default();
+        let registration = crate::db::writers::Registration::register(&db)
+            .await
+            .context("registering this process as a writer of the database")?;
         let ingestor = crate::ingest::Ingestor::start(
             db.clone(),
             objects.clone(),
             pipeline.clone(),
             events.clone(),
             batching,
+            registration,
         );
         let auth = Arc::new(AuthService::new(db.clone(), keys, config.auth.clone()));
         let state = AppState {

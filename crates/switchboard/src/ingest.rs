@@ -20,6 +20,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::db::calls::{self, CallRecord, Projection, Upserted};
+use crate::db::writers::Registration;
 use crate::db::{agents, now_ms, pipeline_jobs, Db, DbError, Mode, TenantTx};
 use crate::http::problem::Problem;
 use crate::http::routes::rfc3339;
@@ -384,7 +385,9 @@ impl Ingestor {
         hints: Hints,
         events: crate::events::Events,
         batching: Batching,
+        registration: Registration,
     ) -> Ingestor {
+        let registration = Arc::new(registration);
         let (queue, rx) = mpsc::channel(4 * MAX_BATCH);
         let rx: Queue = Arc::new(Mutex::new(rx));
         let (committed, to_sync) = mpsc::channel(4 * MAX_BATCH);
@@ -414,6 +417,7 @@ impl Ingestor {
                                 db: db.clone(),
                                 objects: objects.clone(),
                                 unsynced: unsynced.clone(),
+                                registration: registration.clone(),
                                 batches: batches.clone(),
                                 committed: committed.clone(),
                             },
@@ -458,6 +462,8 @@ struct Writer {
     db: Db,
     objects: Objects,
     unsynced: Unsynced,
+    /// This process among the database's writers: stored with each event.
+    registration: Arc<Registration>,
     /// Numbers the batches, so a batch forgets only its own versions.
     batches: Arc<std::sync::atomic::AtomicU64>,
     committed: mpsc::Sender<Committed>,
@@ -650,34 +656,39 @@ async fn write_batch(writer: &Writer, jobs: Vec<Job>) -> Result<Vec<Accepted>, I
 #[derive(Default)]
 struct Puts(HashMap<ObjectKey, Vec<u8>>);
 
-/// How long after receiving an event another process is waited for to
-/// write its raw entry (normally milliseconds: its next sync round).
-const OTHER_WRITER_WAIT_MS: i64 = 2_000;
+/// How long a live process is waited for to write its entries in a call's
+/// raw document (normally milliseconds: its next sync round). One that
+/// takes longer is stuck, not late, and the call's lock is held meanwhile.
+const LIVE_WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long after its last write a document that does not parse is taken
+/// for one still being written.
+const UNFINISHED_WRITE_MS: i64 = 2_000;
 
 impl Puts {
     /// The call's raw document as this batch leaves it so far: written by
     /// this batch, by a batch not yet synced, or stored. `committed` are the
-    /// call's other events in the database, with when they were received.
+    /// call's other events in the database, in the order received.
     ///
     /// Another process on the same storage (a second node, `switchboard
     /// import` beside the server) may have committed one of them and not
     /// yet written its document: extending the stored one meanwhile would
     /// lose that event's entry, whichever of the two writes lands last. So a
-    /// stored document is extended only once it holds every committed event
-    /// (this process's own are never missing: they wait in `unsynced`). The
-    /// call's lock, held meanwhile, keeps later events of the call waiting
-    /// in turn. Once a missing event was received [`OTHER_WRITER_WAIT_MS`]
-    /// ago (its process died before writing its objects, so it was never
-    /// answered 2xx) the document is extended as it is, at once, and the
-    /// event's resend restores its entry: a restart after a crash does not
-    /// make the next event of every call it cut short wait in turn. A stored
-    /// document that does not parse is waited for in the same way, then set
-    /// aside and started again.
+    /// stored document that lacks an event is extended only once the event's
+    /// writer is gone (decision 0018): it died before writing its objects,
+    /// so the event was never answered 2xx and its resend restores the
+    /// entry. This process's own events are never missing (they wait in
+    /// `unsynced`) unless a crash of an earlier run lost them. The call's
+    /// lock, held meanwhile, keeps later events of the call waiting in turn.
+    /// A stored document that does not parse is waited for while it was
+    /// written just now or the writer of the call's latest event is alive,
+    /// then set aside and started again.
     async fn raw_document(
         &self,
+        tx: &mut TenantTx,
         writer: &Writer,
         key: &ObjectKey,
-        committed: &[(String, i64)],
+        committed: &[calls::EventOrigin],
     ) -> Result<Option<Vec<u8>>, IngestError> {
         if let Some(pending) = self.0.get(key) {
             return Ok(Some(pending.clone()));
@@ -685,6 +696,7 @@ impl Puts {
         if let Some(unsynced) = writer.unsynced.get(key) {
             return Ok(Some(unsynced.to_vec()));
         }
+        let waited = std::time::Instant::now();
         let mut pause = std::time::Duration::from_millis(2);
         loop {
             let stored = match writer.objects.get_with_modified(key).await {
@@ -694,35 +706,39 @@ impl Puts {
             };
             // A document that does not parse is still being written by
             // another process, or was created by a round a crash cut short
-            // (decision 0014): none of its entries is known, and it is given
-            // as long from its last write as from the events it lacks.
-            let (entries, written_at) = match &stored {
-                None => (Some(Vec::new()), None),
-                Some((doc, modified)) => match raw_entries(doc) {
-                    Ok(entries) => (Some(entries), None),
-                    Err(_) => (None, Some(*modified)),
-                },
+            // (decision 0014): none of its entries is known.
+            let entries = match &stored {
+                None => Some(Vec::new()),
+                Some((doc, _)) => raw_entries(doc).ok(),
             };
-            let newest_missing = committed
-                .iter()
-                .filter(|(k, _)| {
-                    entries
-                        .as_ref()
-                        .is_none_or(|known| !known.iter().any(|e| e.event_key == k.as_str()))
-                })
-                .map(|(_, received_at)| *received_at)
-                .chain(written_at)
-                .max();
-            match newest_missing {
-                Some(newest) if now_ms() < newest + OTHER_WRITER_WAIT_MS => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(std::time::Duration::from_millis(50));
-                    continue;
+            let (lacking, wait) = match (&entries, &stored) {
+                (Some(known), _) => {
+                    let missing: Vec<_> = committed
+                        .iter()
+                        .filter(|o| !known.iter().any(|e| e.event_key == o.event_key.as_str()))
+                        .collect();
+                    (
+                        !missing.is_empty(),
+                        another_writer_alive(tx, writer, missing).await?,
+                    )
                 }
-                Some(_) if entries.is_some() => tracing::warn!(
-                    "a call's raw document lacks events the database has; extending it as it is"
+                (None, Some((_, modified))) => (
+                    true,
+                    now_ms() < modified + UNFINISHED_WRITE_MS
+                        || another_writer_alive(tx, writer, committed.last()).await?,
                 ),
-                _ => {}
+                (None, None) => unreachable!("a missing document has no entries to miss"),
+            };
+            if wait && waited.elapsed() < LIVE_WRITER_WAIT {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+                continue;
+            }
+            if lacking && entries.is_some() {
+                tracing::warn!(
+                    stuck = wait,
+                    "a call's raw document lacks events the database has; extending it as it is"
+                );
             }
             if entries.is_none() {
                 // None of its events was answered 2xx while it was
@@ -738,6 +754,22 @@ impl Puts {
             return Ok(stored.map(|(doc, _)| doc));
         }
     }
+}
+
+/// Whether a process other than this one committed one of `events` and is
+/// still running.
+async fn another_writer_alive<'a>(
+    tx: &mut TenantTx,
+    writer: &Writer,
+    events: impl IntoIterator<Item = &'a calls::EventOrigin>,
+) -> Result<bool, IngestError> {
+    let own = writer.registration.id();
+    for other in events.into_iter().filter_map(|e| e.writer) {
+        if other != own && writer.registration.is_alive(tx, other).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn raw_entries(doc: &[u8]) -> Result<Vec<RawEntry<'_>>, IngestError> {
@@ -812,7 +844,7 @@ async fn write_tenant(
             write_one(tx, writer, job, upserted, &mut deferred, puts).await?,
         ));
     }
-    deferred.flush(tx).await?;
+    deferred.flush(tx, writer).await?;
     for (agent, at) in last_seen {
         agents::record_webhook(tx, agent, at).await?;
     }
@@ -830,8 +862,8 @@ struct Deferred {
 }
 
 impl Deferred {
-    async fn flush(&mut self, tx: &mut TenantTx) -> Result<(), IngestError> {
-        calls::insert_new_events(tx, &self.events).await?;
+    async fn flush(&mut self, tx: &mut TenantTx, writer: &Writer) -> Result<(), IngestError> {
+        calls::insert_new_events(tx, writer.registration.id(), &self.events).await?;
         pipeline_jobs::enqueue_many(tx, &self.to_analyse, now_ms()).await?;
         self.events.clear();
         self.to_analyse.clear();
@@ -862,20 +894,23 @@ async fn write_one(
             (record, Some(job.raw_alone), true, false)
         }
         Upserted::Existing(call) => {
-            deferred.flush(tx).await?;
-            let new =
-                calls::insert_event(tx, call, &job.event_key, job.received_at, &job.update).await?;
+            deferred.flush(tx, writer).await?;
+            let new = calls::insert_event(
+                tx,
+                writer.registration.id(),
+                call,
+                &job.event_key,
+                job.received_at,
+                &job.update,
+            )
+            .await?;
             let (record, mut committed) = if new {
-                let events = calls::events(tx, call).await?;
-                let keys = events
-                    .iter()
-                    .map(|e| (e.event_key.clone(), e.received_at))
-                    .collect();
+                let (events, origins) = calls::events(tx, call).await?;
                 let record = calls::project(tx, call, events).await?;
                 if record.fields.has_turns() {
                     pipeline_jobs::enqueue(tx, call, job.received_at).await?;
                 }
-                (record, keys)
+                (record, origins)
             } else {
                 // Committed before, but its objects may not have been
                 // durable when the server stopped (decision 0010): the
@@ -884,11 +919,11 @@ async fn write_one(
                 let record = calls::get(tx, call)
                     .await?
                     .ok_or_else(|| IngestError::Batch("a locked call vanished".into()))?;
-                (record, calls::event_keys(tx, call).await?)
+                (record, calls::event_origins(tx, call).await?)
             };
-            committed.retain(|(k, _)| *k != job.event_key);
+            committed.retain(|e| e.event_key != job.event_key);
             let key = ObjectKey::raw(&job.scope, call);
-            let earlier = puts.raw_document(writer, &key, &committed).await?;
+            let earlier = puts.raw_document(tx, writer, &key, &committed).await?;
             let document = append_raw(
                 earlier.as_deref(),
                 &job.event_key,

@@ -10,6 +10,7 @@ use switchboard_ingest::model::{self, CallFields, StoredUpdate};
 use switchboard_ingest::packed::{self, Packed};
 use switchboard_ingest::{Source, Stage};
 
+use super::writers::WriterId;
 use super::{now_ms, parse_col, DbResult, TenantTx};
 
 #[derive(Clone, Debug)]
@@ -282,21 +283,25 @@ pub struct NewEvent {
 }
 
 const INSERT_EVENTS: &str =
-    "INSERT INTO call_events (tenant_id, call_id, event_key, received_at, update_json) VALUES";
+    "INSERT INTO call_events (tenant_id, call_id, event_key, received_at, update_json, writer) VALUES";
 
 /// Stores the first events of calls just created, in one statement.
-pub async fn insert_new_events(tx: &mut TenantTx, events: &[NewEvent]) -> DbResult<()> {
+pub async fn insert_new_events(
+    tx: &mut TenantTx,
+    writer: WriterId,
+    events: &[NewEvent],
+) -> DbResult<()> {
     if events.is_empty() {
         return Ok(());
     }
     let rows: Vec<String> = (0..events.len())
         .map(|i| {
-            let n = 2 + 4 * i;
-            format!("($1, ${n}, ${}, ${}, ${})", n + 1, n + 2, n + 3)
+            let n = 3 + 4 * i;
+            format!("($1, ${n}, ${}, ${}, ${}, $2)", n + 1, n + 2, n + 3)
         })
         .collect();
     let sql = format!("{INSERT_EVENTS} {}", rows.join(", "));
-    let mut query = sqlx::query(&sql).bind(tx.tenant_param());
+    let mut query = sqlx::query(&sql).bind(tx.tenant_param()).bind(writer.get());
     for e in events {
         query = query
             .bind(e.call.to_string())
@@ -312,6 +317,7 @@ pub async fn insert_new_events(tx: &mut TenantTx, events: &[NewEvent]) -> DbResu
 /// the object store only); `false` when the same event was stored before.
 pub async fn insert_event(
     tx: &mut TenantTx,
+    writer: WriterId,
     call: CallId,
     event_key: &str,
     received_at: i64,
@@ -319,7 +325,7 @@ pub async fn insert_event(
 ) -> DbResult<bool> {
     let done = sqlx::query(
         &format!(
-            "{INSERT_EVENTS} ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, call_id, event_key) DO NOTHING"
+            "{INSERT_EVENTS} ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, call_id, event_key) DO NOTHING"
         ),
     )
     .bind(tx.tenant_param())
@@ -327,44 +333,70 @@ pub async fn insert_event(
     .bind(event_key)
     .bind(received_at)
     .bind(update.as_str())
+    .bind(writer.get())
     .execute(tx.conn())
     .await?;
     Ok(done.rows_affected() > 0)
 }
 
-pub async fn events(tx: &mut TenantTx, call: CallId) -> DbResult<Vec<StoredUpdate>> {
+/// An event as known by the call's raw document, and the process that
+/// committed it (none for events committed before that was recorded).
+pub struct EventOrigin {
+    pub event_key: String,
+    pub writer: Option<WriterId>,
+}
+
+impl EventOrigin {
+    fn of(row: &AnyRow) -> DbResult<EventOrigin> {
+        Ok(EventOrigin {
+            event_key: row.try_get("event_key")?,
+            writer: row
+                .try_get::<Option<i64>, _>("writer")?
+                .map(WriterId::from_column),
+        })
+    }
+}
+
+/// A call's stored events, in order, and where each came from.
+pub async fn events(
+    tx: &mut TenantTx,
+    call: CallId,
+) -> DbResult<(Vec<StoredUpdate>, Vec<EventOrigin>)> {
     let rows = sqlx::query(
-        "SELECT event_key, received_at, update_json FROM call_events \
+        "SELECT event_key, received_at, update_json, writer FROM call_events \
          WHERE tenant_id = $1 AND call_id = $2 ORDER BY received_at, event_key",
     )
     .bind(tx.tenant_param())
     .bind(call.to_string())
     .fetch_all(tx.conn())
     .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
+    let mut updates = Vec::with_capacity(rows.len());
+    let mut origins = Vec::with_capacity(rows.len());
+    for r in &rows {
         let update: String = r.try_get("update_json")?;
-        out.push(StoredUpdate {
+        let origin = EventOrigin::of(r)?;
+        updates.push(StoredUpdate {
             update: packed::unpack(&update).map_err(|e| decode_err("update_json", e))?,
             received_at: r.try_get("received_at")?,
-            event_key: r.try_get("event_key")?,
+            event_key: origin.event_key.clone(),
         });
+        origins.push(origin);
     }
-    Ok(out)
+    Ok((updates, origins))
 }
 
-/// The keys of a call's stored events, with when each was received.
-pub async fn event_keys(tx: &mut TenantTx, call: CallId) -> DbResult<Vec<(String, i64)>> {
+/// Where each of a call's stored events came from, in the order of
+/// [`events`].
+pub async fn event_origins(tx: &mut TenantTx, call: CallId) -> DbResult<Vec<EventOrigin>> {
     let rows = sqlx::query(
-        "SELECT event_key, received_at FROM call_events WHERE tenant_id = $1 AND call_id = $2",
+        "SELECT event_key, writer FROM call_events WHERE tenant_id = $1 AND call_id = $2 \
+         ORDER BY received_at, event_key",
     )
     .bind(tx.tenant_param())
     .bind(call.to_string())
     .fetch_all(tx.conn())
     .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("event_key")?, r.try_get("received_at")?)))
-        .collect()
+    rows.iter().map(EventOrigin::of).collect()
 }
 
 /// Recomputes the call from all its events, stores the projection and

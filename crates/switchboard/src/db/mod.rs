@@ -25,6 +25,7 @@ pub mod tenant_configs;
 pub mod tenants;
 pub mod usage;
 pub mod users;
+pub mod writers;
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -81,6 +82,9 @@ pub struct Db {
 
 struct Inner {
     backend: Backend,
+    /// Where the database is, for what other processes sharing it must find
+    /// there too ([`writers`]).
+    location: Location,
     /// On SQLite, many readers in WAL mode.
     read: AnyPool,
     /// On SQLite, a single connection: writers queue in the pool instead of
@@ -97,6 +101,15 @@ impl Drop for Inner {
             task.abort();
         }
     }
+}
+
+/// Where a database is.
+#[derive(Clone)]
+pub(crate) enum Location {
+    SqliteFile(std::path::PathBuf),
+    /// Reachable by this process alone.
+    SqliteMemory,
+    Postgres(AnyConnectOptions),
 }
 
 /// How often SQLite's WAL is copied back into the database file. Often, so
@@ -168,6 +181,13 @@ impl Db {
     async fn open_sqlite(url: &str, cfg: &DatabaseConfig) -> anyhow::Result<Db> {
         let synchronous = cfg.sqlite_synchronous.pragma_value();
         let options = AnyConnectOptions::from_str(url)?;
+        // sqlx keeps whether a URL names memory to itself.
+        let location = if url.contains(":memory:") || url.contains("mode=memory") {
+            Location::SqliteMemory
+        } else {
+            let sqlite = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+            Location::SqliteFile(sqlite.get_filename().to_path_buf())
+        };
         let make_pool = |max: u32, autocheckpoint: u32| {
             AnyPoolOptions::new()
                 .max_connections(max)
@@ -206,6 +226,7 @@ impl Db {
         Ok(Db {
             inner: Arc::new(Inner {
                 backend: Backend::Sqlite,
+                location,
                 read,
                 write,
                 checkpointer: Some(checkpointer),
@@ -238,11 +259,12 @@ impl Db {
                     Ok(())
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         Ok(Db {
             inner: Arc::new(Inner {
                 backend: Backend::Postgres,
+                location: Location::Postgres(options),
                 read: pool.clone(),
                 write: pool,
                 checkpointer: None,
@@ -252,6 +274,10 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.inner.backend
+    }
+
+    pub(crate) fn location(&self) -> &Location {
+        &self.inner.location
     }
 
     fn pool(&self, mode: Mode) -> &AnyPool {
@@ -432,6 +458,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "agent_validated_at",
                 include_str!("../../../../migrations/sqlite/0013_agent_validated_at.sql"),
             ),
+            (
+                14,
+                "event_writer",
+                include_str!("../../../../migrations/sqlite/0014_event_writer.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -498,6 +529,11 @@ fn migrator(backend: Backend) -> Migrator {
                 13,
                 "agent_validated_at",
                 include_str!("../../../../migrations/postgres/0013_agent_validated_at.sql"),
+            ),
+            (
+                14,
+                "event_writer",
+                include_str!("../../../../migrations/postgres/0014_event_writer.sql"),
             ),
         ],
     };

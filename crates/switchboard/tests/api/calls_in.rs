@@ -13,6 +13,7 @@ use crate::helpers::{Reply, TestApp};
 crate::on_both_backends!(
     retell_events_merge_into_one_call_exactly_once,
     a_resend_writes_the_objects_a_crash_lost,
+    a_live_writer_is_waited_for_and_a_dead_one_is_not,
     concurrent_events_of_many_calls_merge_in_shared_batches,
     bad_webhooks_store_nothing,
     standard_vapi_and_twilio_webhooks,
@@ -129,7 +130,6 @@ async fn a_resend_writes_the_objects_a_crash_lost(app: TestApp) {
     assert_eq!(first.status, StatusCode::OK, "{}", first.text);
     let call = first.body["call_id"].as_str().unwrap().to_owned();
     assert_eq!(send_retell(&app, &url, &ended).await.status, StatusCode::OK);
-    let ended_at = std::time::Instant::now();
     let objects = app.state.config.data_dir.join("objects");
     let raw = objects.join(format!("{tenant}/raw/{call}.json"));
     let meta = objects.join(format!("{tenant}/meta/{call}.json"));
@@ -171,18 +171,16 @@ async fn a_resend_writes_the_objects_a_crash_lost(app: TestApp) {
     assert_eq!(again.body["duplicate"], true);
     assert_eq!(entries(&raw).len(), 1);
 
-    // The call's next event, well after the crash, does not wait for the
-    // lost entry as it would for another process's (decision 0011): no
-    // process is going to write it. Its resend still does.
-    tokio::time::sleep(std::time::Duration::from_millis(2_100).saturating_sub(ended_at.elapsed()))
-        .await;
+    // The call's next event does not wait for the lost entry: the process
+    // that committed its event (this one, as if restarted with its id) is
+    // not going to write it (decision 0018). Its resend still does.
     let analyzed = retell_event("call_analyzed", "call-lost", json!({"duration_ms": 5_000}));
     let sent = std::time::Instant::now();
     let next = send_retell(&app, &url, &analyzed).await;
     assert_eq!(next.status, StatusCode::OK, "{}", next.text);
     assert!(
         sent.elapsed() < std::time::Duration::from_millis(1_500),
-        "waited {:?} for an entry lost long ago",
+        "waited {:?} for an entry nobody is writing",
         sent.elapsed()
     );
     let events: Vec<Value> = entries(&raw)
@@ -237,6 +235,89 @@ async fn a_resend_writes_the_objects_a_crash_lost(app: TestApp) {
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
     assert!(!raw.exists());
     assert_eq!(std::fs::read_dir(&set_aside).unwrap().count(), 0);
+}
+
+/// Another process (a second node, `switchboard import`) commits an event
+/// of a call and writes its raw entry in its next sync round. However long
+/// that takes, a process extending the document meanwhile waits for it while
+/// that process lives, and not at all once it is gone (decision 0018).
+async fn a_live_writer_is_waited_for_and_a_dead_one_is_not(app: TestApp) {
+    use switchboard::db::writers::Registration;
+    let (_owner, agent, tenant) = retell_agent(&app, "acme").await;
+    let url = agent["webhook_url"].as_str().unwrap().to_owned();
+    let started = retell_event("call_started", "call-shared", json!({}));
+    let first = send_retell(&app, &url, &started).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let call = first.body["call_id"].as_str().unwrap().to_owned();
+    let raw = app
+        .state
+        .config
+        .data_dir
+        .join(format!("objects/{tenant}/raw/{call}.json"));
+    let entries = || -> Vec<Value> {
+        serde_json::from_slice(&std::fs::read(&raw).expect("the raw object")).unwrap()
+    };
+    let keys = || -> Vec<String> {
+        entries()
+            .iter()
+            .map(|e| e["event_key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // What the other process has committed and not yet written: received
+    // long ago, so no waiting by the clock would wait for it.
+    let other = Registration::register(app.db()).await.unwrap();
+    let other_id = other.id().get();
+    let app = &app;
+    let committed_by_other = |key: &'static str| {
+        let sql = format!(
+            "INSERT INTO call_events (tenant_id, call_id, event_key, received_at, update_json, writer) \
+             SELECT tenant_id, call_id, '{key}', received_at - 60000, update_json, {other_id} \
+             FROM call_events WHERE call_id = '{call}' ORDER BY received_at LIMIT 1"
+        );
+        async move { app.as_table_owner(&sql).await }
+    };
+
+    committed_by_other("other-process-1").await;
+    let ended = retell_event("call_ended", "call-shared", json!({"duration_ms": 5_000}));
+    let sending = send_retell(app, &url, &ended);
+    tokio::pin!(sending);
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(2_500), &mut sending)
+            .await
+            .is_err(),
+        "the document was extended without the live process's entry"
+    );
+    let mut written = entries();
+    written.insert(
+        0,
+        json!({"event_key": "other-process-1", "received_at": now_ms() - 60_000,
+               "payload": {"event": "call_started", "from": "the other process"}}),
+    );
+    std::fs::write(&raw, serde_json::to_vec(&written).unwrap()).unwrap();
+    let reply = sending.await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(keys().len(), 3, "{:?}", keys());
+    assert_eq!(keys()[0], "other-process-1");
+
+    // The other process dies before writing its next entry: nothing is
+    // waited for, and the entry is missing until the event's resend.
+    committed_by_other("other-process-2").await;
+    drop(other);
+    let sent = std::time::Instant::now();
+    let analyzed = retell_event(
+        "call_analyzed",
+        "call-shared",
+        json!({"duration_ms": 5_000}),
+    );
+    let reply = send_retell(app, &url, &analyzed).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert!(
+        sent.elapsed() < std::time::Duration::from_millis(1_500),
+        "waited {:?} for a process that is gone",
+        sent.elapsed()
+    );
+    assert_eq!(keys().len(), 4, "{:?}", keys());
+    assert!(!keys().iter().any(|k| k == "other-process-2"));
 }
 
 async fn retell_events_merge_into_one_call_exactly_once(app: TestApp) {
