@@ -577,11 +577,23 @@ async fn import_file(
                     file.display()
                 )
             })?;
-            let data =
-                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-            let lines = import::parse(format, &data);
-            bar.set_length(lines.len() as u64);
-            crate::ingest::import(&app.state, &scope, lines, |n| bar.set_position(n as u64)).await?
+            let input =
+                std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+            // The bar follows the bytes read: the lines are read as they are
+            // imported, and nobody counts a file's lines before.
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {bar:40} {bytes}/{total_bytes}  {msg}  eta {eta}",
+                )
+                .expect("a valid template"),
+            );
+            bar.set_length(input.metadata()?.len());
+            let lines = import::read(format, bar.wrap_read(input));
+            crate::ingest::import(&app.state, &scope, lines, |n| {
+                bar.set_message(format!("{n} calls"))
+            })
+            .await
+            .with_context(|| format!("importing {}", file.display()))?
         }
         (None, None) => anyhow::bail!("name a file, or --cci"),
     };

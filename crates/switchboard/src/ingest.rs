@@ -54,6 +54,9 @@ pub enum IngestError {
     /// The event committed, but its objects could not be made durable.
     #[error("{0}")]
     NotDurable(String),
+    /// An import's input could not be read on.
+    #[error("reading the import: {0}")]
+    Input(#[from] std::io::Error),
 }
 
 impl From<IngestError> for Problem {
@@ -72,6 +75,9 @@ impl From<IngestError> for Problem {
                 "Storage is unavailable",
             )
             .detail("the event may have been kept but is not yet safe; send it again later (a resend is never stored twice)"),
+            // Only a file on the command line is read as it is imported.
+            IngestError::Input(e) => Problem::bad_request("unreadable-body", "The body could not be read")
+                .detail(e.to_string()),
             IngestError::Objects(o) => {
                 tracing::error!(error = %o, "object store write failed");
                 Problem::new(
@@ -1103,34 +1109,35 @@ const IMPORT_WINDOW: usize = 64;
 /// itself), many at once but a call's lines in file order: a window ends
 /// before a line whose call is already in it. `progress` is told as lines
 /// finish.
+///
+/// Lines are read only as the window takes them, so an import of any size
+/// holds a window's lines and the report of its bad ones. An error reading
+/// them ends the import there, after what was taken before it: running it
+/// again takes those as duplicates.
 pub async fn import(
     state: &AppState,
     scope: &TenantScope,
-    lines: Vec<switchboard_ingest::import::Line>,
+    lines: impl Iterator<Item = std::io::Result<switchboard_ingest::import::Line>> + Send,
     mut progress: impl FnMut(usize),
 ) -> Result<ImportReport, IngestError> {
-    let mut report = ImportReport {
-        total: lines.len(),
-        ..ImportReport::default()
-    };
+    let mut report = ImportReport::default();
     let known_agents = Mutex::new(HashMap::new());
-    let mut lines = lines.into_iter().peekable();
-    let mut done = 0;
+    let mut lines = lines.peekable();
     while lines.peek().is_some() {
         let mut window = Vec::new();
         let mut calls = std::collections::HashSet::new();
         while let Some(line) = lines.peek() {
             let call = line
-                .result
                 .as_ref()
                 .ok()
+                .and_then(|l| l.result.as_ref().ok())
                 .map(|v| v.update.external_id.clone());
             if window.len() == IMPORT_WINDOW || call.is_some_and(|c| !calls.insert(c)) {
                 break;
             }
-            window.extend(lines.next());
+            window.push(lines.next().expect("a line was peeked")?);
         }
-        done += window.len();
+        report.total += window.len();
         let outcomes = futures_util::future::join_all(
             window
                 .into_iter()
@@ -1147,7 +1154,7 @@ pub async fn import(
                 }
             }
         }
-        progress(done);
+        progress(report.total);
     }
     Ok(report)
 }

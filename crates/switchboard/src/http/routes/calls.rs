@@ -127,7 +127,9 @@ pub async fn import(
     // or the client goes away first: sent again, the lines already taken
     // are duplicates, and the report is whole.
     let scope = *auth.ctx.scope();
-    let run = tokio::spawn(async move { ingest::import(&state, &scope, lines, |_| {}).await });
+    let run = tokio::spawn(async move {
+        ingest::import(&state, &scope, lines.into_iter().map(Ok), |_| {}).await
+    });
     let report = run.await.map_err(|_| Problem::internal())??;
     Ok(Json(report))
 }
