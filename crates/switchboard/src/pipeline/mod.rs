@@ -666,11 +666,9 @@ async fn transcribe(
         state,
         scope,
         call.source,
-        // The provider's event completed, counted as that event was.
-        crate::ingest::Filing {
-            agent: call.agent_id,
-            seen: call.agent_id.filter(|_| call.source.is_agent_provider()),
-        },
+        // A transcript proves nothing about the agent's webhook URL: its
+        // status and last webhook time stay the provider's events'.
+        crate::ingest::Filing::quiet(call.agent_id),
         update,
         event_key,
         crate::ingest::RawPayload::detect(raw),

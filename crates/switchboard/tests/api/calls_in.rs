@@ -59,7 +59,7 @@ async fn post_raw(
     Reply::from(req.send().await.expect("sent")).await
 }
 
-async fn send_retell(app: &TestApp, url: &str, body: &str) -> Reply {
+pub(crate) async fn send_retell(app: &TestApp, url: &str, body: &str) -> Reply {
     let sig = sign_retell(RETELL_KEY, body.as_bytes(), now_ms());
     post_raw(
         app,
@@ -71,7 +71,7 @@ async fn send_retell(app: &TestApp, url: &str, body: &str) -> Reply {
     .await
 }
 
-fn retell_event(event: &str, call_id: &str, extra: Value) -> String {
+pub(crate) fn retell_event(event: &str, call_id: &str, extra: Value) -> String {
     let mut call = json!({
         "call_id": call_id,
         "agent_id": "retell-agent-1",
@@ -101,7 +101,7 @@ async fn put_retell_key(app: &TestApp, owner: &str, key: &str) {
     assert_eq!(put.status, StatusCode::OK, "{}", put.text);
 }
 
-async fn retell_agent(app: &TestApp, slug: &str) -> (String, Value, String) {
+pub(crate) async fn retell_agent(app: &TestApp, slug: &str) -> (String, Value, String) {
     let t = app.seed_tenant(slug).await;
     let owner = app.token(t.email(Role::Owner)).await;
     put_retell_key(app, &owner, RETELL_KEY).await;

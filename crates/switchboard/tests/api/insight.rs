@@ -795,6 +795,27 @@ async fn audio_only_calls_wait_for_or_get_a_transcription(app: TestApp) {
     assert_eq!(sent.len(), 1, "transcribed once");
     assert_eq!(sent[0].0, "Bearer platform-stt-key-0001");
     assert!(sent[0].1.contains("whisper-1") && sent[0].1.contains("fake audio"));
+
+    // A provider's call transcribed later: the transcript is no webhook,
+    // and the agent's last webhook time stays its provider's.
+    let (owner, agent, _) = crate::calls_in::retell_agent(&stt, "voiced").await;
+    let url = agent["webhook_url"].as_str().unwrap();
+    let started = crate::calls_in::retell_event("call_started", "voiced-1", json!({}));
+    let reply = crate::calls_in::send_retell(&stt, url, &started).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let id = reply.body["call_id"].as_str().unwrap().to_owned();
+    let agent_path = format!("/api/v1/agents/{}", agent["id"].as_str().unwrap());
+    let last_webhook = || async {
+        let agent = stt.get(&agent_path, &owner).await.body;
+        agent["last_webhook_received_at"].clone()
+    };
+    let before = last_webhook().await;
+    assert!(before.is_string(), "{before}");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    upload(&stt, owner.clone(), id.clone()).await;
+    let call = wait_for(&stt, &owner, &id, "done").await;
+    assert_eq!(call["turns"].as_array().unwrap().len(), 2, "{call}");
+    assert_eq!(last_webhook().await, before);
 }
 
 async fn live_events_reach_only_the_tenants_own_listeners(app: TestApp) {
