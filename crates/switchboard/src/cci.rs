@@ -253,7 +253,10 @@ pub async fn import(
         });
         progress(i + 1, steps);
     }
-    let mut report = ingest::import(state, scope, lines.into_iter().map(Ok), |n| progress(total + n, steps)).await?;
+    let mut report = ingest::import(state, scope, lines.into_iter().map(Ok), |n| {
+        progress(total + n, steps)
+    })
+    .await?;
 
     // Recordings, for the calls that were taken (now or before), found by
     // the file's name without its extension (the first listed of several).
