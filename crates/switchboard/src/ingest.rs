@@ -20,7 +20,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::db::calls::{self, CallRecord, Projection, Upserted};
-use crate::db::writers::Registration;
+use crate::db::writers::{Registration, Session, WriterId};
 use crate::db::{agents, now_ms, pipeline_jobs, Db, DbError, Mode, TenantTx};
 use crate::http::problem::Problem;
 use crate::http::routes::rfc3339;
@@ -54,9 +54,9 @@ pub enum IngestError {
     /// The event committed, but its objects could not be made durable.
     #[error("{0}")]
     NotDurable(String),
-    /// An import's input could not be read on.
-    #[error("reading the import: {0}")]
-    Input(#[from] std::io::Error),
+    /// An import's input could not be read on, after `taken` lines.
+    #[error("the input could not be read after {taken} lines (those were imported): {error}")]
+    Input { taken: usize, error: std::io::Error },
 }
 
 impl From<IngestError> for Problem {
@@ -76,8 +76,10 @@ impl From<IngestError> for Problem {
             )
             .detail("the event may have been kept but is not yet safe; send it again later (a resend is never stored twice)"),
             // Only a file on the command line is read as it is imported.
-            IngestError::Input(e) => Problem::bad_request("unreadable-body", "The body could not be read")
-                .detail(e.to_string()),
+            e @ IngestError::Input { .. } => {
+                Problem::bad_request("unreadable-body", "The body could not be read")
+                    .detail(e.to_string())
+            }
             IngestError::Objects(o) => {
                 tracing::error!(error = %o, "object store write failed");
                 Problem::new(
@@ -377,6 +379,8 @@ struct Committed {
     tenants: Vec<TenantId>,
     results: Vec<Accepted>,
     replies: Vec<Reply>,
+    /// The holding of this process's writer lock it was committed under.
+    session: Session,
 }
 
 impl Ingestor {
@@ -394,6 +398,7 @@ impl Ingestor {
         registration: Registration,
     ) -> Ingestor {
         let registration = Arc::new(registration);
+        let drops = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (queue, rx) = mpsc::channel(4 * MAX_BATCH);
         let rx: Queue = Arc::new(Mutex::new(rx));
         let (committed, to_sync) = mpsc::channel(4 * MAX_BATCH);
@@ -413,6 +418,7 @@ impl Ingestor {
                     running.spawn(sync_objects(
                         objects.clone(),
                         unsynced.clone(),
+                        (db.clone(), registration.clone(), drops.clone()),
                         hints,
                         events,
                         to_sync,
@@ -424,6 +430,7 @@ impl Ingestor {
                                 objects: objects.clone(),
                                 unsynced: unsynced.clone(),
                                 registration: registration.clone(),
+                                drops: drops.clone(),
                                 batches: batches.clone(),
                                 committed: committed.clone(),
                             },
@@ -470,6 +477,9 @@ struct Writer {
     unsynced: Unsynced,
     /// This process among the database's writers: stored with each event.
     registration: Arc<Registration>,
+    /// How many times the syncer dropped the unwritten versions (decision
+    /// 0018): a batch that may have built on dropped ones does not commit.
+    drops: Arc<std::sync::atomic::AtomicU64>,
     /// Numbers the batches, so a batch forgets only its own versions.
     batches: Arc<std::sync::atomic::AtomicU64>,
     committed: mpsc::Sender<Committed>,
@@ -515,6 +525,7 @@ async fn write_batches(writer: Writer, rx: Queue, linger: std::time::Duration) {
         let (jobs, replies): (Vec<Job>, Vec<_>) = batch.into_iter().unzip();
         let tenants: Vec<TenantId> = jobs.iter().map(|j| j.scope.tenant_id()).collect();
         let count = jobs.len();
+        let session = writer.registration.session();
         match write_batch(&writer, jobs).await {
             Ok(results) => {
                 // A closed syncer drops the replies: "the ingest writer stopped".
@@ -524,6 +535,7 @@ async fn write_batches(writer: Writer, rx: Queue, linger: std::time::Duration) {
                         tenants,
                         results,
                         replies,
+                        session,
                     })
                     .await;
             }
@@ -538,20 +550,47 @@ async fn write_batches(writer: Writer, rx: Queue, linger: std::time::Duration) {
     }
 }
 
+/// How soon a failed round's objects are written again when no batch
+/// comes to do it: other processes wait for them (decision 0018).
+const RETRY_ROUND_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Writes and syncs, in rounds, every object version not yet durable, then
 /// answers the batches committed before the round began: one device flush
 /// (local store) for all of them. A round that fails answers its batches
 /// with an error (their events are committed; the resend finds the
-/// objects written, or writes them) and leaves its versions for the next.
+/// objects written, or writes them) and leaves its versions for the next,
+/// which runs with the next batch or after [`RETRY_ROUND_AFTER`].
+///
+/// A round writes only while this process holds its writer lock as it did
+/// when the round's batches committed (decision 0018). Otherwise other
+/// processes may have taken it for dead meanwhile and written documents
+/// without its entries, which these versions would now replace: they are
+/// dropped, and their events answered 503 so that their resends write them
+/// again.
 async fn sync_objects(
     objects: Objects,
     unsynced: Unsynced,
+    (db, registration, drops): (Db, Arc<Registration>, Arc<std::sync::atomic::AtomicU64>),
     hints: Hints,
     events: crate::events::Events,
     mut to_sync: mpsc::Receiver<Committed>,
 ) {
-    while let Some(first) = to_sync.recv().await {
-        let mut round = vec![first];
+    let mut failed = false;
+    let mut session = registration.session();
+    loop {
+        let first = if failed {
+            match tokio::time::timeout(RETRY_ROUND_AFTER, to_sync.recv()).await {
+                Ok(None) => return,
+                Ok(Some(first)) => Some(first),
+                Err(_) => None,
+            }
+        } else {
+            match to_sync.recv().await {
+                None => return,
+                first => first,
+            }
+        };
+        let mut round: Vec<Committed> = first.into_iter().collect();
         while let Ok(next) = to_sync.try_recv() {
             round.push(next);
         }
@@ -560,6 +599,24 @@ async fn sync_objects(
             .iter()
             .map(|(key, batch, _)| (key.clone(), *batch))
             .collect();
+        let held = match registration.held(&db).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::error!(error = %e, "checking this writer's lock failed; the round's events are answered 503 and retried");
+                failed = true;
+                answer_unsynced(round, format!("checking this writer's lock: {e}"));
+                continue;
+            }
+        };
+        if held.is_none_or(|now| now != session || round.iter().any(|b| b.session != now)) {
+            tracing::error!("this writer's lock was lost; its unwritten objects are dropped and their events answered 503");
+            drops.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            unsynced.forget(written);
+            session = held.unwrap_or(session);
+            failed = false;
+            answer_unsynced(round, "this writer's lock was lost".into());
+            continue;
+        }
         // Every event of the round is still unanswered: a new object a crash
         // leaves torn is written again by the resends (decision 0014).
         let outcome = objects
@@ -570,6 +627,7 @@ async fn sync_objects(
                     .collect(),
             )
             .await;
+        failed = outcome.is_err();
         match outcome {
             Ok(()) => {
                 unsynced.forget(written);
@@ -594,12 +652,16 @@ async fn sync_objects(
             }
             Err(e) => {
                 tracing::error!(error = %e, "writing committed events' objects failed; they are answered 503 and retried");
-                let message = format!("object store: {e}");
-                for reply in round.into_iter().flat_map(|b| b.replies) {
-                    let _ = reply.send(Err(IngestError::NotDurable(message.clone())));
-                }
+                answer_unsynced(round, format!("object store: {e}"));
             }
         }
+    }
+}
+
+/// Answers a round's committed events with 503: not yet durable.
+fn answer_unsynced(round: Vec<Committed>, message: String) {
+    for reply in round.into_iter().flat_map(|b| b.replies) {
+        let _ = reply.send(Err(IngestError::NotDurable(message.clone())));
     }
 }
 
@@ -617,6 +679,7 @@ async fn write_batch(writer: &Writer, jobs: Vec<Job>) -> Result<Vec<Accepted>, I
     let mut tx: Option<TenantTx> = None;
     // Two events of one call in a batch: its last objects are the whole story.
     let mut puts = Puts::default();
+    let drops = writer.drops.load(std::sync::atomic::Ordering::Acquire);
     while !jobs.is_empty() {
         let tenant = jobs[0].1.scope.tenant_id();
         let end = jobs
@@ -640,11 +703,17 @@ async fn write_batch(writer: &Writer, jobs: Vec<Job>) -> Result<Vec<Accepted>, I
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let keys = writer.unsynced.register(
         batch,
-        puts.0
+        puts.objects
             .into_iter()
             .map(|(key, bytes)| (key, bytes.into()))
             .collect(),
     );
+    if writer.drops.load(std::sync::atomic::Ordering::Acquire) != drops {
+        writer.unsynced.forget_batch(batch, keys);
+        return Err(IngestError::Batch(
+            "this writer's lock was lost while the batch was written".into(),
+        ));
+    }
     if let Some(tx) = tx {
         if let Err(e) = tx.commit().await {
             writer.unsynced.forget_batch(batch, keys);
@@ -660,7 +729,12 @@ async fn write_batch(writer: &Writer, jobs: Vec<Job>) -> Result<Vec<Accepted>, I
 
 /// The objects a batch writes, by key: a later version replaces an earlier.
 #[derive(Default)]
-struct Puts(HashMap<ObjectKey, Vec<u8>>);
+struct Puts {
+    objects: HashMap<ObjectKey, Vec<u8>>,
+    /// Live writers this batch already waited [`LIVE_WRITER_WAIT`] for in
+    /// vain: not waited for again by the batch's other calls.
+    stuck: Vec<WriterId>,
+}
 
 /// How long a live process is waited for to write its entries in a call's
 /// raw document (normally milliseconds: its next sync round). One that
@@ -668,13 +742,14 @@ struct Puts(HashMap<ObjectKey, Vec<u8>>);
 const LIVE_WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How long after its last write a document that does not parse is taken
-/// for one still being written.
+/// for one still being written; and how long after its reception an event
+/// committed before writers were recorded is waited for.
 const UNFINISHED_WRITE_MS: i64 = 2_000;
 
 impl Puts {
     /// The call's raw document as this batch leaves it so far: written by
     /// this batch, by a batch not yet synced, or stored. `committed` are the
-    /// call's other events in the database, in the order received.
+    /// call's other events in the database.
     ///
     /// Another process on the same storage (a second node, `switchboard
     /// import` beside the server) may have committed one of them and not
@@ -686,17 +761,18 @@ impl Puts {
     /// entry. This process's own events are never missing (they wait in
     /// `unsynced`) unless a crash of an earlier run lost them. The call's
     /// lock, held meanwhile, keeps later events of the call waiting in turn.
-    /// A stored document that does not parse is waited for while it was
-    /// written just now or the writer of the call's latest event is alive,
-    /// then set aside and started again.
+    /// A stored document that does not parse is new (decision 0014: only a
+    /// new object is written in place), so none of the call's writers has
+    /// written it whole: it is waited for while one of them lives, or while
+    /// it was written just now, then set aside and started again.
     async fn raw_document(
-        &self,
+        &mut self,
         tx: &mut TenantTx,
         writer: &Writer,
         key: &ObjectKey,
         committed: &[calls::EventOrigin],
     ) -> Result<Option<Vec<u8>>, IngestError> {
-        if let Some(pending) = self.0.get(key) {
+        if let Some(pending) = self.objects.get(key) {
             return Ok(Some(pending.clone()));
         }
         if let Some(unsynced) = writer.unsynced.get(key) {
@@ -717,32 +793,30 @@ impl Puts {
                 None => Some(Vec::new()),
                 Some((doc, _)) => raw_entries(doc).ok(),
             };
-            let (lacking, wait) = match (&entries, &stored) {
-                (Some(known), _) => {
-                    let missing: Vec<_> = committed
-                        .iter()
-                        .filter(|o| !known.iter().any(|e| e.event_key == o.event_key.as_str()))
-                        .collect();
-                    (
-                        !missing.is_empty(),
-                        another_writer_alive(tx, writer, missing).await?,
-                    )
-                }
-                (None, Some((_, modified))) => (
-                    true,
-                    now_ms() < modified + UNFINISHED_WRITE_MS
-                        || another_writer_alive(tx, writer, committed.last()).await?,
-                ),
-                (None, None) => unreachable!("a missing document has no entries to miss"),
+            let missing: Vec<&calls::EventOrigin> = committed
+                .iter()
+                .filter(|o| {
+                    entries.as_ref().is_none_or(|known| {
+                        !known.iter().any(|e| e.event_key == o.event_key.as_str())
+                    })
+                })
+                .collect();
+            let written_just_now = match (&entries, &stored) {
+                (None, Some((_, modified))) => now_ms() < modified + UNFINISHED_WRITE_MS,
+                _ => false,
             };
-            if wait && waited.elapsed() < LIVE_WRITER_WAIT {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(std::time::Duration::from_millis(50));
-                continue;
+            let alive = self.writer_of(tx, writer, &missing).await?;
+            if written_just_now || alive.is_some() {
+                if waited.elapsed() < LIVE_WRITER_WAIT {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(50));
+                    continue;
+                }
+                self.stuck.extend(alive);
             }
-            if lacking && entries.is_some() {
+            if !missing.is_empty() && entries.is_some() {
                 tracing::warn!(
-                    stuck = wait,
+                    stuck = alive.is_some(),
                     "a call's raw document lacks events the database has; extending it as it is"
                 );
             }
@@ -760,22 +834,30 @@ impl Puts {
             return Ok(stored.map(|(doc, _)| doc));
         }
     }
-}
 
-/// Whether a process other than this one committed one of `events` and is
-/// still running.
-async fn another_writer_alive<'a>(
-    tx: &mut TenantTx,
-    writer: &Writer,
-    events: impl IntoIterator<Item = &'a calls::EventOrigin>,
-) -> Result<bool, IngestError> {
-    let own = writer.registration.id();
-    for other in events.into_iter().filter_map(|e| e.writer) {
-        if other != own && writer.registration.is_alive(tx, other).await? {
-            return Ok(true);
+    /// A process other than this one that committed one of `events` and
+    /// may still write its entry: one that is alive (and not found stuck by
+    /// this batch), or, for an event committed before writers were
+    /// recorded, one that received it just now.
+    async fn writer_of(
+        &self,
+        tx: &mut TenantTx,
+        writer: &Writer,
+        events: &[&calls::EventOrigin],
+    ) -> Result<Option<WriterId>, IngestError> {
+        let own = writer.registration.id();
+        for event in events {
+            let alive = match event.writer {
+                Some(other) if other == own || self.stuck.contains(&other) => false,
+                Some(other) => writer.registration.is_alive(tx, other).await?,
+                None => now_ms() < event.received_at + UNFINISHED_WRITE_MS,
+            };
+            if alive {
+                return Ok(Some(event.writer.unwrap_or(WriterId::UNRECORDED)));
+            }
         }
+        Ok(None)
     }
-    Ok(false)
 }
 
 fn raw_entries(doc: &[u8]) -> Result<Vec<RawEntry<'_>>, IngestError> {
@@ -953,9 +1035,9 @@ impl Puts {
     fn put_call(&mut self, scope: &TenantScope, record: CallRecord, raw: Option<Vec<u8>>) {
         let call = record.id;
         if let Some(raw) = raw {
-            self.0.insert(ObjectKey::raw(scope, call), raw);
+            self.objects.insert(ObjectKey::raw(scope, call), raw);
         }
-        self.0.insert(
+        self.objects.insert(
             ObjectKey::meta(scope, call),
             serde_json::to_vec(&CallView::new(record, false)).expect("serialises"),
         );
@@ -1112,8 +1194,8 @@ const IMPORT_WINDOW: usize = 64;
 ///
 /// Lines are read only as the window takes them, so an import of any size
 /// holds a window's lines and the report of its bad ones. An error reading
-/// them ends the import there, after what was taken before it: running it
-/// again takes those as duplicates.
+/// them ends the import there, once the lines before it are taken: running
+/// it again takes those as duplicates.
 pub async fn import(
     state: &AppState,
     scope: &TenantScope,
@@ -1123,6 +1205,7 @@ pub async fn import(
     let mut report = ImportReport::default();
     let known_agents = Mutex::new(HashMap::new());
     let mut lines = lines.peekable();
+    let mut unreadable = None;
     while lines.peek().is_some() {
         let mut window = Vec::new();
         let mut calls = std::collections::HashSet::new();
@@ -1135,7 +1218,13 @@ pub async fn import(
             if window.len() == IMPORT_WINDOW || call.is_some_and(|c| !calls.insert(c)) {
                 break;
             }
-            window.push(lines.next().expect("a line was peeked")?);
+            match lines.next().expect("a line was peeked") {
+                Ok(line) => window.push(line),
+                Err(error) => {
+                    unreadable = Some(error);
+                    break;
+                }
+            }
         }
         report.total += window.len();
         let outcomes = futures_util::future::join_all(
@@ -1155,6 +1244,12 @@ pub async fn import(
             }
         }
         progress(report.total);
+        if let Some(error) = unreadable {
+            return Err(IngestError::Input {
+                taken: report.total,
+                error,
+            });
+        }
     }
     Ok(report)
 }

@@ -343,6 +343,7 @@ pub async fn insert_event(
 /// committed it (none for events committed before that was recorded).
 pub struct EventOrigin {
     pub event_key: String,
+    pub received_at: i64,
     pub writer: Option<WriterId>,
 }
 
@@ -350,6 +351,7 @@ impl EventOrigin {
     fn of(row: &AnyRow) -> DbResult<EventOrigin> {
         Ok(EventOrigin {
             event_key: row.try_get("event_key")?,
+            received_at: row.try_get("received_at")?,
             writer: row
                 .try_get::<Option<i64>, _>("writer")?
                 .map(WriterId::from_column),
@@ -377,7 +379,7 @@ pub async fn events(
         let origin = EventOrigin::of(r)?;
         updates.push(StoredUpdate {
             update: packed::unpack(&update).map_err(|e| decode_err("update_json", e))?,
-            received_at: r.try_get("received_at")?,
+            received_at: origin.received_at,
             event_key: origin.event_key.clone(),
         });
         origins.push(origin);
@@ -389,7 +391,7 @@ pub async fn events(
 /// [`events`].
 pub async fn event_origins(tx: &mut TenantTx, call: CallId) -> DbResult<Vec<EventOrigin>> {
     let rows = sqlx::query(
-        "SELECT event_key, writer FROM call_events WHERE tenant_id = $1 AND call_id = $2 \
+        "SELECT event_key, received_at, writer FROM call_events WHERE tenant_id = $1 AND call_id = $2 \
          ORDER BY received_at, event_key",
     )
     .bind(tx.tenant_param())

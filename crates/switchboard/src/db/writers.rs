@@ -13,6 +13,8 @@
 //! the same machine), a session advisory lock on PostgreSQL (nodes anywhere).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -29,6 +31,10 @@ use super::{Db, DbResult, Location, TenantTx};
 pub struct WriterId(i64);
 
 impl WriterId {
+    /// Stands for whoever committed an event before writers were recorded
+    /// (never a registered id, which is positive).
+    pub const UNRECORDED: WriterId = WriterId(0);
+
     pub fn get(self) -> i64 {
         self.0
     }
@@ -48,12 +54,18 @@ impl WriterId {
     }
 }
 
+/// One holding of a writer's lock (on PostgreSQL, the holding connection's
+/// server process id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Session(i32);
+
 /// The first key of every writer's advisory lock: "SBWR".
 const ADVISORY_NAMESPACE: i32 = 0x5342_5752;
 
 /// How often the connection holding a PostgreSQL writer's lock is checked,
-/// and how soon after losing it the lock is taken again.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// and how soon after losing it the lock is taken again: the ingest syncer
+/// answers nothing while it is lost.
+const KEEP_ALIVE: Duration = Duration::from_secs(1);
 const RECONNECT: Duration = Duration::from_secs(1);
 
 /// This process's registration as a writer: others see it alive while it
@@ -67,7 +79,12 @@ enum Held {
     /// Locked with `flock`, which the kernel releases with the process.
     LockFile { path: PathBuf, _file: std::fs::File },
     /// Held by a connection of its own, which a task keeps open.
-    AdvisoryLock { keeper: tokio::task::JoinHandle<()> },
+    AdvisoryLock {
+        keeper: tokio::task::JoinHandle<()>,
+        /// The holding connection's server process id; 0 while it is
+        /// being replaced.
+        session: Arc<AtomicI32>,
+    },
     /// An in-memory database: no other process can reach it.
     Alone,
 }
@@ -81,7 +98,11 @@ impl Registration {
                 held: Held::Alone,
             }),
             Location::SqliteFile(file) => {
-                let dir = lock_dir(file);
+                // Every process must find the same folder, however it
+                // named the database (SQLite follows links to the file).
+                let file = std::fs::canonicalize(file)
+                    .with_context(|| format!("finding {}", file.display()))?;
+                let dir = lock_dir(&file);
                 std::fs::create_dir_all(&dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
                 loop {
@@ -116,10 +137,16 @@ impl Registration {
                         break id;
                     }
                 };
-                let keeper = tokio::spawn(keep_advisory_lock(options.clone(), conn, id));
+                let session = Arc::new(AtomicI32::new(backend_pid(&mut conn).await?));
+                let keeper = tokio::spawn(keep_advisory_lock(
+                    options.clone(),
+                    conn,
+                    id,
+                    session.clone(),
+                ));
                 Ok(Registration {
                     id,
-                    held: Held::AdvisoryLock { keeper },
+                    held: Held::AdvisoryLock { keeper, session },
                 })
             }
         }
@@ -127,6 +154,42 @@ impl Registration {
 
     pub fn id(&self) -> WriterId {
         self.id
+    }
+
+    /// Which holding of the lock this process believes it has: work done
+    /// under one holding is safe only while the lock is held by the same.
+    pub fn session(&self) -> Session {
+        match &self.held {
+            Held::AdvisoryLock { session, .. } => Session(session.load(Ordering::Acquire)),
+            Held::LockFile { .. } | Held::Alone => Session(1),
+        }
+    }
+
+    /// The holding under which the lock is held now, if it is. A `flock`
+    /// is held as long as the process lives; an advisory lock is lost with
+    /// its connection, which the server may close (a restart,
+    /// `idle_session_timeout`, `pg_terminate_backend`) before the keeper
+    /// notices: asked of the server.
+    pub async fn held(&self, db: &Db) -> DbResult<Option<Session>> {
+        let believed = self.session();
+        match &self.held {
+            Held::LockFile { .. } | Held::Alone => Ok(Some(believed)),
+            Held::AdvisoryLock { .. } if believed.0 == 0 => Ok(None),
+            Held::AdvisoryLock { .. } => {
+                let mut tx = db.platform(super::Mode::Read).await?;
+                let held: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                     AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 2 \
+                     AND pid = $3",
+                )
+                .bind(i64::from(ADVISORY_NAMESPACE))
+                .bind(self.id.get())
+                .bind(believed.0)
+                .fetch_one(tx.conn())
+                .await?;
+                Ok((held > 0).then_some(believed))
+            }
+        }
     }
 
     /// Whether the writer `other` is registered now (this process is).
@@ -176,7 +239,7 @@ impl Drop for Registration {
             Held::LockFile { path, .. } => {
                 let _ = std::fs::remove_file(path);
             }
-            Held::AdvisoryLock { keeper } => keeper.abort(),
+            Held::AdvisoryLock { keeper, .. } => keeper.abort(),
             Held::Alone => {}
         }
     }
@@ -201,16 +264,29 @@ async fn take_advisory_lock(conn: &mut AnyConnection, id: WriterId) -> sqlx::Res
         .await
 }
 
+async fn backend_pid(conn: &mut AnyConnection) -> sqlx::Result<i32> {
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(conn)
+        .await
+}
+
 /// Keeps the lock's connection open, and when the server dropped it,
-/// connects again and takes the same lock back. Meanwhile other processes
-/// take this one for dead and may extend documents without its unwritten
-/// entries: logged, as the resends of its events restore them.
-async fn keep_advisory_lock(options: AnyConnectOptions, mut conn: AnyConnection, id: WriterId) {
+/// connects again and takes the same lock back as a new [`Session`].
+/// Meanwhile other processes take this one for dead and may extend
+/// documents without its unwritten entries, so the ingest syncer drops
+/// what it has not written under the old one (`ingest::sync_objects`).
+async fn keep_advisory_lock(
+    options: AnyConnectOptions,
+    mut conn: AnyConnection,
+    id: WriterId,
+    session: Arc<AtomicI32>,
+) {
     loop {
         tokio::time::sleep(KEEP_ALIVE).await;
         if conn.ping().await.is_ok() {
             continue;
         }
+        session.store(0, Ordering::Release);
         tracing::warn!("lost the connection holding this writer's lock; taking it again");
         conn = loop {
             tokio::time::sleep(RECONNECT).await;
@@ -218,7 +294,13 @@ async fn keep_advisory_lock(options: AnyConnectOptions, mut conn: AnyConnection,
                 continue;
             };
             match take_advisory_lock(&mut fresh, id).await {
-                Ok(true) => break fresh,
+                Ok(true) => match backend_pid(&mut fresh).await {
+                    Ok(pid) => {
+                        session.store(pid, Ordering::Release);
+                        break fresh;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "taking this writer's lock again failed"),
+                },
                 Ok(false) => tracing::error!("another connection holds this writer's lock"),
                 Err(e) => tracing::warn!(error = %e, "taking this writer's lock again failed"),
             }

@@ -237,6 +237,22 @@ async fn a_resend_writes_the_objects_a_crash_lost(app: TestApp) {
     assert_eq!(std::fs::read_dir(&set_aside).unwrap().count(), 0);
 }
 
+/// Sends a Retell webhook that must still be unanswered after `held_ms`
+/// (it waits for a write), then lets `release` write and takes the answer.
+async fn held_until(
+    (app, url, body): (&TestApp, &str, &str),
+    held_ms: u64,
+    what: &str,
+    release: impl FnOnce(),
+) -> Reply {
+    let sending = send_retell(app, url, body);
+    tokio::pin!(sending);
+    let early = tokio::time::timeout(std::time::Duration::from_millis(held_ms), &mut sending);
+    assert!(early.await.is_err(), "{what}");
+    release();
+    sending.await
+}
+
 /// Another process (a second node, `switchboard import`) commits an event
 /// of a call and writes its raw entry in its next sync round. However long
 /// that takes, a process extending the document meanwhile waits for it while
@@ -277,31 +293,53 @@ async fn a_live_writer_is_waited_for_and_a_dead_one_is_not(app: TestApp) {
         async move { app.as_table_owner(&sql).await }
     };
 
+    // The other process's sync round: the document with its entry.
+    let written_by_other = |mut entries: Vec<Value>, key: &str| {
+        entries.insert(
+            0,
+            json!({"event_key": key, "received_at": now_ms() - 60_000,
+                   "payload": {"event": "call_started", "from": "the other process"}}),
+        );
+        std::fs::write(&raw, serde_json::to_vec(&entries).unwrap()).unwrap();
+    };
+
     committed_by_other("other-process-1").await;
     let ended = retell_event("call_ended", "call-shared", json!({"duration_ms": 5_000}));
-    let sending = send_retell(app, &url, &ended);
-    tokio::pin!(sending);
-    assert!(
-        tokio::time::timeout(std::time::Duration::from_millis(2_500), &mut sending)
-            .await
-            .is_err(),
-        "the document was extended without the live process's entry"
-    );
-    let mut written = entries();
-    written.insert(
-        0,
-        json!({"event_key": "other-process-1", "received_at": now_ms() - 60_000,
-               "payload": {"event": "call_started", "from": "the other process"}}),
-    );
-    std::fs::write(&raw, serde_json::to_vec(&written).unwrap()).unwrap();
-    let reply = sending.await;
+    let reply = held_until(
+        (app, &url, &ended),
+        2_500,
+        "the document was extended without the live process's entry",
+        || written_by_other(entries(), "other-process-1"),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(keys().len(), 3, "{:?}", keys());
     assert_eq!(keys()[0], "other-process-1");
 
+    // A document that does not parse is one a process is still creating
+    // (decision 0014): waited for while a writer of the call's events
+    // lives, though its event is not the call's latest.
+    committed_by_other("other-process-2").await;
+    let whole = std::fs::read(&raw).unwrap();
+    std::fs::write(&raw, &whole[..whole.len() / 2]).unwrap();
+    let analyzed = retell_event(
+        "call_analyzed",
+        "call-shared",
+        json!({"duration_ms": 6_000}),
+    );
+    let reply = held_until(
+        (app, &url, &analyzed),
+        3_000,
+        "a document the live process is writing was set aside",
+        || written_by_other(serde_json::from_slice(&whole).unwrap(), "other-process-2"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(keys().len(), 5, "{:?}", keys());
+
     // The other process dies before writing its next entry: nothing is
     // waited for, and the entry is missing until the event's resend.
-    committed_by_other("other-process-2").await;
+    committed_by_other("other-process-3").await;
     drop(other);
     let sent = std::time::Instant::now();
     let analyzed = retell_event(
@@ -316,8 +354,8 @@ async fn a_live_writer_is_waited_for_and_a_dead_one_is_not(app: TestApp) {
         "waited {:?} for a process that is gone",
         sent.elapsed()
     );
-    assert_eq!(keys().len(), 4, "{:?}", keys());
-    assert!(!keys().iter().any(|k| k == "other-process-2"));
+    assert_eq!(keys().len(), 6, "{:?}", keys());
+    assert!(!keys().iter().any(|k| k == "other-process-3"));
 }
 
 async fn retell_events_merge_into_one_call_exactly_once(app: TestApp) {
@@ -3013,4 +3051,67 @@ async fn calls_go_to_the_agent_their_payload_names(app: TestApp) {
     };
     assert_eq!(status(front).await, "active");
     assert_eq!(status(billing).await, "pending_validation");
+}
+
+/// A PostgreSQL writer's lock is held by a connection the server may close
+/// (a restart, `idle_session_timeout`, `pg_terminate_backend`). Meanwhile
+/// other nodes take the writer for dead (decision 0018), so what it has not
+/// written must not be written over theirs: its events are answered 503
+/// and the resend, once the lock is back, stores them.
+#[tokio::test]
+async fn postgres_a_writer_that_lost_its_lock_answers_nothing_2xx() {
+    let Some(app) = TestApp::spawn(
+        crate::helpers::Backend::Postgres,
+        "postgres_a_writer_that_lost_its_lock_answers_nothing_2xx",
+    )
+    .await
+    else {
+        return;
+    };
+    let (_owner, agent, tenant) = retell_agent(&app, "acme").await;
+    let url = agent["webhook_url"].as_str().unwrap().to_owned();
+    let holders = || {
+        app.owner_strings(
+            "SELECT pid::text FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND classid::bigint = 1396856658 AND objsubid = 2 \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+    };
+    let held = holders().await;
+    assert_eq!(held.len(), 1, "the server holds one writer lock: {held:?}");
+    app.as_table_owner(&format!("SELECT pg_terminate_backend({})", held[0]))
+        .await;
+
+    let started = retell_event("call_started", "call-unfenced", json!({}));
+    let refused = send_retell(&app, &url, &started).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.text
+    );
+    // Taken again within a few seconds, by a new connection.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while holders().await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lock was not taken again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The first round under the new connection still drops what it has:
+    // a batch may have built on versions from before the loss.
+    let mut resent = send_retell(&app, &url, &started).await;
+    if resent.status == StatusCode::SERVICE_UNAVAILABLE {
+        resent = send_retell(&app, &url, &started).await;
+    }
+    assert_eq!(resent.status, StatusCode::OK, "{}", resent.text);
+    let call = resent.body["call_id"].as_str().unwrap();
+    let raw = app
+        .state
+        .config
+        .data_dir
+        .join(format!("objects/{tenant}/raw/{call}.json"));
+    let entries: Vec<Value> = serde_json::from_slice(&std::fs::read(&raw).unwrap()).unwrap();
+    assert_eq!(entries.len(), 1);
 }
