@@ -418,7 +418,7 @@ impl Ingestor {
                     running.spawn(sync_objects(
                         objects.clone(),
                         unsynced.clone(),
-                        (db.clone(), registration.clone(), drops.clone()),
+                        (registration.clone(), drops.clone()),
                         hints,
                         events,
                         to_sync,
@@ -570,7 +570,7 @@ const RETRY_ROUND_AFTER: std::time::Duration = std::time::Duration::from_secs(1)
 async fn sync_objects(
     objects: Objects,
     unsynced: Unsynced,
-    (db, registration, drops): (Db, Arc<Registration>, Arc<std::sync::atomic::AtomicU64>),
+    (registration, drops): (Arc<Registration>, Arc<std::sync::atomic::AtomicU64>),
     hints: Hints,
     events: crate::events::Events,
     mut to_sync: mpsc::Receiver<Committed>,
@@ -599,15 +599,7 @@ async fn sync_objects(
             .iter()
             .map(|(key, batch, _)| (key.clone(), *batch))
             .collect();
-        let held = match registration.held(&db).await {
-            Ok(held) => held,
-            Err(e) => {
-                tracing::error!(error = %e, "checking this writer's lock failed; the round's events are answered 503 and retried");
-                failed = true;
-                answer_unsynced(round, format!("checking this writer's lock: {e}"));
-                continue;
-            }
-        };
+        let held = registration.held().await;
         if held.is_none_or(|now| now != session || round.iter().any(|b| b.session != now)) {
             tracing::error!("this writer's lock was lost; its unwritten objects are dropped and their events answered 503");
             drops.fetch_add(1, std::sync::atomic::Ordering::AcqRel);

@@ -81,6 +81,7 @@ enum Held {
     /// Held by a connection of its own, which a task keeps open.
     AdvisoryLock {
         keeper: tokio::task::JoinHandle<()>,
+        holder: Holder,
         /// The holding connection's server process id; 0 while it is
         /// being replaced.
         session: Arc<AtomicI32>,
@@ -137,16 +138,22 @@ impl Registration {
                         break id;
                     }
                 };
-                let session = Arc::new(AtomicI32::new(backend_pid(&mut conn).await?));
+                let pid = backend_pid(&mut conn).await?;
+                let session = Arc::new(AtomicI32::new(pid));
+                let holder: Holder = Arc::new(tokio::sync::Mutex::new(Some((conn, pid))));
                 let keeper = tokio::spawn(keep_advisory_lock(
                     options.clone(),
-                    conn,
+                    holder.clone(),
                     id,
                     session.clone(),
                 ));
                 Ok(Registration {
                     id,
-                    held: Held::AdvisoryLock { keeper, session },
+                    held: Held::AdvisoryLock {
+                        keeper,
+                        holder,
+                        session,
+                    },
                 })
             }
         }
@@ -166,28 +173,18 @@ impl Registration {
     }
 
     /// The holding under which the lock is held now, if it is. A `flock`
-    /// is held as long as the process lives; an advisory lock is lost with
+    /// is held as long as the process lives. An advisory lock is lost with
     /// its connection, which the server may close (a restart,
     /// `idle_session_timeout`, `pg_terminate_backend`) before the keeper
-    /// notices: asked of the server.
-    pub async fn held(&self, db: &Db) -> DbResult<Option<Session>> {
-        let believed = self.session();
+    /// notices; the session never lets go of it otherwise, so a round trip
+    /// on that connection tells.
+    pub async fn held(&self) -> Option<Session> {
         match &self.held {
-            Held::LockFile { .. } | Held::Alone => Ok(Some(believed)),
-            Held::AdvisoryLock { .. } if believed.0 == 0 => Ok(None),
-            Held::AdvisoryLock { .. } => {
-                let mut tx = db.platform(super::Mode::Read).await?;
-                let held: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
-                     AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 2 \
-                     AND pid = $3",
-                )
-                .bind(i64::from(ADVISORY_NAMESPACE))
-                .bind(self.id.get())
-                .bind(believed.0)
-                .fetch_one(tx.conn())
-                .await?;
-                Ok((held > 0).then_some(believed))
+            Held::LockFile { .. } | Held::Alone => Some(self.session()),
+            Held::AdvisoryLock { holder, .. } => {
+                let mut holding = holder.lock().await;
+                let (conn, pid) = holding.as_mut()?;
+                conn.ping().await.ok().map(|()| Session(*pid))
             }
         }
     }
@@ -270,6 +267,10 @@ async fn backend_pid(conn: &mut AnyConnection) -> sqlx::Result<i32> {
         .await
 }
 
+/// The connection holding a PostgreSQL writer's lock and its server
+/// process id; `None` while it is being replaced.
+type Holder = Arc<tokio::sync::Mutex<Option<(AnyConnection, i32)>>>;
+
 /// Keeps the lock's connection open, and when the server dropped it,
 /// connects again and takes the same lock back as a new [`Session`].
 /// Meanwhile other processes take this one for dead and may extend
@@ -277,33 +278,38 @@ async fn backend_pid(conn: &mut AnyConnection) -> sqlx::Result<i32> {
 /// what it has not written under the old one (`ingest::sync_objects`).
 async fn keep_advisory_lock(
     options: AnyConnectOptions,
-    mut conn: AnyConnection,
+    holder: Holder,
     id: WriterId,
     session: Arc<AtomicI32>,
 ) {
     loop {
         tokio::time::sleep(KEEP_ALIVE).await;
-        if conn.ping().await.is_ok() {
-            continue;
+        {
+            let mut holding = holder.lock().await;
+            if let Some((conn, _)) = holding.as_mut() {
+                if conn.ping().await.is_ok() {
+                    continue;
+                }
+            }
+            *holding = None;
+            session.store(0, Ordering::Release);
         }
-        session.store(0, Ordering::Release);
         tracing::warn!("lost the connection holding this writer's lock; taking it again");
-        conn = loop {
+        let fresh = loop {
             tokio::time::sleep(RECONNECT).await;
             let Ok(mut fresh) = AnyConnection::connect_with(&options).await else {
                 continue;
             };
             match take_advisory_lock(&mut fresh, id).await {
                 Ok(true) => match backend_pid(&mut fresh).await {
-                    Ok(pid) => {
-                        session.store(pid, Ordering::Release);
-                        break fresh;
-                    }
+                    Ok(pid) => break (fresh, pid),
                     Err(e) => tracing::warn!(error = %e, "taking this writer's lock again failed"),
                 },
                 Ok(false) => tracing::error!("another connection holds this writer's lock"),
                 Err(e) => tracing::warn!(error = %e, "taking this writer's lock again failed"),
             }
         };
+        session.store(fresh.1, Ordering::Release);
+        *holder.lock().await = Some(fresh);
     }
 }
