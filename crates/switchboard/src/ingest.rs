@@ -54,6 +54,10 @@ pub enum IngestError {
     /// The event committed, but its objects could not be made durable.
     #[error("{0}")]
     NotDurable(String),
+    /// This process's writer lock was lost while a batch was written
+    /// (decision 0018): it did not commit.
+    #[error("this writer's lock was lost while the batch was written")]
+    LockLost,
     /// An import's input could not be read on, after `taken` lines.
     #[error("the input could not be read after {taken} lines (those were imported): {error}")]
     Input { taken: usize, error: std::io::Error },
@@ -63,7 +67,7 @@ impl From<IngestError> for Problem {
     fn from(e: IngestError) -> Self {
         match e {
             IngestError::Db(db) => db.into(),
-            IngestError::Batch(_) => Problem::new(
+            IngestError::Batch(_) | IngestError::LockLost => Problem::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 "storage-unavailable",
                 "Storage is unavailable",
@@ -89,6 +93,41 @@ impl From<IngestError> for Problem {
                 )
                 .detail("nothing was stored; send it again later")
             }
+        }
+    }
+}
+
+impl IngestError {
+    /// Whether the error is the storage's as a whole (out of reach, busy,
+    /// full, or this writer's lock lost) rather than one event's: then
+    /// every event of a batch would fail on its own as well.
+    fn is_storage_wide(&self) -> bool {
+        match self {
+            IngestError::Db(DbError::Other(e)) => match e {
+                sqlx::Error::Database(db) => {
+                    let code = db.code().unwrap_or_default();
+                    // SQLite's primary result code is the low byte of its
+                    // extended one: BUSY, LOCKED, IOERR, FULL, CANTOPEN.
+                    let sqlite = code
+                        .parse::<i32>()
+                        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13 | 14));
+                    // PostgreSQL's SQLSTATE classes: connection exceptions,
+                    // insufficient resources, operator intervention, system
+                    // errors.
+                    let postgres = ["08", "53", "57", "58"]
+                        .iter()
+                        .any(|class| code.starts_with(class));
+                    sqlite || postgres
+                }
+                sqlx::Error::ColumnDecode { .. }
+                | sqlx::Error::Decode(_)
+                | sqlx::Error::ColumnNotFound(_)
+                | sqlx::Error::RowNotFound
+                | sqlx::Error::TypeNotFound { .. } => false,
+                _ => true,
+            },
+            IngestError::LockLost => true,
+            _ => false,
         }
     }
 }
@@ -168,10 +207,10 @@ struct Job {
     raw: RawPayload,
     /// The call as this event alone describes it, stored if it is the
     /// call's first (most are: providers send one or three per call);
-    /// taken by the batch that writes it.
+    /// taken by the batch that writes it (see [`Job::first`]).
     alone: Option<Projection>,
     /// The raw document of a call that has only this event.
-    raw_alone: Vec<u8>,
+    raw_alone: Bytes,
 }
 
 impl Job {
@@ -191,7 +230,7 @@ impl Job {
             received_at,
             event_key: event_key.clone(),
         }]));
-        let raw_alone = raw_document(&event_key, received_at, &raw);
+        let raw_alone = raw_document(&event_key, received_at, &raw).into();
         Job {
             scope,
             source,
@@ -209,6 +248,23 @@ impl Job {
 }
 
 impl Job {
+    /// The call as this event alone describes it. Prepared on the request
+    /// thread; a job written a second time (alone, after its batch failed)
+    /// has it made again from the packed update.
+    fn first(&mut self) -> Result<Projection, IngestError> {
+        if let Some(first) = self.alone.take() {
+            return Ok(first);
+        }
+        let update = switchboard_ingest::packed::unpack(self.update.as_str()).map_err(|e| {
+            IngestError::Batch(format!("an update packed just now does not unpack: {e}"))
+        })?;
+        Ok(Projection::of(vec![StoredUpdate {
+            update,
+            received_at: self.received_at,
+            event_key: self.event_key.clone(),
+        }]))
+    }
+
     /// Tenant, then the call: the order a batch takes its locks in. Not
     /// the agent: events of one call may name different agents, and two
     /// batches ordering such calls differently could deadlock.
@@ -519,34 +575,78 @@ async fn next_batch<T>(rx: &mut mpsc::Receiver<T>, linger: std::time::Duration) 
 
 async fn write_batches(writer: Writer, rx: Queue, linger: std::time::Duration) {
     loop {
-        let Some(batch) = next_batch(&mut *rx.lock().await, linger).await else {
+        let Some(mut batch) = next_batch(&mut *rx.lock().await, linger).await else {
             return;
         };
-        let (jobs, replies): (Vec<Job>, Vec<_>) = batch.into_iter().unzip();
-        let tenants: Vec<TenantId> = jobs.iter().map(|j| j.scope.tenant_id()).collect();
-        let count = jobs.len();
-        let session = writer.registration.session();
-        match write_batch(&writer, jobs).await {
-            Ok(results) => {
-                // A closed syncer drops the replies: "the ingest writer stopped".
-                let _ = writer
-                    .committed
-                    .send(Committed {
-                        tenants,
-                        results,
-                        replies,
-                        session,
-                    })
-                    .await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, events = count, "an ingest batch failed; nothing of it was stored");
-                let message = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(IngestError::Batch(message.clone())));
-                }
+        // Every batch locks its calls' rows in this one order, so two
+        // batches on PostgreSQL cannot each wait for a call the other
+        // created first (a deadlock, found by the concurrent-events test).
+        // Stable: the events of one call keep their order of arrival.
+        batch.sort_by(|(a, _), (b, _)| a.lock_order().cmp(&b.lock_order()));
+        let (mut jobs, replies): (Vec<Job>, Vec<_>) = batch.into_iter().unzip();
+        let failed = match write_and_pass_on(&writer, &mut jobs, replies).await {
+            Ok(()) => continue,
+            Err(failed) => failed,
+        };
+        // One event whose call cannot be written (a stored row that does not
+        // read back, say) must not fail the events that came with it: each
+        // is written alone. Not when the database itself is out of reach
+        // or busy, where each would fail as slowly as the batch did.
+        if jobs.len() == 1 || failed.error.is_storage_wide() {
+            failed.answer(jobs.len());
+            continue;
+        }
+        tracing::warn!(error = %failed.error, events = jobs.len(), "an ingest batch failed; its events are written one by one");
+        for (job, reply) in jobs.iter_mut().zip(failed.replies) {
+            if let Err(alone) =
+                write_and_pass_on(&writer, std::slice::from_mut(job), vec![reply]).await
+            {
+                alone.answer(1);
             }
         }
+    }
+}
+
+/// A batch that did not commit: nothing of it was stored.
+struct Failed {
+    error: IngestError,
+    replies: Vec<Reply>,
+}
+
+impl Failed {
+    fn answer(self, events: usize) {
+        tracing::error!(error = %self.error, events, "an ingest batch failed; nothing of it was stored");
+        let message = self.error.to_string();
+        for reply in self.replies {
+            let _ = reply.send(Err(IngestError::Batch(message.clone())));
+        }
+    }
+}
+
+/// Writes `jobs` (in lock order) as one batch and passes it to the syncer,
+/// which answers `replies` once its objects are durable.
+async fn write_and_pass_on(
+    writer: &Writer,
+    jobs: &mut [Job],
+    replies: Vec<Reply>,
+) -> Result<(), Failed> {
+    let tenants: Vec<TenantId> = jobs.iter().map(|j| j.scope.tenant_id()).collect();
+    let session = writer.registration.session();
+    match write_batch(writer, jobs).await {
+        Ok(results) => {
+            // A closed syncer drops the replies: "the ingest writer stopped".
+            let _ = writer
+                .committed
+                .send(Committed {
+                    tenants,
+                    results,
+                    replies,
+                    session,
+                })
+                .await;
+            Ok(())
+        }
+        Err(error) => Err(Failed { error, replies }),
     }
 }
 
@@ -657,54 +757,34 @@ fn answer_unsynced(round: Vec<Committed>, message: String) {
     }
 }
 
-/// Writes every job in one transaction (tenant by tenant), registers the
-/// objects that follow as not yet durable, and commits: all of the batch is
-/// stored, or none of it.
-async fn write_batch(writer: &Writer, jobs: Vec<Job>) -> Result<Vec<Accepted>, IngestError> {
-    let mut results: Vec<Option<Accepted>> = vec![None; jobs.len()];
-    let mut jobs: Vec<(usize, Job)> = jobs.into_iter().enumerate().collect();
-    // Every batch locks its calls' rows in this one order, so two batches
-    // on PostgreSQL cannot each wait for a call the other created first (a
-    // deadlock, found by the concurrent-events test). Stable: the events of
-    // one call keep their order of arrival.
-    jobs.sort_by(|(_, a), (_, b)| a.lock_order().cmp(&b.lock_order()));
+/// Writes every job (in lock order) in one transaction, tenant by tenant,
+/// registers the objects that follow as not yet durable, and commits: all
+/// of the batch is stored, or none of it. Answers in the jobs' order.
+async fn write_batch(writer: &Writer, jobs: &mut [Job]) -> Result<Vec<Accepted>, IngestError> {
+    let mut results = Vec::with_capacity(jobs.len());
     let mut tx: Option<TenantTx> = None;
     // Two events of one call in a batch: its last objects are the whole story.
     let mut puts = Puts::default();
     let drops = writer.drops.load(std::sync::atomic::Ordering::Acquire);
-    while !jobs.is_empty() {
-        let tenant = jobs[0].1.scope.tenant_id();
-        let end = jobs
-            .iter()
-            .position(|(_, j)| j.scope.tenant_id() != tenant)
-            .unwrap_or(jobs.len());
-        let group: Vec<(usize, Job)> = jobs.drain(..end).collect();
+    for group in jobs.chunk_by_mut(|a, b| a.scope.tenant_id() == b.scope.tenant_id()) {
         let tx = match &mut tx {
             Some(open) => {
-                open.rescope(&group[0].1.scope).await?;
+                open.rescope(&group[0].scope).await?;
                 open
             }
-            None => tx.insert(writer.db.tenant(&group[0].1.scope, Mode::Write).await?),
+            None => tx.insert(writer.db.tenant(&group[0].scope, Mode::Write).await?),
         };
-        for (i, accepted) in write_tenant(tx, writer, group, &mut puts).await? {
-            results[i] = Some(accepted);
-        }
+        results.extend(write_tenant(tx, writer, group, &mut puts).await?);
     }
     let batch = writer
         .batches
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let keys = writer.unsynced.register(
-        batch,
-        puts.objects
-            .into_iter()
-            .map(|(key, bytes)| (key, bytes.into()))
-            .collect(),
-    );
+    let keys = writer
+        .unsynced
+        .register(batch, puts.objects.into_iter().collect());
     if writer.drops.load(std::sync::atomic::Ordering::Acquire) != drops {
         writer.unsynced.forget_batch(batch, keys);
-        return Err(IngestError::Batch(
-            "this writer's lock was lost while the batch was written".into(),
-        ));
+        return Err(IngestError::LockLost);
     }
     if let Some(tx) = tx {
         if let Err(e) = tx.commit().await {
@@ -713,16 +793,13 @@ async fn write_batch(writer: &Writer, jobs: Vec<Job>) -> Result<Vec<Accepted>, I
         }
     }
     writer.unsynced.committed(batch, keys);
-    results
-        .into_iter()
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| IngestError::Batch("an event of the batch was not written".into()))
+    Ok(results)
 }
 
 /// The objects a batch writes, by key: a later version replaces an earlier.
 #[derive(Default)]
 struct Puts {
-    objects: HashMap<ObjectKey, Vec<u8>>,
+    objects: HashMap<ObjectKey, Bytes>,
     /// Live writers this batch already waited [`LIVE_WRITER_WAIT`] for in
     /// vain: not waited for again by the batch's other calls.
     stuck: Vec<WriterId>,
@@ -763,18 +840,18 @@ impl Puts {
         writer: &Writer,
         key: &ObjectKey,
         committed: &[calls::EventOrigin],
-    ) -> Result<Option<Vec<u8>>, IngestError> {
+    ) -> Result<Option<Bytes>, IngestError> {
         if let Some(pending) = self.objects.get(key) {
             return Ok(Some(pending.clone()));
         }
         if let Some(unsynced) = writer.unsynced.get(key) {
-            return Ok(Some(unsynced.to_vec()));
+            return Ok(Some(unsynced));
         }
         let waited = std::time::Instant::now();
         let mut pause = std::time::Duration::from_millis(2);
         loop {
             let stored = match writer.objects.get_with_modified(key).await {
-                Ok((stored, modified)) => Some((stored.to_vec(), modified)),
+                Ok((stored, modified)) => Some((stored, modified)),
                 Err(object_store::Error::NotFound { .. }) => None,
                 Err(e) => return Err(e.into()),
             };
@@ -863,15 +940,15 @@ fn raw_entries(doc: &[u8]) -> Result<Vec<RawEntry<'_>>, IngestError> {
 async fn write_tenant(
     tx: &mut TenantTx,
     writer: &Writer,
-    mut group: Vec<(usize, Job)>,
+    group: &mut [Job],
     puts: &mut Puts,
-) -> Result<Vec<(usize, Accepted)>, IngestError> {
+) -> Result<Vec<Accepted>, IngestError> {
     // A call's later events in the batch find it created by its first:
     // `upsert_of[k]` is the upsert of job k's call.
     let mut first_of: HashMap<(Source, &str), usize> = HashMap::new();
     let mut upsert_of = Vec::with_capacity(group.len());
     let mut firsts = Vec::new();
-    for (k, (_, job)) in group.iter().enumerate() {
+    for (k, job) in group.iter().enumerate() {
         let next = first_of.len();
         let upsert = *first_of
             .entry((job.source, job.external_id.as_str()))
@@ -881,19 +958,17 @@ async fn write_tenant(
         }
         upsert_of.push(upsert);
     }
+    drop(first_of);
     let firsts: Vec<(usize, Projection)> = firsts
         .into_iter()
-        .map(|k| {
-            let first = group[k].1.alone.take();
-            (k, first.expect("a job's projection is taken once"))
-        })
-        .collect();
+        .map(|k| Ok((k, group[k].first()?)))
+        .collect::<Result<_, IngestError>>()?;
     let upserts = calls::create_or_lock_many(
         tx,
         firsts
             .into_iter()
             .map(|(k, first)| {
-                let job = &group[k].1;
+                let job = &group[k];
                 calls::FirstEvent {
                     source: job.source,
                     external_id: &job.external_id,
@@ -910,7 +985,7 @@ async fn write_tenant(
     // Ordered by agent: agent rows are locked in one order too.
     let mut last_seen: std::collections::BTreeMap<AgentId, i64> = Default::default();
     let mut accepted = Vec::with_capacity(group.len());
-    for ((i, job), first) in group.into_iter().zip(upsert_of) {
+    for (job, first) in group.iter().zip(upsert_of) {
         // A call posted or imported for an agent leaves its status alone.
         if let Some(agent) = job.seen {
             let at = last_seen.entry(agent).or_insert(job.received_at);
@@ -919,10 +994,7 @@ async fn write_tenant(
         let upserted = upserts[first]
             .take()
             .unwrap_or(Upserted::Existing(call_ids[first]));
-        accepted.push((
-            i,
-            write_one(tx, writer, job, upserted, &mut deferred, puts).await?,
-        ));
+        accepted.push(write_one(tx, writer, job, upserted, &mut deferred, puts).await?);
     }
     deferred.flush(tx, writer).await?;
     for (agent, at) in last_seen {
@@ -936,12 +1008,12 @@ async fn write_tenant(
 /// write's cost. Written before anything reads them (an event of a call
 /// that is not new) and before the transaction leaves the tenant.
 #[derive(Default)]
-struct Deferred {
-    events: Vec<calls::NewEvent>,
+struct Deferred<'a> {
+    events: Vec<calls::NewEvent<'a>>,
     to_analyse: Vec<CallId>,
 }
 
-impl Deferred {
+impl Deferred<'_> {
     async fn flush(&mut self, tx: &mut TenantTx, writer: &Writer) -> Result<(), IngestError> {
         calls::insert_new_events(tx, writer.registration.id(), &self.events).await?;
         pipeline_jobs::enqueue_many(tx, &self.to_analyse, now_ms()).await?;
@@ -951,12 +1023,12 @@ impl Deferred {
     }
 }
 
-async fn write_one(
+async fn write_one<'a>(
     tx: &mut TenantTx,
     writer: &Writer,
-    job: Job,
+    job: &'a Job,
     upserted: Upserted,
-    deferred: &mut Deferred,
+    deferred: &mut Deferred<'a>,
     puts: &mut Puts,
 ) -> Result<Accepted, IngestError> {
     let (record, raw_document, created, duplicate) = match upserted {
@@ -964,14 +1036,14 @@ async fn write_one(
             let record = *record;
             deferred.events.push(calls::NewEvent {
                 call: record.id,
-                event_key: job.event_key,
+                event_key: &job.event_key,
                 received_at: job.received_at,
-                update: job.update,
+                update: &job.update,
             });
             if record.fields.has_turns() {
                 deferred.to_analyse.push(record.id);
             }
-            (record, Some(job.raw_alone), true, false)
+            (record, Some(job.raw_alone.clone()), true, false)
         }
         Upserted::Existing(call) => {
             deferred.flush(tx, writer).await?;
@@ -1010,7 +1082,7 @@ async fn write_one(
                 job.received_at,
                 &job.raw,
             )?;
-            (record, document, false, !new)
+            (record, document.map(Bytes::from), false, !new)
         }
     };
     let call = record.id;
@@ -1024,14 +1096,16 @@ async fn write_one(
 
 impl Puts {
     /// The call's meta object, and its raw document when it changed.
-    fn put_call(&mut self, scope: &TenantScope, record: CallRecord, raw: Option<Vec<u8>>) {
+    fn put_call(&mut self, scope: &TenantScope, record: CallRecord, raw: Option<Bytes>) {
         let call = record.id;
         if let Some(raw) = raw {
             self.objects.insert(ObjectKey::raw(scope, call), raw);
         }
         self.objects.insert(
             ObjectKey::meta(scope, call),
-            serde_json::to_vec(&CallView::new(record, false)).expect("serialises"),
+            serde_json::to_vec(&CallView::new(record, false))
+                .expect("serialises")
+                .into(),
         );
     }
 }
@@ -1543,6 +1617,18 @@ mod tests {
         assert_eq!(next_batch(&mut rx, LINGER).await.unwrap(), vec![7]);
         assert_eq!(start.elapsed(), Duration::ZERO);
         assert_eq!(next_batch(&mut rx, LINGER).await, None);
+    }
+
+    #[test]
+    fn only_errors_of_the_storage_as_a_whole_fail_every_event_of_a_batch() {
+        let decode = sqlx::Error::ColumnDecode {
+            index: "update_json".into(),
+            source: "packed text is not base64".into(),
+        };
+        assert!(!IngestError::Db(DbError::Other(decode)).is_storage_wide());
+        assert!(!IngestError::Batch("a locked call vanished".into()).is_storage_wide());
+        assert!(IngestError::Db(DbError::Other(sqlx::Error::PoolTimedOut)).is_storage_wide());
+        assert!(IngestError::LockLost.is_storage_wide());
     }
 
     #[test]

@@ -275,11 +275,11 @@ fn call_ids(rows: &[AnyRow]) -> DbResult<Vec<CallId>> {
 }
 
 /// An event of a call created in the same transaction: new by construction.
-pub struct NewEvent {
+pub struct NewEvent<'a> {
     pub call: CallId,
-    pub event_key: String,
+    pub event_key: &'a str,
     pub received_at: i64,
-    pub update: Packed,
+    pub update: &'a Packed,
 }
 
 const INSERT_EVENTS: &str =
@@ -289,7 +289,7 @@ const INSERT_EVENTS: &str =
 pub async fn insert_new_events(
     tx: &mut TenantTx,
     writer: WriterId,
-    events: &[NewEvent],
+    events: &[NewEvent<'_>],
 ) -> DbResult<()> {
     if events.is_empty() {
         return Ok(());
@@ -305,7 +305,7 @@ pub async fn insert_new_events(
     for e in events {
         query = query
             .bind(e.call.to_string())
-            .bind(e.event_key.as_str())
+            .bind(e.event_key)
             .bind(e.received_at)
             .bind(e.update.as_str());
     }

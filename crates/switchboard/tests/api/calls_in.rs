@@ -32,6 +32,7 @@ crate::on_both_backends!(
     a_webhook_on_its_way_does_not_switch_an_agent_back_on,
     webhooks_are_limited_per_agent_not_per_address,
     calls_go_to_the_agent_their_payload_names,
+    a_call_that_cannot_be_written_fails_only_its_own_event,
 );
 
 const RETELL_KEY: &str = "key_retell_test_0123456789";
@@ -2946,6 +2947,78 @@ async fn webhooks_are_limited_per_agent_not_per_address(app: TestApp) {
         guessed.contains(&StatusCode::TOO_MANY_REQUESTS),
         "guessing URLs is limited per address: {guessed:?}"
     );
+}
+
+/// Events are written in shared transactions (group commit). One whose
+/// call cannot be written — here its stored event no longer reads back —
+/// used to fail every event that shared its batch; now the others are
+/// written one by one and only it is refused.
+async fn a_call_that_cannot_be_written_fails_only_its_own_event(app: TestApp) {
+    // Small batches wait this long for more events, so that the ones sent
+    // below together share one.
+    let app = TestApp::spawn_with(app.backend, "lingering batches", |c| {
+        c.database.ingest_linger_us = 400_000;
+    })
+    .await
+    .unwrap();
+    let (owner, agent, tenant) = retell_agent(&app, "acme").await;
+    let url = agent["webhook_url"].as_str().unwrap().to_owned();
+    let started = send_retell(
+        &app,
+        &url,
+        &retell_event("call_started", "call-bad", json!({})),
+    )
+    .await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.text);
+    let bad = id_of(&app, &tenant, "call-bad").await;
+    app.as_table_owner(&format!(
+        "UPDATE call_events SET update_json = 'z1:not packed' WHERE tenant_id = '{tenant}' AND call_id = '{bad}'"
+    ))
+    .await;
+
+    let ended = |call: &str| {
+        retell_event(
+            "call_ended",
+            call,
+            json!({"end_timestamp": 1_770_000_060_000i64}),
+        )
+    };
+    let bodies: Vec<String> = std::iter::once(ended("call-bad"))
+        .chain((0..8).map(|i| ended(&format!("call-good-{i}"))))
+        .collect();
+    let replies =
+        futures_util::future::join_all(bodies.iter().map(|body| send_retell(&app, &url, body)))
+            .await;
+    assert_eq!(
+        replies[0].problem(StatusCode::SERVICE_UNAVAILABLE)["type"],
+        "/problems/storage-unavailable",
+        "{}",
+        replies[0].text
+    );
+    for (i, reply) in replies[1..].iter().enumerate() {
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "call-good-{i}: {}",
+            reply.text
+        );
+    }
+    let events_of = |call: String| {
+        format!("SELECT CAST(COUNT(*) AS TEXT) FROM call_events WHERE tenant_id = '{tenant}' AND call_id = '{call}'")
+    };
+    for i in 0..8 {
+        let id = id_of(&app, &tenant, &format!("call-good-{i}")).await;
+        let call = app.get(&format!("/api/v1/calls/{id}"), &owner).await;
+        assert_eq!(call.status, StatusCode::OK, "{}", call.text);
+        assert_eq!(
+            call.body["ended_at"], "2026-02-02T02:41:00Z",
+            "{}",
+            call.text
+        );
+        assert_eq!(app.owner_strings(&events_of(id)).await, ["1"]);
+    }
+    let events = app.owner_strings(&events_of(bad)).await;
+    assert_eq!(events, ["1"], "nothing of the refused event was stored");
 }
 
 async fn id_of(app: &TestApp, tenant: &str, external_id: &str) -> String {
