@@ -113,6 +113,14 @@ impl Source {
     pub fn is_agent_provider(self) -> bool {
         Self::AGENT_PROVIDERS.contains(&self)
     }
+
+    /// Whether a deleted call of this source stays deleted: its senders
+    /// resend and send later events on their own (webhooks, the recording
+    /// pull's look-back). A call posted or imported again is the tenant's
+    /// own request, and is created again.
+    pub fn keeps_deletions(self) -> bool {
+        !matches!(self, Source::Api | Source::Import)
+    }
 }
 
 impl std::str::FromStr for Source {

@@ -40,6 +40,10 @@ pub struct Accepted {
     /// The event was the call's first.
     #[serde(skip)]
     pub(crate) created: bool,
+    /// The tenant deleted the call and its sender resends on its own
+    /// (decision 0019): the event was acknowledged and not stored.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -979,7 +983,7 @@ async fn write_tenant(
             .collect(),
     )
     .await?;
-    let call_ids: Vec<CallId> = upserts.iter().map(Upserted::call_id).collect();
+    let later: Vec<Upserted> = upserts.iter().map(Upserted::for_later_events).collect();
     let mut upserts: Vec<Option<Upserted>> = upserts.into_iter().map(Some).collect();
     let mut deferred = Deferred::default();
     // Ordered by agent: agent rows are locked in one order too.
@@ -993,7 +997,7 @@ async fn write_tenant(
         }
         let upserted = upserts[first]
             .take()
-            .unwrap_or(Upserted::Existing(call_ids[first]));
+            .unwrap_or_else(|| later[first].for_later_events());
         accepted.push(write_one(tx, writer, job, upserted, &mut deferred, puts).await?);
     }
     deferred.flush(tx, writer).await?;
@@ -1032,6 +1036,14 @@ async fn write_one<'a>(
     puts: &mut Puts,
 ) -> Result<Accepted, IngestError> {
     let (record, raw_document, created, duplicate) = match upserted {
+        Upserted::Deleted(call) => {
+            return Ok(Accepted {
+                call_id: call,
+                duplicate: true,
+                created: false,
+                deleted: true,
+            })
+        }
         Upserted::Created(record) => {
             let record = *record;
             deferred.events.push(calls::NewEvent {
@@ -1091,6 +1103,7 @@ async fn write_one<'a>(
         call_id: call,
         duplicate,
         created,
+        deleted: false,
     })
 }
 

@@ -58,9 +58,8 @@ fn schedule_ms(cred: &Value) -> i64 {
 /// How far before its mark a run lists again (`lookback_minutes`, none
 /// unless the tenant's connection asks): a recording the provider lists
 /// only once its call is over appears after shorter calls that started
-/// later were taken, and the mark has passed its start. Off by default: a
-/// call the tenant deletes while its recording is still in the window is
-/// pulled again (docs/recording-pull.md).
+/// later were taken, and the mark has passed its start. Off by default:
+/// every run lists the window again (docs/recording-pull.md).
 fn lookback_ms(cred: &Value) -> i64 {
     let minutes = cred["lookback_minutes"].as_u64().unwrap_or(0);
     minutes as i64 * 60 * 1000
@@ -565,6 +564,10 @@ async fn take(
         ingest::RawPayload::Json(raw),
     )
     .await?;
+    if accepted.deleted {
+        // The tenant deleted the call (decision 0019): not taken again.
+        return Ok(false);
+    }
     fetch_audio(
         state,
         scope,

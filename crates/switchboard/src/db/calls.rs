@@ -3,6 +3,8 @@
 //! the same transaction as each new event, so redeliveries and any arrival
 //! order give one call with the same fields.
 
+use std::collections::HashMap;
+
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 use switchboard_core::{AgentId, CallId};
@@ -162,13 +164,24 @@ pub enum Upserted {
     /// The call existed (now locked for this transaction); the event still
     /// has to be stored and merged.
     Existing(CallId),
+    /// The tenant deleted the call, and its source resends on its own
+    /// (decision 0019): the event is not stored.
+    Deleted(CallId),
 }
 
 impl Upserted {
     pub fn call_id(&self) -> CallId {
         match self {
             Upserted::Created(record) => record.id,
-            Upserted::Existing(id) => *id,
+            Upserted::Existing(id) | Upserted::Deleted(id) => *id,
+        }
+    }
+
+    /// What a later event of the same call in the batch finds.
+    pub fn for_later_events(&self) -> Upserted {
+        match self {
+            Upserted::Deleted(id) => Upserted::Deleted(*id),
+            other => Upserted::Existing(other.call_id()),
         }
     }
 }
@@ -184,6 +197,47 @@ pub struct FirstEvent<'a> {
 
 const UPSERT_COLUMNS: usize = 16;
 
+/// Of `calls`, the ones the tenant deleted whose source keeps deletions
+/// (decision 0019), with the deleted call's id: one query per source.
+async fn deleted_among(
+    tx: &mut TenantTx,
+    calls: &[FirstEvent<'_>],
+) -> DbResult<HashMap<(Source, String), CallId>> {
+    let mut deleted = HashMap::new();
+    let mut sources: Vec<Source> = calls
+        .iter()
+        .map(|c| c.source)
+        .filter(|s| s.keeps_deletions())
+        .collect();
+    sources.sort_by_key(|s| s.as_str());
+    sources.dedup();
+    for source in sources {
+        let ids: Vec<&str> = calls
+            .iter()
+            .filter(|c| c.source == source)
+            .map(|c| c.external_id)
+            .collect();
+        let params: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT external_id, call_id FROM deleted_calls \
+             WHERE tenant_id = $1 AND source = $2 AND external_id IN ({})",
+            params.join(", ")
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(tx.tenant_param())
+            .bind(source.as_str());
+        for id in ids {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(tx.conn()).await? {
+            let external_id: String = row.try_get("external_id")?;
+            let call: CallId = parse_col(&row.try_get::<String, _>("call_id")?, "call_id")?;
+            deleted.insert((source, external_id), call);
+        }
+    }
+    Ok(deleted)
+}
+
 /// Creates each call `(source, external_id)` as its first event describes
 /// it (its fields are then read from the event: see [`COLUMNS`]), or finds
 /// and locks the existing one — one statement for all of them, answered in
@@ -196,6 +250,29 @@ pub async fn create_or_lock_many(
     tx: &mut TenantTx,
     calls: Vec<FirstEvent<'_>>,
 ) -> DbResult<Vec<Upserted>> {
+    let deleted = deleted_among(tx, &calls).await?;
+    if deleted.is_empty() {
+        return upsert_many(tx, calls).await;
+    }
+    let (gone, kept): (Vec<_>, Vec<_>) = calls
+        .into_iter()
+        .enumerate()
+        .partition(|(_, c)| deleted.contains_key(&(c.source, c.external_id.to_owned())));
+    let mut answers: Vec<Option<Upserted>> = Vec::new();
+    answers.resize_with(gone.len() + kept.len(), || None);
+    for (i, call) in gone {
+        answers[i] = Some(Upserted::Deleted(
+            deleted[&(call.source, call.external_id.to_owned())],
+        ));
+    }
+    let (at, kept): (Vec<usize>, Vec<_>) = kept.into_iter().unzip();
+    for (i, upserted) in at.into_iter().zip(upsert_many(tx, kept).await?) {
+        answers[i] = Some(upserted);
+    }
+    Ok(answers.into_iter().flatten().collect())
+}
+
+async fn upsert_many(tx: &mut TenantTx, calls: Vec<FirstEvent<'_>>) -> DbResult<Vec<Upserted>> {
     if calls.is_empty() {
         return Ok(Vec::new());
     }
@@ -541,6 +618,20 @@ pub async fn delete(tx: &mut TenantTx, id: CallId) -> DbResult<Option<CallRecord
             .bind(id.to_string())
             .execute(tx.conn())
             .await?;
+    }
+    if call.source.keeps_deletions() {
+        sqlx::query(
+            "INSERT INTO deleted_calls (tenant_id, source, external_id, call_id, deleted_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, source, external_id) \
+             DO UPDATE SET call_id = excluded.call_id, deleted_at = excluded.deleted_at",
+        )
+        .bind(tx.tenant_param())
+        .bind(call.source.as_str())
+        .bind(call.external_id.as_str())
+        .bind(id.to_string())
+        .bind(now_ms())
+        .execute(tx.conn())
+        .await?;
     }
     if let Some((day, agent, figures)) = counted {
         super::rollups::add(

@@ -463,6 +463,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "event_writer",
                 include_str!("../../../../migrations/sqlite/0014_event_writer.sql"),
             ),
+            (
+                15,
+                "deleted_calls",
+                include_str!("../../../../migrations/sqlite/0015_deleted_calls.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -534,6 +539,11 @@ fn migrator(backend: Backend) -> Migrator {
                 14,
                 "event_writer",
                 include_str!("../../../../migrations/postgres/0014_event_writer.sql"),
+            ),
+            (
+                15,
+                "deleted_calls",
+                include_str!("../../../../migrations/postgres/0015_deleted_calls.sql"),
             ),
         ],
     };

@@ -33,6 +33,7 @@ crate::on_both_backends!(
     webhooks_are_limited_per_agent_not_per_address,
     calls_go_to_the_agent_their_payload_names,
     a_call_that_cannot_be_written_fails_only_its_own_event,
+    a_deleted_call_stays_deleted_for_its_provider,
 );
 
 const RETELL_KEY: &str = "key_retell_test_0123456789";
@@ -3019,6 +3020,57 @@ async fn a_call_that_cannot_be_written_fails_only_its_own_event(app: TestApp) {
     }
     let events = app.owner_strings(&events_of(bad)).await;
     assert_eq!(events, ["1"], "nothing of the refused event was stored");
+}
+
+/// A provider sends later events and resends of a call on its own, after
+/// the tenant may have deleted it: they are acknowledged and not stored, so
+/// the call does not come back (decision 0019). A call the tenant posts
+/// again is created again.
+async fn a_deleted_call_stays_deleted_for_its_provider(app: TestApp) {
+    let (owner, agent, tenant) = retell_agent(&app, "acme").await;
+    let url = agent["webhook_url"].as_str().unwrap().to_owned();
+    let ended = retell_event("call_ended", "call-gone", json!({}));
+    assert_eq!(send_retell(&app, &url, &ended).await.status, StatusCode::OK);
+    let id = id_of(&app, &tenant, "call-gone").await;
+    let d = app.delete(&format!("/api/v1/calls/{id}"), &owner).await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT, "{}", d.text);
+
+    let analyzed = retell_event(
+        "call_analyzed",
+        "call-gone",
+        json!({"call_analysis": {"call_summary": "Asked about a refund."}}),
+    );
+    for body in [&analyzed, &ended] {
+        let r = send_retell(&app, &url, body).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(
+            r.body,
+            json!({"call_id": id, "duplicate": true, "deleted": true})
+        );
+    }
+    let rows = format!("SELECT id FROM calls WHERE tenant_id = '{tenant}'");
+    assert!(app.owner_strings(&rows).await.is_empty());
+    let objects = app.state.config.data_dir.join("objects").join(&tenant);
+    assert!(!objects.join(format!("raw/{id}.json")).exists());
+    assert!(!objects.join(format!("meta/{id}.json")).exists());
+    // Another tenant's call of the same id is its own.
+    let (_, other_agent, other) = retell_agent(&app, "globex").await;
+    let other_url = other_agent["webhook_url"].as_str().unwrap();
+    let r = send_retell(&app, other_url, &ended).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body.get("deleted"), None, "{}", r.text);
+    assert_ne!(id_of(&app, &other, "call-gone").await, id);
+
+    let first = app.post_call(&owner, "api-again").await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let first_id = first.body["call_id"].as_str().unwrap().to_owned();
+    let d = app
+        .delete(&format!("/api/v1/calls/{first_id}"), &owner)
+        .await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT, "{}", d.text);
+    let again = app.post_call(&owner, "api-again").await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
+    assert_ne!(again.body["call_id"], first_id.as_str());
 }
 
 async fn id_of(app: &TestApp, tenant: &str, external_id: &str) -> String {

@@ -844,6 +844,16 @@ async fn a_recording_listed_late_is_taken_by_the_look_back(app: TestApp) {
     let r = run().await;
     assert_eq!(r.body["created"], 0, "{}", r.text);
     assert_eq!(*fake.downloaded.lock().unwrap(), ["rec-late"]);
+    // Deleted by the tenant while still in the window, it stays deleted
+    // (decision 0019): listed again, it is neither stored nor downloaded.
+    let late = "SELECT id FROM calls WHERE external_id = 'rec-late'";
+    let id = app.owner_strings(late).await.remove(0);
+    let deleted = app.delete(&format!("/api/v1/calls/{id}"), &owner).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    let r = run().await;
+    assert_eq!(r.body["created"], 0, "{}", r.text);
+    assert_eq!(*fake.downloaded.lock().unwrap(), ["rec-late"]);
+    assert!(app.owner_strings(late).await.is_empty());
     let bad = app
         .call(
             Method::PUT,

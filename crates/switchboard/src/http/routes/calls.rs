@@ -250,7 +250,9 @@ pub async fn get(
     Ok(Json(view))
 }
 
-/// Deletes the call, its events and its objects (raw, meta, audio).
+/// Deletes the call, its events and its objects (raw, meta, audio). A
+/// provider's or the recording pull's call stays deleted: their later
+/// events of it are acknowledged and not stored (decision 0019).
 #[utoipa::path(delete, path = "/api/v1/calls/{id}", tag = "calls", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(

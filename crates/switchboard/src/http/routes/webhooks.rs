@@ -289,7 +289,7 @@ pub async fn receive(
     let owner = owning_agent(&state, &scope, &agent, &update).await?;
     let filing = ingest::Filing::webhook(owner, agent.id);
     let accepted = ingest::accept(&state, &scope, provider, filing, update, event_key, raw).await?;
-    if provider == Source::Twilio && has_recording {
+    if provider == Source::Twilio && has_recording && !accepted.deleted {
         if accepted.duplicate {
             crate::recordings::fetch_if_missing(&state, &scope, accepted.call_id).await?;
         } else {
