@@ -589,15 +589,36 @@ async fn import_file(
             );
             bar.set_length(input.metadata()?.len());
             let lines = import::read(format, bar.wrap_read(input));
-            crate::ingest::import(&app.state, &scope, lines, |n| {
+            let imported = crate::ingest::import(&app.state, &scope, lines, |n| {
                 bar.set_message(format!("{n} calls"))
             })
-            .await
-            .with_context(|| format!("importing {}", file.display()))?
+            .await;
+            match imported {
+                Err(crate::ingest::IngestError::Input { taken, error }) => {
+                    // What the lines before the error became is as much the
+                    // answer as the error: they are stored.
+                    bar.finish();
+                    print_summary(&taken);
+                    app.state.db.close().await;
+                    return Err(anyhow::Error::new(error).context(format!(
+                        "reading {}: the {} lines before the error were imported (above)",
+                        file.display(),
+                        taken.total
+                    )));
+                }
+                other => other.with_context(|| format!("importing {}", file.display()))?,
+            }
         }
         (None, None) => anyhow::bail!("name a file, or --cci"),
     };
     bar.finish();
+    print_summary(&report);
+    app.state.db.close().await;
+    Ok(report)
+}
+
+/// An import's counts and every refused line, for the terminal.
+fn print_summary(report: &crate::ingest::ImportReport) {
     eprintln!(
         "{} calls: {} imported, {} already present, {} refused",
         report.total, report.accepted, report.duplicates, report.failed
@@ -607,8 +628,6 @@ async fn import_file(
             eprintln!("line {}: {}: {}", line.line, e.field, e.message);
         }
     }
-    app.state.db.close().await;
-    Ok(report)
 }
 
 /// The one organisation folder of a CCI layout (`results/` aside).

@@ -62,9 +62,13 @@ pub enum IngestError {
     /// (decision 0018): it did not commit.
     #[error("this writer's lock was lost while the batch was written")]
     LockLost,
-    /// An import's input could not be read on, after `taken` lines.
-    #[error("the input could not be read after {taken} lines (those were imported): {error}")]
-    Input { taken: usize, error: std::io::Error },
+    /// An import's input could not be read on; `taken` is what became of
+    /// the lines before.
+    #[error("the input could not be read after {} lines (those were imported): {error}", taken.total)]
+    Input {
+        taken: Box<ImportReport>,
+        error: std::io::Error,
+    },
 }
 
 impl From<IngestError> for Problem {
@@ -1217,7 +1221,7 @@ fn append_raw(
 }
 
 /// One line of an import that was not taken, and why.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LineErrors {
     /// 1-based, as an editor shows it (CSV: the line the row starts on).
     pub line: usize,
@@ -1225,7 +1229,7 @@ pub struct LineErrors {
 }
 
 /// What an import did, line by line.
-#[derive(Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     pub total: usize,
     pub accepted: usize,
@@ -1325,7 +1329,7 @@ pub async fn import(
         progress(report.total);
         if let Some(error) = unreadable {
             return Err(IngestError::Input {
-                taken: report.total,
+                taken: Box::new(report),
                 error,
             });
         }

@@ -34,6 +34,7 @@ crate::on_both_backends!(
     calls_go_to_the_agent_their_payload_names,
     a_call_that_cannot_be_written_fails_only_its_own_event,
     a_deleted_call_stays_deleted_for_its_provider,
+    an_import_that_cannot_be_read_on_keeps_what_it_took,
 );
 
 const RETELL_KEY: &str = "key_retell_test_0123456789";
@@ -3071,6 +3072,44 @@ async fn a_deleted_call_stays_deleted_for_its_provider(app: TestApp) {
     let again = app.post_call(&owner, "api-again").await;
     assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
     assert_ne!(again.body["call_id"], first_id.as_str());
+}
+
+/// `switchboard import FILE` reads the file as it imports it: a read error
+/// partway ends the import with the lines before it stored, and says what
+/// became of each of those; nothing after it is taken.
+async fn an_import_that_cannot_be_read_on_keeps_what_it_took(app: TestApp) {
+    use switchboard_ingest::import::{parse, Format};
+    let t = app.seed_tenant("acme").await;
+    let owner = app.token(t.email(Role::Owner)).await;
+    let mut bad = doc("import-bad", "inbound", "Hello");
+    bad["direction"] = json!("sideways");
+    let jsonl = [
+        doc("import-good", "inbound", "Hello"),
+        bad,
+        doc("import-after", "inbound", "Hello"),
+    ]
+    .map(|d| d.to_string())
+    .join("\n");
+    let mut lines: Vec<std::io::Result<_>> = parse(Format::Jsonl, jsonl.as_bytes())
+        .into_iter()
+        .map(Ok)
+        .collect();
+    lines.insert(2, Err(std::io::Error::other("the disk went away")));
+    let scope = switchboard::auth::Operator::command_line().scope_for(t.id);
+    let outcome = switchboard::ingest::import(&app.state, &scope, lines.into_iter(), |_| {}).await;
+    let Err(switchboard::ingest::IngestError::Input { taken, error }) = outcome else {
+        panic!("the read error ends the import");
+    };
+    assert_eq!(error.to_string(), "the disk went away");
+    assert_eq!((taken.total, taken.accepted, taken.failed), (2, 1, 1));
+    assert_eq!(taken.errors[0].line, 2);
+    assert_eq!(taken.errors[0].errors[0].field, "direction");
+    let listed: Vec<Value> = calls_of(&app, &owner, "")
+        .await
+        .into_iter()
+        .map(|c| c["external_id"].clone())
+        .collect();
+    assert_eq!(listed, ["import-good"]);
 }
 
 async fn id_of(app: &TestApp, tenant: &str, external_id: &str) -> String {
