@@ -35,6 +35,7 @@ crate::on_both_backends!(
     a_call_that_cannot_be_written_fails_only_its_own_event,
     a_deleted_call_stays_deleted_for_its_provider,
     an_import_that_cannot_be_read_on_keeps_what_it_took,
+    objects_a_failed_round_left_are_written_without_a_new_event,
 );
 
 const RETELL_KEY: &str = "key_retell_test_0123456789";
@@ -3110,6 +3111,42 @@ async fn an_import_that_cannot_be_read_on_keeps_what_it_took(app: TestApp) {
         .map(|c| c["external_id"].clone())
         .collect();
     assert_eq!(listed, ["import-good"]);
+}
+
+/// A committed event whose objects could not be written is answered 503,
+/// and its objects are written again within a second or so even if no
+/// other event comes: other processes may be waiting for them (decision
+/// 0018).
+async fn objects_a_failed_round_left_are_written_without_a_new_event(app: TestApp) {
+    let (_, agent, tenant) = retell_agent(&app, "acme").await;
+    let url = agent["webhook_url"].as_str().unwrap().to_owned();
+    let objects = app.state.config.data_dir.join("objects").join(&tenant);
+    // A file where the meta folder goes: no meta object can be written.
+    std::fs::create_dir_all(&objects).unwrap();
+    let blocker = objects.join("meta");
+    std::fs::write(&blocker, b"in the way").unwrap();
+    let r = send_retell(
+        &app,
+        &url,
+        &retell_event("call_ended", "call-late", json!({})),
+    )
+    .await;
+    r.problem(StatusCode::SERVICE_UNAVAILABLE);
+    let id = id_of(&app, &tenant, "call-late").await;
+    let meta = blocker.join(format!("{id}.json"));
+    std::fs::remove_file(&blocker).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !meta.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the objects were not written again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let raw: Value =
+        serde_json::from_slice(&std::fs::read(objects.join(format!("raw/{id}.json"))).unwrap())
+            .unwrap();
+    assert_eq!(raw.as_array().unwrap().len(), 1);
 }
 
 async fn id_of(app: &TestApp, tenant: &str, external_id: &str) -> String {
