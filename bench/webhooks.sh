@@ -76,6 +76,7 @@ start() { # name port [database]
   local key; key=$($BIN apikey create --data "$data" --tenant bench --name bench --scope settings:manage)
   $BIN serve --data "$data" --bind "127.0.0.1:$2" >/dev/null 2>"$OUT/$1-server.log" &
   PIDS+=($!)
+  SERVER=$!
   for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$2/readyz" >/dev/null && break; sleep 0.2; done
   curl -sf -X PUT -H "Authorization: Bearer $key" -H 'content-type: application/json' \
     -d "{\"api_key\": \"$RETELL_KEY\"}" "http://127.0.0.1:$2/api/v1/settings/credentials/retell" >/dev/null
@@ -89,9 +90,9 @@ SCENARIOS=()
 # Both backends of binary BIN: a label, the first of two ports.
 servers() {
   start "SQLite$1" "$2"
-  local sqlite=$URL
+  local sqlite="$URL|$SERVER"
   start "PostgreSQL$1" "$(($2 + 1))" "${PG_DB}_$(($2 + 1))"
-  local pg=$URL
+  local pg="$URL|$SERVER"
   SCENARIOS+=(
     "SQLite$1|throughput, $CONNECTIONS connections|$sqlite|--connections $CONNECTIONS"
     "SQLite$1|open loop, ${RATE}/s|$sqlite|--rate $RATE"
@@ -104,12 +105,22 @@ if [ -n "${BASELINE:-}" ]; then
   BIN=$BASELINE servers " (baseline)" 18283
 fi
 
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK_MS=$((1000 / $(getconf CLK_TCK)))
+
 for round in $(seq 1 "$ROUNDS"); do
   for i in "${!SCENARIOS[@]}"; do
-    IFS='|' read -r backend label url mode <<<"${SCENARIOS[$i]}"
+    IFS='|' read -r backend label url server mode <<<"${SCENARIOS[$i]}"
     file="$OUT/s$i-r$round.txt"
+    before=$(cpu_ticks "$server")
     # shellcheck disable=SC2086
     $LOAD --url "$url" --key "$RETELL_KEY" --duration "$DURATION" --label "s$i-r$round" $mode >"$file" 2>"$file.err"
+    # The server's CPU per accepted webhook, whatever the machine's other
+    # tenants took: what two cores of its own would allow is 2,000 ms/s
+    # divided by it (less the load generator's share).
+    used_ms=$(( ($(cpu_ticks "$server") - before) * TICK_MS ))
+    sed -i -E "s/\$/ server_cpu_ms=$used_ms/" "$file"
     # An overloaded server times requests out: counted, reported, not fatal.
     echo "round $round: $backend $label: $(cat "$file")" >&2
     # PostgreSQL writes out what a run left dirty (checkpoint, background
@@ -127,17 +138,22 @@ median() { sort -n | sed -n "$(( (ROUNDS + 1) / 2 ))p"; }
 {
   echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), ${DURATION}s runs, medians of $ROUNDS interleaved rounds, $(head -c 200 "$OUT/s0-r1.txt.err")"
   echo
-  echo "| backend | scenario | accepted/s | p50 | p99 | failed | every round: accepted/s (p99 ms) |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| backend | scenario | accepted/s | p50 | p99 | failed | server CPU per webhook | every round: accepted/s (p99 ms) |"
+  echo "|---|---|---|---|---|---|---|---|"
   for i in "${!SCENARIOS[@]}"; do
-    IFS='|' read -r backend label _ _ <<<"${SCENARIOS[$i]}"
+    IFS='|' read -r backend label _ _ _ <<<"${SCENARIOS[$i]}"
     column() { for round in $(seq 1 "$ROUNDS"); do field "$1" "$OUT/s$i-r$round.txt"; done; }
     all=$(for round in $(seq 1 "$ROUNDS"); do
       f="$OUT/s$i-r$round.txt"
       echo "$(field ok_per_sec "$f") ($(field p99_ms "$f"))"
     done | awk '{printf "%s%s %s", sep, $1, $2; sep=", "}')
     failed=$(column failed | awk '{n += $1} END {print n}')
-    printf '| %s | %s | %s | %s ms | %s ms | %s | %s |\n' "$backend" "$label" \
-      "$(column ok_per_sec | median)" "$(column p50_ms | median)" "$(column p99_ms | median)" "$failed" "$all"
+    cpu=$(for round in $(seq 1 "$ROUNDS"); do
+      f="$OUT/s$i-r$round.txt"
+      awk -v ms="$(field server_cpu_ms "$f")" -v n="$(field requests "$f")" -v bad="$(field failed "$f")" \
+        'BEGIN {printf "%.3f\n", ms / (n - bad > 0 ? n - bad : 1)}'
+    done | median)
+    printf '| %s | %s | %s | %s ms | %s ms | %s | %s ms | %s |\n' "$backend" "$label" \
+      "$(column ok_per_sec | median)" "$(column p50_ms | median)" "$(column p99_ms | median)" "$failed" "$cpu" "$all"
   done
 } | tee "$OUT/summary.md"

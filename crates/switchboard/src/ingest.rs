@@ -106,9 +106,10 @@ impl From<IngestError> for Problem {
 }
 
 impl IngestError {
-    /// Whether the error is the storage's as a whole (out of reach, busy,
-    /// full, or this writer's lock lost) rather than one event's: then
-    /// every event of a batch would fail on its own as well.
+    /// Whether the error is the storage's as a whole (the database or the
+    /// object store out of reach, busy or full, or this writer's lock lost)
+    /// rather than one event's: then every event of a batch would fail on
+    /// its own as well.
     fn is_storage_wide(&self) -> bool {
         match self {
             IngestError::Db(DbError::Other(e)) => match e {
@@ -134,7 +135,10 @@ impl IngestError {
                 | sqlx::Error::TypeNotFound { .. } => false,
                 _ => true,
             },
-            IngestError::LockLost => true,
+            // A store out of reach answers each read only after its
+            // retries: taken for one that is, so that a batch is not
+            // retried event by event at that pace.
+            IngestError::Objects(_) | IngestError::LockLost => true,
             _ => false,
         }
     }
@@ -1646,6 +1650,11 @@ mod tests {
         assert!(!IngestError::Batch("a locked call vanished".into()).is_storage_wide());
         assert!(IngestError::Db(DbError::Other(sqlx::Error::PoolTimedOut)).is_storage_wide());
         assert!(IngestError::LockLost.is_storage_wide());
+        let unreachable = object_store::Error::Generic {
+            store: "S3",
+            source: "connection refused".into(),
+        };
+        assert!(IngestError::Objects(unreachable).is_storage_wide());
     }
 
     #[test]
