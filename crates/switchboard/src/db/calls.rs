@@ -197,25 +197,26 @@ pub struct FirstEvent<'a> {
 
 const UPSERT_COLUMNS: usize = 16;
 
-/// Of `calls`, the ones the tenant deleted whose source keeps deletions
-/// (decision 0019), with the deleted call's id: one query per source.
+/// Of the calls `keys`, the ones the tenant deleted whose source keeps
+/// deletions (decision 0019), with the deleted call's id: one query per
+/// source.
 async fn deleted_among(
     tx: &mut TenantTx,
-    calls: &[FirstEvent<'_>],
+    keys: &[&(Source, String)],
 ) -> DbResult<HashMap<(Source, String), CallId>> {
     let mut deleted = HashMap::new();
-    let mut sources: Vec<Source> = calls
+    let mut sources: Vec<Source> = keys
         .iter()
-        .map(|c| c.source)
+        .map(|(source, _)| *source)
         .filter(|s| s.keeps_deletions())
         .collect();
     sources.sort_by_key(|s| s.as_str());
     sources.dedup();
     for source in sources {
-        let ids: Vec<&str> = calls
+        let ids: Vec<&str> = keys
             .iter()
-            .filter(|c| c.source == source)
-            .map(|c| c.external_id)
+            .filter(|(s, _)| *s == source)
+            .map(|(_, id)| id.as_str())
             .collect();
         let params: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
         let sql = format!(
@@ -241,35 +242,42 @@ async fn deleted_among(
 /// Creates each call `(source, external_id)` as its first event describes
 /// it (its fields are then read from the event: see [`COLUMNS`]), or finds
 /// and locks the existing one — one statement for all of them, answered in
-/// the order given. The keys must be distinct (PostgreSQL refuses to upsert
-/// a row twice in one statement). On PostgreSQL the upsert takes the row
-/// locks in the order given, so concurrent events of one call merge one
-/// after the other, and batches that sort their calls alike cannot
-/// deadlock.
+/// the order given. A call the tenant deleted whose source keeps deletions
+/// is not created (decision 0019). The keys must be distinct (PostgreSQL
+/// refuses to upsert one row twice in a statement). Rows are locked in the
+/// order given, so concurrent events of one call merge one after the
+/// other, and batches that sort their calls alike cannot deadlock.
 pub async fn create_or_lock_many(
     tx: &mut TenantTx,
     calls: Vec<FirstEvent<'_>>,
 ) -> DbResult<Vec<Upserted>> {
-    let deleted = deleted_among(tx, &calls).await?;
-    if deleted.is_empty() {
-        return upsert_many(tx, calls).await;
+    let keys: Vec<(Source, String)> = calls
+        .iter()
+        .map(|c| (c.source, c.external_id.to_owned()))
+        .collect();
+    let mut upserted = upsert_many(tx, calls).await?;
+    // Looked up after the upsert, not before: on PostgreSQL an upsert that
+    // met the row of a call being deleted waited for that deletion, and
+    // only a statement after it sees the deletion's tombstone.
+    let created: Vec<&(Source, String)> = keys
+        .iter()
+        .zip(&upserted)
+        .filter(|(_, u)| matches!(u, Upserted::Created(_)))
+        .map(|(key, _)| key)
+        .collect();
+    let deleted = deleted_among(tx, &created).await?;
+    for (key, answer) in keys.iter().zip(upserted.iter_mut()) {
+        let Some(gone) = deleted.get(key) else {
+            continue;
+        };
+        sqlx::query("DELETE FROM calls WHERE tenant_id = $1 AND id = $2")
+            .bind(tx.tenant_param())
+            .bind(answer.call_id().to_string())
+            .execute(tx.conn())
+            .await?;
+        *answer = Upserted::Deleted(*gone);
     }
-    let (gone, kept): (Vec<_>, Vec<_>) = calls
-        .into_iter()
-        .enumerate()
-        .partition(|(_, c)| deleted.contains_key(&(c.source, c.external_id.to_owned())));
-    let mut answers: Vec<Option<Upserted>> = Vec::new();
-    answers.resize_with(gone.len() + kept.len(), || None);
-    for (i, call) in gone {
-        answers[i] = Some(Upserted::Deleted(
-            deleted[&(call.source, call.external_id.to_owned())],
-        ));
-    }
-    let (at, kept): (Vec<usize>, Vec<_>) = kept.into_iter().unzip();
-    for (i, upserted) in at.into_iter().zip(upsert_many(tx, kept).await?) {
-        answers[i] = Some(upserted);
-    }
-    Ok(answers.into_iter().flatten().collect())
+    Ok(upserted)
 }
 
 async fn upsert_many(tx: &mut TenantTx, calls: Vec<FirstEvent<'_>>) -> DbResult<Vec<Upserted>> {
