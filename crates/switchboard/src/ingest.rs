@@ -115,18 +115,7 @@ impl IngestError {
             IngestError::Db(DbError::Other(e)) => match e {
                 sqlx::Error::Database(db) => {
                     let code = db.code().unwrap_or_default();
-                    // SQLite's primary result code is the low byte of its
-                    // extended one: BUSY, LOCKED, IOERR, FULL, CANTOPEN.
-                    let sqlite = code
-                        .parse::<i32>()
-                        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13 | 14));
-                    // PostgreSQL's SQLSTATE classes: connection exceptions,
-                    // insufficient resources, operator intervention, system
-                    // errors.
-                    let postgres = ["08", "53", "57", "58"]
-                        .iter()
-                        .any(|class| code.starts_with(class));
-                    sqlite || postgres
+                    storage_wide_code(&code)
                 }
                 sqlx::Error::ColumnDecode { .. }
                 | sqlx::Error::Decode(_)
@@ -141,6 +130,22 @@ impl IngestError {
             IngestError::Objects(_) | IngestError::LockLost => true,
             _ => false,
         }
+    }
+}
+
+/// Whether a database's error code says the database as a whole failed.
+fn storage_wide_code(code: &str) -> bool {
+    if code.len() == 5 {
+        // PostgreSQL's SQLSTATE classes: connection exceptions,
+        // insufficient resources, operator intervention, system errors.
+        ["08", "53", "57", "58"]
+            .iter()
+            .any(|class| code.starts_with(class))
+    } else {
+        // SQLite's (extended) result codes, at most four digits: the low
+        // byte is the primary one, BUSY, LOCKED, IOERR, FULL, CANTOPEN.
+        code.parse::<i32>()
+            .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13 | 14))
     }
 }
 
@@ -595,25 +600,56 @@ async fn write_batches(writer: Writer, rx: Queue, linger: std::time::Duration) {
         // created first (a deadlock, found by the concurrent-events test).
         // Stable: the events of one call keep their order of arrival.
         batch.sort_by(|(a, _), (b, _)| a.lock_order().cmp(&b.lock_order()));
-        let (mut jobs, replies): (Vec<Job>, Vec<_>) = batch.into_iter().unzip();
-        let failed = match write_and_pass_on(&writer, &mut jobs, replies).await {
-            Ok(()) => continue,
+        let (jobs, replies): (Vec<Job>, Vec<_>) = batch.into_iter().unzip();
+        write_or_narrow(&writer, jobs, replies).await;
+    }
+}
+
+/// Writes a batch. One event whose call cannot be written (a stored row
+/// that does not read back, say) must not fail the events that came with
+/// it: when the batch fails while writing one event, that event is refused
+/// and the others are written again without it; when the failure is no
+/// one event's, each is written alone. Not when the storage as a whole
+/// fails (out of reach, busy), where each would fail as slowly as the
+/// batch did: then every event left is refused at once.
+async fn write_or_narrow(writer: &Writer, mut jobs: Vec<Job>, mut replies: Vec<Reply>) {
+    let mut attempt = Attempt::default();
+    loop {
+        let Failed {
+            error,
+            replies: mut left,
+        } = match write_and_pass_on(writer, &mut jobs, replies, &mut attempt).await {
+            Ok(()) => return,
             Err(failed) => failed,
         };
-        // One event whose call cannot be written (a stored row that does not
-        // read back, say) must not fail the events that came with it: each
-        // is written alone. Not when the database itself is out of reach
-        // or busy, where each would fail as slowly as the batch did.
-        if jobs.len() == 1 || failed.error.is_storage_wide() {
-            failed.answer(jobs.len());
-            continue;
+        if jobs.len() == 1 || error.is_storage_wide() {
+            return refuse(left, &error);
         }
-        tracing::warn!(error = %failed.error, events = jobs.len(), "an ingest batch failed; its events are written one by one");
-        for (job, reply) in jobs.iter_mut().zip(failed.replies) {
-            if let Err(alone) =
-                write_and_pass_on(&writer, std::slice::from_mut(job), vec![reply]).await
-            {
-                alone.answer(1);
+        let Some(culprit) = attempt.writing.take() else {
+            tracing::warn!(error = %error, events = jobs.len(), "an ingest batch failed; its events are written one by one");
+            return write_one_by_one(writer, jobs, left, &mut attempt).await;
+        };
+        tracing::warn!(error = %error, events = jobs.len(), "an event of an ingest batch cannot be written; the others are written without it");
+        refuse(vec![left.remove(culprit)], &error);
+        jobs.remove(culprit);
+        replies = left;
+    }
+}
+
+async fn write_one_by_one(
+    writer: &Writer,
+    jobs: Vec<Job>,
+    replies: Vec<Reply>,
+    attempt: &mut Attempt,
+) {
+    let mut rest = jobs.into_iter().zip(replies);
+    while let Some((mut job, reply)) = rest.next() {
+        let written =
+            write_and_pass_on(writer, std::slice::from_mut(&mut job), vec![reply], attempt).await;
+        if let Err(Failed { error, replies }) = written {
+            refuse(replies, &error);
+            if error.is_storage_wide() {
+                return refuse(rest.map(|(_, reply)| reply).collect(), &error);
             }
         }
     }
@@ -625,13 +661,25 @@ struct Failed {
     replies: Vec<Reply>,
 }
 
-impl Failed {
-    fn answer(self, events: usize) {
-        tracing::error!(error = %self.error, events, "an ingest batch failed; nothing of it was stored");
-        let message = self.error.to_string();
-        for reply in self.replies {
-            let _ = reply.send(Err(IngestError::Batch(message.clone())));
-        }
+/// What one attempt at writing a batch leaves for the next.
+#[derive(Default)]
+struct Attempt {
+    /// Live writers already waited [`LIVE_WRITER_WAIT`] for in vain: not
+    /// waited for again.
+    stuck: Vec<WriterId>,
+    /// The job (its index in the batch) being written when it failed, if
+    /// the failure was that job's.
+    writing: Option<usize>,
+}
+
+fn refuse(replies: Vec<Reply>, error: &IngestError) {
+    if replies.is_empty() {
+        return;
+    }
+    tracing::error!(error = %error, events = replies.len(), "ingest events failed; nothing of them was stored");
+    let message = error.to_string();
+    for reply in replies {
+        let _ = reply.send(Err(IngestError::Batch(message.clone())));
     }
 }
 
@@ -641,10 +689,11 @@ async fn write_and_pass_on(
     writer: &Writer,
     jobs: &mut [Job],
     replies: Vec<Reply>,
+    attempt: &mut Attempt,
 ) -> Result<(), Failed> {
     let tenants: Vec<TenantId> = jobs.iter().map(|j| j.scope.tenant_id()).collect();
     let session = writer.registration.session();
-    match write_batch(writer, jobs).await {
+    match write_batch(writer, jobs, attempt).await {
         Ok(results) => {
             // A closed syncer drops the replies: "the ingest writer stopped".
             let _ = writer
@@ -772,11 +821,18 @@ fn answer_unsynced(round: Vec<Committed>, message: String) {
 /// Writes every job (in lock order) in one transaction, tenant by tenant,
 /// registers the objects that follow as not yet durable, and commits: all
 /// of the batch is stored, or none of it. Answers in the jobs' order.
-async fn write_batch(writer: &Writer, jobs: &mut [Job]) -> Result<Vec<Accepted>, IngestError> {
+async fn write_batch(
+    writer: &Writer,
+    jobs: &mut [Job],
+    attempt: &mut Attempt,
+) -> Result<Vec<Accepted>, IngestError> {
     let mut results = Vec::with_capacity(jobs.len());
     let mut tx: Option<TenantTx> = None;
     // Two events of one call in a batch: its last objects are the whole story.
-    let mut puts = Puts::default();
+    let mut puts = Puts {
+        objects: HashMap::new(),
+        attempt,
+    };
     let drops = writer.drops.load(std::sync::atomic::Ordering::Acquire);
     for group in jobs.chunk_by_mut(|a, b| a.scope.tenant_id() == b.scope.tenant_id()) {
         let tx = match &mut tx {
@@ -786,7 +842,8 @@ async fn write_batch(writer: &Writer, jobs: &mut [Job]) -> Result<Vec<Accepted>,
             }
             None => tx.insert(writer.db.tenant(&group[0].scope, Mode::Write).await?),
         };
-        results.extend(write_tenant(tx, writer, group, &mut puts).await?);
+        let offset = results.len();
+        results.extend(write_tenant(tx, writer, (group, offset), &mut puts).await?);
     }
     let batch = writer
         .batches
@@ -809,12 +866,9 @@ async fn write_batch(writer: &Writer, jobs: &mut [Job]) -> Result<Vec<Accepted>,
 }
 
 /// The objects a batch writes, by key: a later version replaces an earlier.
-#[derive(Default)]
-struct Puts {
+struct Puts<'a> {
     objects: HashMap<ObjectKey, Bytes>,
-    /// Live writers this batch already waited [`LIVE_WRITER_WAIT`] for in
-    /// vain: not waited for again by the batch's other calls.
-    stuck: Vec<WriterId>,
+    attempt: &'a mut Attempt,
 }
 
 /// How long a live process is waited for to write its entries in a call's
@@ -827,7 +881,7 @@ const LIVE_WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(30)
 /// committed before writers were recorded is waited for.
 const UNFINISHED_WRITE_MS: i64 = 2_000;
 
-impl Puts {
+impl Puts<'_> {
     /// The call's raw document as this batch leaves it so far: written by
     /// this batch, by a batch not yet synced, or stored. `committed` are the
     /// call's other events in the database.
@@ -893,7 +947,7 @@ impl Puts {
                     pause = (pause * 2).min(std::time::Duration::from_millis(50));
                     continue;
                 }
-                self.stuck.extend(alive);
+                self.attempt.stuck.extend(alive);
             }
             if !missing.is_empty() && entries.is_some() {
                 tracing::warn!(
@@ -929,7 +983,7 @@ impl Puts {
         let own = writer.registration.id();
         for event in events {
             let alive = match event.writer {
-                Some(other) if other == own || self.stuck.contains(&other) => false,
+                Some(other) if other == own || self.attempt.stuck.contains(&other) => false,
                 Some(other) => writer.registration.is_alive(tx, other).await?,
                 None => now_ms() < event.received_at + UNFINISHED_WRITE_MS,
             };
@@ -952,8 +1006,8 @@ fn raw_entries(doc: &[u8]) -> Result<Vec<RawEntry<'_>>, IngestError> {
 async fn write_tenant(
     tx: &mut TenantTx,
     writer: &Writer,
-    group: &mut [Job],
-    puts: &mut Puts,
+    (group, offset): (&mut [Job], usize),
+    puts: &mut Puts<'_>,
 ) -> Result<Vec<Accepted>, IngestError> {
     // A call's later events in the batch find it created by its first:
     // `upsert_of[k]` is the upsert of job k's call.
@@ -997,7 +1051,7 @@ async fn write_tenant(
     // Ordered by agent: agent rows are locked in one order too.
     let mut last_seen: std::collections::BTreeMap<AgentId, i64> = Default::default();
     let mut accepted = Vec::with_capacity(group.len());
-    for (job, first) in group.iter().zip(upsert_of) {
+    for (k, (job, first)) in group.iter().zip(upsert_of).enumerate() {
         // A call posted or imported for an agent leaves its status alone.
         if let Some(agent) = job.seen {
             let at = last_seen.entry(agent).or_insert(job.received_at);
@@ -1006,7 +1060,13 @@ async fn write_tenant(
         let upserted = upserts[first]
             .take()
             .unwrap_or_else(|| later[first].for_later_events());
+        if matches!(upserted, Upserted::Existing(_)) {
+            // Reading the call's events needs the batch's rows before them.
+            deferred.flush(tx, writer).await?;
+        }
+        puts.attempt.writing = Some(offset + k);
         accepted.push(write_one(tx, writer, job, upserted, &mut deferred, puts).await?);
+        puts.attempt.writing = None;
     }
     deferred.flush(tx, writer).await?;
     for (agent, at) in last_seen {
@@ -1041,7 +1101,7 @@ async fn write_one<'a>(
     job: &'a Job,
     upserted: Upserted,
     deferred: &mut Deferred<'a>,
-    puts: &mut Puts,
+    puts: &mut Puts<'_>,
 ) -> Result<Accepted, IngestError> {
     let (record, raw_document, created, duplicate) = match upserted {
         Upserted::Deleted(call) => {
@@ -1066,7 +1126,6 @@ async fn write_one<'a>(
             (record, Some(job.raw_alone.clone()), true, false)
         }
         Upserted::Existing(call) => {
-            deferred.flush(tx, writer).await?;
             let new = calls::insert_event(
                 tx,
                 writer.registration.id(),
@@ -1115,7 +1174,7 @@ async fn write_one<'a>(
     })
 }
 
-impl Puts {
+impl Puts<'_> {
     /// The call's meta object, and its raw document when it changed.
     fn put_call(&mut self, scope: &TenantScope, record: CallRecord, raw: Option<Bytes>) {
         let call = record.id;
@@ -1650,6 +1709,15 @@ mod tests {
         assert!(!IngestError::Batch("a locked call vanished".into()).is_storage_wide());
         assert!(IngestError::Db(DbError::Other(sqlx::Error::PoolTimedOut)).is_storage_wide());
         assert!(IngestError::LockLost.is_storage_wide());
+        // PostgreSQL: a byte sequence is one value's; a lost connection is not.
+        assert!(!storage_wide_code("22021"));
+        assert!(!storage_wide_code("42501"));
+        assert!(storage_wide_code("08006"));
+        assert!(storage_wide_code("53100"));
+        // SQLite: a constraint is one row's; BUSY (also as BUSY_SNAPSHOT) is not.
+        assert!(!storage_wide_code("2067"));
+        assert!(storage_wide_code("5"));
+        assert!(storage_wide_code("517"));
         let unreachable = object_store::Error::Generic {
             store: "S3",
             source: "connection refused".into(),

@@ -549,8 +549,10 @@ async fn take(
     let mut tx = state.db.tenant(scope, Mode::Read).await?;
     let known =
         calls::find_external(&mut tx, Source::RecordingProvider, &update.external_id).await?;
+    let deleted = known.is_none()
+        && calls::is_deleted(&mut tx, Source::RecordingProvider, &update.external_id).await?;
     tx.commit().await?;
-    if known.is_some_and(|c| audio_settled(&c)) {
+    if deleted || known.is_some_and(|c| audio_settled(&c)) {
         return Ok(false);
     }
     let raw = item.to_string();

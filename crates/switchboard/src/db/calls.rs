@@ -615,11 +615,15 @@ pub async fn delete(tx: &mut TenantTx, id: CallId) -> DbResult<Option<CallRecord
         return Ok(None);
     };
     let counted = super::analyses::stored_figures(tx, id).await?;
+    // The call's row first: an event being written holds its lock until it
+    // commits, and the deletion then takes that event's rows too (taking
+    // them first left them behind without their call, or deadlocked with a
+    // resend of one).
     for table in [
+        "calls WHERE tenant_id = $1 AND id = $2",
         "call_events WHERE tenant_id = $1 AND call_id = $2",
         "pipeline_jobs WHERE tenant_id = $1 AND call_id = $2",
         "call_analyses WHERE tenant_id = $1 AND call_id = $2",
-        "calls WHERE tenant_id = $1 AND id = $2",
     ] {
         sqlx::query(&format!("DELETE FROM {table}"))
             .bind(tx.tenant_param())
@@ -831,6 +835,13 @@ pub async fn external_ids_starting_with(
 }
 
 /// The call a source knows by `external_id`.
+/// Whether the tenant deleted the call `(source, external_id)` and its
+/// source keeps deletions (decision 0019).
+pub async fn is_deleted(tx: &mut TenantTx, source: Source, external_id: &str) -> DbResult<bool> {
+    let key = (source, external_id.to_owned());
+    Ok(!deleted_among(tx, &[&key]).await?.is_empty())
+}
+
 pub async fn find_external(
     tx: &mut TenantTx,
     source: Source,

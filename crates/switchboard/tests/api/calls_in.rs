@@ -3022,6 +3022,30 @@ async fn a_call_that_cannot_be_written_fails_only_its_own_event(app: TestApp) {
     }
     let events = app.owner_strings(&events_of(bad)).await;
     assert_eq!(events, ["1"], "nothing of the refused event was stored");
+
+    // A failure that no one event's writing shows (here the batch's look-up
+    // of deleted calls, which a broken row of one call fails): each event
+    // is then written alone.
+    app.as_table_owner(&format!(
+        "INSERT INTO deleted_calls (tenant_id, source, external_id, call_id, deleted_at) \
+         VALUES ('{tenant}', 'retell', 'call-broken', 'not a call id', 0)"
+    ))
+    .await;
+    let bodies: Vec<String> = std::iter::once(ended("call-broken"))
+        .chain((0..4).map(|i| ended(&format!("call-alone-{i}"))))
+        .collect();
+    let replies =
+        futures_util::future::join_all(bodies.iter().map(|body| send_retell(&app, &url, body)))
+            .await;
+    replies[0].problem(StatusCode::SERVICE_UNAVAILABLE);
+    for (i, reply) in replies[1..].iter().enumerate() {
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "call-alone-{i}: {}",
+            reply.text
+        );
+    }
 }
 
 /// A provider sends later events and resends of a call on its own, after
@@ -3029,6 +3053,13 @@ async fn a_call_that_cannot_be_written_fails_only_its_own_event(app: TestApp) {
 /// the call does not come back (decision 0019). A call the tenant posts
 /// again is created again.
 async fn a_deleted_call_stays_deleted_for_its_provider(app: TestApp) {
+    // Events sent together share a batch: a deleted call's later events
+    // in one batch are all passed over.
+    let app = TestApp::spawn_with(app.backend, "lingering batches", |c| {
+        c.database.ingest_linger_us = 200_000;
+    })
+    .await
+    .unwrap();
     let (owner, agent, tenant) = retell_agent(&app, "acme").await;
     let url = agent["webhook_url"].as_str().unwrap().to_owned();
     let ended = retell_event("call_ended", "call-gone", json!({}));
@@ -3042,16 +3073,21 @@ async fn a_deleted_call_stays_deleted_for_its_provider(app: TestApp) {
         "call-gone",
         json!({"call_analysis": {"call_summary": "Asked about a refund."}}),
     );
-    for body in [&analyzed, &ended] {
-        let r = send_retell(&app, &url, body).await;
+    let replies = futures_util::future::join_all(
+        [&analyzed, &ended].map(|body| send_retell(&app, &url, body)),
+    )
+    .await;
+    for r in replies {
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(
             r.body,
             json!({"call_id": id, "duplicate": true, "deleted": true})
         );
     }
-    let rows = format!("SELECT id FROM calls WHERE tenant_id = '{tenant}'");
-    assert!(app.owner_strings(&rows).await.is_empty());
+    for table in ["calls", "call_events", "pipeline_jobs"] {
+        let rows = format!("SELECT tenant_id FROM {table} WHERE tenant_id = '{tenant}'");
+        assert!(app.owner_strings(&rows).await.is_empty(), "{table}");
+    }
     let objects = app.state.config.data_dir.join("objects").join(&tenant);
     assert!(!objects.join(format!("raw/{id}.json")).exists());
     assert!(!objects.join(format!("meta/{id}.json")).exists());
