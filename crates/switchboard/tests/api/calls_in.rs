@@ -2952,20 +2952,25 @@ async fn webhooks_are_limited_per_agent_not_per_address(app: TestApp) {
     );
 }
 
-/// Events are written in shared transactions (group commit). One whose
-/// call cannot be written — here its stored event no longer reads back —
-/// used to fail every event that shared its batch; now the others are
-/// written one by one and only it is refused.
-async fn a_call_that_cannot_be_written_fails_only_its_own_event(app: TestApp) {
-    // Small batches wait this long for more events, so that the ones sent
-    // below together share one.
+/// A server whose small batches wait 300 ms for more events, so that
+/// events a test sends together share one; its Retell agent's URL.
+async fn lingering_retell_agent(app: TestApp) -> (TestApp, String, String, String) {
     let app = TestApp::spawn_with(app.backend, "lingering batches", |c| {
-        c.database.ingest_linger_us = 400_000;
+        c.database.ingest_linger_us = 300_000;
     })
     .await
     .unwrap();
     let (owner, agent, tenant) = retell_agent(&app, "acme").await;
     let url = agent["webhook_url"].as_str().unwrap().to_owned();
+    (app, owner, url, tenant)
+}
+
+/// Events are written in shared transactions (group commit). One whose
+/// call cannot be written — here its stored event no longer reads back —
+/// used to fail every event that shared its batch; now the others are
+/// written again without it and only it is refused.
+async fn a_call_that_cannot_be_written_fails_only_its_own_event(app: TestApp) {
+    let (app, owner, url, tenant) = lingering_retell_agent(app).await;
     let started = send_retell(
         &app,
         &url,
@@ -3053,15 +3058,9 @@ async fn a_call_that_cannot_be_written_fails_only_its_own_event(app: TestApp) {
 /// the call does not come back (decision 0019). A call the tenant posts
 /// again is created again.
 async fn a_deleted_call_stays_deleted_for_its_provider(app: TestApp) {
-    // Events sent together share a batch: a deleted call's later events
-    // in one batch are all passed over.
-    let app = TestApp::spawn_with(app.backend, "lingering batches", |c| {
-        c.database.ingest_linger_us = 200_000;
-    })
-    .await
-    .unwrap();
-    let (owner, agent, tenant) = retell_agent(&app, "acme").await;
-    let url = agent["webhook_url"].as_str().unwrap().to_owned();
+    // A deleted call's later events sent together, in one batch, are all
+    // passed over.
+    let (app, owner, url, tenant) = lingering_retell_agent(app).await;
     let ended = retell_event("call_ended", "call-gone", json!({}));
     assert_eq!(send_retell(&app, &url, &ended).await.status, StatusCode::OK);
     let id = id_of(&app, &tenant, "call-gone").await;
