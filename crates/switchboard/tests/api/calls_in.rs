@@ -3351,3 +3351,52 @@ async fn postgres_a_writer_that_lost_its_lock_answers_nothing_2xx() {
     let entries: Vec<Value> = serde_json::from_slice(&std::fs::read(&raw).unwrap()).unwrap();
     assert_eq!(entries.len(), 1);
 }
+
+/// On PostgreSQL an event of a call being deleted waits for the deletion's
+/// lock on the call's row, and is then answered as the deleted call's:
+/// the look-up of deleted calls comes after the upsert that waited, so it
+/// sees the deletion that committed meanwhile (decision 0019).
+#[tokio::test]
+async fn postgres_an_event_waiting_on_a_deletion_does_not_bring_the_call_back() {
+    use sqlx::Connection as _;
+    let Some(app) = TestApp::spawn(
+        crate::helpers::Backend::Postgres,
+        "postgres_an_event_waiting_on_a_deletion_does_not_bring_the_call_back",
+    )
+    .await
+    else {
+        return;
+    };
+    let (_owner, agent, tenant) = retell_agent(&app, "acme").await;
+    let url = agent["webhook_url"].as_str().unwrap().to_owned();
+    let ended = retell_event("call_ended", "call-racing", json!({}));
+    assert_eq!(send_retell(&app, &url, &ended).await.status, StatusCode::OK);
+    let id = id_of(&app, &tenant, "call-racing").await;
+
+    // A deletion in progress, as the route makes it.
+    let mut deleting = sqlx::PgConnection::connect(app.database_url.as_deref().unwrap())
+        .await
+        .unwrap();
+    for sql in [
+        "BEGIN".to_owned(),
+        format!("DELETE FROM calls WHERE tenant_id = '{tenant}' AND id = '{id}'"),
+        format!("DELETE FROM call_events WHERE tenant_id = '{tenant}' AND call_id = '{id}'"),
+        format!(
+            "INSERT INTO deleted_calls (tenant_id, source, external_id, call_id, deleted_at) \
+             VALUES ('{tenant}', 'retell', 'call-racing', '{id}', 0)"
+        ),
+    ] {
+        sqlx::query(&sql).execute(&mut deleting).await.unwrap();
+    }
+    let analyzed = retell_event("call_analyzed", "call-racing", json!({}));
+    let sending = send_retell(&app, &url, &analyzed);
+    tokio::pin!(sending);
+    let early = tokio::time::timeout(std::time::Duration::from_millis(300), &mut sending);
+    assert!(early.await.is_err(), "the event waits for the call's row");
+    sqlx::query("COMMIT").execute(&mut deleting).await.unwrap();
+    let r = sending.await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["deleted"], true, "{}", r.text);
+    let rows = format!("SELECT id FROM calls WHERE tenant_id = '{tenant}'");
+    assert!(app.owner_strings(&rows).await.is_empty());
+}
