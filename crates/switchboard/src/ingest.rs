@@ -1029,7 +1029,7 @@ async fn write_tenant(
         .into_iter()
         .map(|k| Ok((k, group[k].first()?)))
         .collect::<Result<_, IngestError>>()?;
-    let upserts = calls::create_or_lock_many(
+    let mut upserts = calls::create_or_lock_many(
         tx,
         firsts
             .into_iter()
@@ -1045,8 +1045,6 @@ async fn write_tenant(
             .collect(),
     )
     .await?;
-    let later: Vec<Upserted> = upserts.iter().map(Upserted::for_later_events).collect();
-    let mut upserts: Vec<Option<Upserted>> = upserts.into_iter().map(Some).collect();
     let mut deferred = Deferred::default();
     // Ordered by agent: agent rows are locked in one order too.
     let mut last_seen: std::collections::BTreeMap<AgentId, i64> = Default::default();
@@ -1057,9 +1055,10 @@ async fn write_tenant(
             let at = last_seen.entry(agent).or_insert(job.received_at);
             *at = (*at).max(job.received_at);
         }
-        let upserted = upserts[first]
-            .take()
-            .unwrap_or_else(|| later[first].for_later_events());
+        // The call's first event in the batch takes the upsert's answer;
+        // its later ones find the call as that leaves it.
+        let later = upserts[first].for_later_events();
+        let upserted = std::mem::replace(&mut upserts[first], later);
         if matches!(upserted, Upserted::Existing(_)) {
             // Reading the call's events needs the batch's rows before them.
             deferred.flush(tx, writer).await?;

@@ -202,7 +202,7 @@ const UPSERT_COLUMNS: usize = 16;
 /// source.
 async fn deleted_among(
     tx: &mut TenantTx,
-    keys: &[&(Source, String)],
+    keys: &[(Source, &str)],
 ) -> DbResult<HashMap<(Source, String), CallId>> {
     let mut deleted = HashMap::new();
     let mut sources: Vec<Source> = keys
@@ -216,7 +216,7 @@ async fn deleted_among(
         let ids: Vec<&str> = keys
             .iter()
             .filter(|(s, _)| *s == source)
-            .map(|(_, id)| id.as_str())
+            .map(|(_, id)| *id)
             .collect();
         let params: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
         let sql = format!(
@@ -251,23 +251,23 @@ pub async fn create_or_lock_many(
     tx: &mut TenantTx,
     calls: Vec<FirstEvent<'_>>,
 ) -> DbResult<Vec<Upserted>> {
-    let keys: Vec<(Source, String)> = calls
-        .iter()
-        .map(|c| (c.source, c.external_id.to_owned()))
-        .collect();
+    let keys: Vec<(Source, &str)> = calls.iter().map(|c| (c.source, c.external_id)).collect();
     let mut upserted = upsert_many(tx, calls).await?;
     // Looked up after the upsert, not before: on PostgreSQL an upsert that
     // met the row of a call being deleted waited for that deletion, and
     // only a statement after it sees the deletion's tombstone.
-    let created: Vec<&(Source, String)> = keys
+    let created: Vec<(Source, &str)> = keys
         .iter()
         .zip(&upserted)
         .filter(|(_, u)| matches!(u, Upserted::Created(_)))
-        .map(|(key, _)| key)
+        .map(|(key, _)| *key)
         .collect();
     let deleted = deleted_among(tx, &created).await?;
-    for (key, answer) in keys.iter().zip(upserted.iter_mut()) {
-        let Some(gone) = deleted.get(key) else {
+    if deleted.is_empty() {
+        return Ok(upserted);
+    }
+    for ((source, external_id), answer) in keys.into_iter().zip(upserted.iter_mut()) {
+        let Some(gone) = deleted.get(&(source, external_id.to_owned())) else {
             continue;
         };
         sqlx::query("DELETE FROM calls WHERE tenant_id = $1 AND id = $2")
@@ -834,14 +834,15 @@ pub async fn external_ids_starting_with(
         .collect::<Result<_, _>>()?)
 }
 
-/// The call a source knows by `external_id`.
 /// Whether the tenant deleted the call `(source, external_id)` and its
 /// source keeps deletions (decision 0019).
 pub async fn is_deleted(tx: &mut TenantTx, source: Source, external_id: &str) -> DbResult<bool> {
-    let key = (source, external_id.to_owned());
-    Ok(!deleted_among(tx, &[&key]).await?.is_empty())
+    Ok(!deleted_among(tx, &[(source, external_id)])
+        .await?
+        .is_empty())
 }
 
+/// The call a source knows by `external_id`.
 pub async fn find_external(
     tx: &mut TenantTx,
     source: Source,
