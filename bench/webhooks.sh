@@ -12,6 +12,15 @@
 # previous run's data directories, removed at its exit, included), or the
 # first scenarios measure the file system.
 #
+# The machines here hand free memory back to their hypervisor, and writing
+# to such a page again is slow: with gigabytes free, the page cache grows
+# into them and the run measures the hypervisor. So the script first holds
+# all but FREE_MEMORY_MIB (default 4096) of the available memory
+# (bench/hold-memory.py; a minute the first time), then runs each server
+# WARMUP seconds (default 10) unmeasured, so the page cache is full and
+# reuses its own pages, as on a server that has run for a while.
+# FREE_MEMORY_MIB=all skips both and measures a freshly booted machine.
+#
 # Two scenarios per backend, interleaved over ROUNDS rounds so a noisy
 # neighbour hurts all alike: closed loop with CONNECTIONS connections
 # (throughput), and open loop at RATE requests/s (latency at a fixed load).
@@ -27,6 +36,8 @@ DURATION="${1:-10}"
 CONNECTIONS="${2:-32}"
 ROUNDS="${3:-3}"
 RATE="${4:-1000}"
+FREE_MEMORY_MIB="${FREE_MEMORY_MIB:-4096}"
+WARMUP="${WARMUP:-10}"
 PG_ADMIN="${TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
 OUT="bench/results/webhooks-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$OUT"
@@ -54,7 +65,7 @@ DIRS=()
 PG_DB="sbwebhooks_$(date +%s)"
 PG_DBS=()
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}" "${HOLDER:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   for dir in "${DIRS[@]}"; do rm -rf "$dir"; done
   for db in "${PG_DBS[@]}"; do
@@ -86,6 +97,17 @@ start() { # name port [database]
   unset DATABASE_URL
 }
 
+if [ "$FREE_MEMORY_MIB" != all ]; then
+  rm -f "$OUT/memory-held"
+  python3 bench/hold-memory.py "$FREE_MEMORY_MIB" "$OUT/memory-held" 2>"$OUT/memory.txt" &
+  HOLDER=$!
+  while [ ! -e "$OUT/memory-held" ]; do
+    kill -0 "$HOLDER" 2>/dev/null || { cat "$OUT/memory.txt" >&2; exit 1; }
+    sleep 1
+  done
+  cat "$OUT/memory.txt" >&2
+fi
+
 SCENARIOS=()
 # Both backends of binary BIN: a label, the first of two ports.
 servers() {
@@ -108,6 +130,16 @@ fi
 # CPU time (user + system, in clock ticks) a process has used so far.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TICK_MS=$((1000 / $(getconf CLK_TCK)))
+
+if [ "$FREE_MEMORY_MIB" != all ]; then
+  for i in "${!SCENARIOS[@]}"; do
+    IFS='|' read -r _ _ url _ mode <<<"${SCENARIOS[$i]}"
+    case "$mode" in --connections*) ;; *) continue ;; esac
+    # shellcheck disable=SC2086
+    $LOAD --url "$url" --key "$RETELL_KEY" --duration "$WARMUP" --label "warm$i" $mode >/dev/null 2>&1
+    psql "$PG_ADMIN" -qc CHECKPOINT >/dev/null
+  done
+fi
 
 for round in $(seq 1 "$ROUNDS"); do
   for i in "${!SCENARIOS[@]}"; do
@@ -136,7 +168,7 @@ field() { sed -E "s/.*$1=([0-9.]+).*/\1/" "$2"; }
 # throughput would be an arbitrary one.
 median() { sort -n | sed -n "$(( (ROUNDS + 1) / 2 ))p"; }
 {
-  echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), ${DURATION}s runs, medians of $ROUNDS interleaved rounds, $(head -c 200 "$OUT/s0-r1.txt.err")"
+  echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(if [ "$FREE_MEMORY_MIB" = all ]; then echo "memory not held"; else echo "all but $FREE_MEMORY_MIB MiB of memory held, ${WARMUP}s warm-up per server"; fi), $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), ${DURATION}s runs, medians of $ROUNDS interleaved rounds, $(head -c 200 "$OUT/s0-r1.txt.err")"
   echo
   echo "| backend | scenario | accepted/s | p50 | p99 | failed | server CPU per webhook | every round: accepted/s (p99 ms) |"
   echo "|---|---|---|---|---|---|---|---|"
