@@ -105,7 +105,7 @@ pub fn redact_turns(turns: &[Turn], kinds: &[PiiKind]) -> (Vec<Turn>, Vec<(PiiKi
                     if w.word.is_empty() {
                         return w;
                     }
-                    match t.text[cursor..].find(&w.word) {
+                    match t.text[cursor..].find(w.word.as_str()) {
                         Some(off) => {
                             let (s, e) = (cursor + off, cursor + off + w.word.len());
                             cursor = e;
@@ -115,10 +115,10 @@ pub fn redact_turns(turns: &[Turn], kinds: &[PiiKind]) -> (Vec<Turn>, Vec<(PiiKi
                             if let Some(span) =
                                 r.spans.iter().rev().find(|sp| sp.start < e && s < sp.end)
                             {
-                                w.word = span.kind.placeholder().to_owned();
+                                w.word = span.kind.placeholder().into();
                             }
                         }
-                        None => w.word = redact(&w.word, kinds).text,
+                        None => w.word = redact(&w.word, kinds).text.into(),
                     }
                     w
                 })

@@ -32,8 +32,12 @@ pub fn arbitrary_turns() -> impl Strategy<Value = Vec<Turn>> {
         Just(-1.0),
         0.0..600.0f64
     ];
-    let word = ("[a-z0-9@.$]{0,8}", time.clone(), time.clone())
-        .prop_map(|(word, start, end)| Word { word, start, end });
+    let word =
+        ("[a-z0-9@.$]{0,8}", time.clone(), time.clone()).prop_map(|(word, start, end)| Word {
+            word: word.into(),
+            start,
+            end,
+        });
     let turn = (
         any::<bool>(),
         "[ -~]{0,80}",

@@ -27,7 +27,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("verify signature", |b| {
         b.iter(|| verify_retell(key, body, Some(&signature), now).unwrap())
     });
-    g.bench_function("event key (SHA-256)", |b| b.iter(|| Sha256::digest(body)));
+    g.bench_function("event key (SHA-256, before decision 0020)", |b| {
+        b.iter(|| Sha256::digest(body))
+    });
+    g.bench_function("event key (BLAKE3)", |b| b.iter(|| blake3::hash(body)));
     g.bench_function("parse", |b| b.iter(|| retell::parse(body).unwrap()));
     g.bench_function("update to JSON", |b| {
         b.iter(|| serde_json::to_string(&update).unwrap())

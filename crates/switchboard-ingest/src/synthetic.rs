@@ -607,7 +607,7 @@ fn timed_words(rng: &mut StdRng, text: &str, start_ms: i64, pace: f64) -> (Vec<W
         let spoken = ((105.0 + 49.0 * sounds) / pace * rng.gen_range(0.85..1.15)) as i64;
         end = at + spoken.max(80);
         words.push(Word {
-            word: token.to_owned(),
+            word: token.into(),
             start: seconds(at),
             end: seconds(end),
         });

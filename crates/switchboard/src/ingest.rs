@@ -150,9 +150,11 @@ fn storage_wide_code(code: &str) -> bool {
 }
 
 /// The identity of an event among its call's events: a digest of the raw
-/// payload, so a byte-identical redelivery is recognised.
+/// payload, so a byte-identical redelivery is recognised. BLAKE3, which
+/// hashes a 44 KB payload in a third of SHA-256's time on the machines
+/// here; events stored before it kept their SHA-256 keys (decision 0020).
 pub fn event_key_of(raw: &[u8]) -> String {
-    hex(&Sha256::digest(raw))
+    hex(blake3::hash(raw).as_bytes())
 }
 
 /// Longest Standard Webhooks `webhook-id` kept as it is in an event key.
@@ -167,7 +169,7 @@ pub fn event_key_of_webhook_id(id: &str) -> String {
     if id.len() <= MAX_WEBHOOK_ID {
         format!("webhook-id:{id}")
     } else {
-        format!("webhook-id-sha256:{}", event_key_of(id.as_bytes()))
+        format!("webhook-id-sha256:{}", hex(&Sha256::digest(id.as_bytes())))
     }
 }
 

@@ -381,7 +381,7 @@ pub fn to_turns(t: &Transcription) -> Vec<switchboard_ingest::Turn> {
             .find(|t| t.start.unwrap_or(0.0) <= mid && mid <= t.end.unwrap_or(0.0))
         {
             turn.words.push(Word {
-                word: w.word.trim().to_owned(),
+                word: w.word.trim().into(),
                 start: w.start,
                 end: w.end,
             });

@@ -58,7 +58,7 @@ struct RetellTurn {
 
 #[derive(Deserialize)]
 struct RetellWord {
-    word: String,
+    word: crate::model::CompactString,
     start: f64,
     end: f64,
 }
