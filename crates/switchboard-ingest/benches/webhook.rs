@@ -27,7 +27,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("verify signature", |b| {
         b.iter(|| verify_retell(key, body, Some(&signature), now).unwrap())
     });
-    g.bench_function("event key (SHA-256, before decision 0020)", |b| {
+    g.bench_function("event key (SHA-256, before decision 0021)", |b| {
         b.iter(|| Sha256::digest(body))
     });
     g.bench_function("event key (BLAKE3)", |b| b.iter(|| blake3::hash(body)));

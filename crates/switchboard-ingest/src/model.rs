@@ -175,7 +175,7 @@ impl Stage {
 ///
 /// The word is a [`CompactString`]: held inline up to 24 bytes, so a
 /// five-minute transcript's 700-odd words cost no allocation each when a
-/// payload is read, and none to free (decision 0020).
+/// payload is read, and none to free (decision 0021).
 #[derive(Clone, Debug, PartialEq, utoipa::ToSchema)]
 pub struct Word {
     #[schema(value_type = String)]

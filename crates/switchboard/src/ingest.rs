@@ -152,7 +152,7 @@ fn storage_wide_code(code: &str) -> bool {
 /// The identity of an event among its call's events: a digest of the raw
 /// payload, so a byte-identical redelivery is recognised. BLAKE3, which
 /// hashes a 44 KB payload in a third of SHA-256's time on the machines
-/// here; events stored before it kept their SHA-256 keys (decision 0020).
+/// here; events stored before it kept their SHA-256 keys (decision 0021).
 pub fn event_key_of(raw: &[u8]) -> String {
     hex(blake3::hash(raw).as_bytes())
 }
