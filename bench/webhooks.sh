@@ -29,11 +29,11 @@
 # release build), every scenario also runs against that binary's servers,
 # interleaved, so the two are compared in one run on one machine.
 #
-#   bench/webhooks.sh [seconds per run (default 10)] [connections (default 32)] [rounds (default 3)] [open-loop rate (default 1000)]
+#   bench/webhooks.sh [seconds per run (default 10)] [connections (default 128)] [rounds (default 3)] [open-loop rate (default 1000)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-10}"
-CONNECTIONS="${2:-32}"
+CONNECTIONS="${2:-128}"
 ROUNDS="${3:-3}"
 RATE="${4:-1000}"
 FREE_MEMORY_MIB="${FREE_MEMORY_MIB:-4096}"
