@@ -172,12 +172,11 @@ impl Stage {
 /// One timed word. Seconds from the start of the call. Written as
 /// `{"word", "start", "end"}`, except in [`to_stored_json`]; read in
 /// either form.
-///
-/// The word is a [`CompactString`]: held inline up to 24 bytes, so a
-/// five-minute transcript's 700-odd words cost no allocation each when a
-/// payload is read, and none to free (decision 0021).
 #[derive(Clone, Debug, PartialEq, utoipa::ToSchema)]
 pub struct Word {
+    // Held inline up to 24 bytes: a five-minute transcript's 700-odd words
+    // cost no allocation each when a payload is read, and none to free
+    // (decision 0021). Not a doc comment: the API description shows those.
     #[schema(value_type = String)]
     pub word: CompactString,
     pub start: f64,
