@@ -129,6 +129,13 @@ fi
 
 # CPU time (user + system, in clock ticks) a process has used so far.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# The same for all of PostgreSQL's processes (its backends and background
+# writers; 0 where there are none).
+pg_ticks() {
+  local pid
+  for pid in $(pgrep -x postgres); do cat "/proc/$pid/stat" 2>/dev/null; done |
+    awk '{t += $14 + $15} END {print t + 0}'
+}
 TICK_MS=$((1000 / $(getconf CLK_TCK)))
 
 if [ "$FREE_MEMORY_MIB" != all ]; then
@@ -146,13 +153,17 @@ for round in $(seq 1 "$ROUNDS"); do
     IFS='|' read -r backend label url server mode <<<"${SCENARIOS[$i]}"
     file="$OUT/s$i-r$round.txt"
     before=$(cpu_ticks "$server")
+    pg_before=$(pg_ticks)
     # shellcheck disable=SC2086
     $LOAD --url "$url" --key "$RETELL_KEY" --duration "$DURATION" --label "s$i-r$round" $mode >"$file" 2>"$file.err"
     # The server's CPU per accepted webhook, whatever the machine's other
     # tenants took: what two cores of its own would allow is 2,000 ms/s
     # divided by it (less the load generator's share).
     used_ms=$(( ($(cpu_ticks "$server") - before) * TICK_MS ))
-    sed -i -E "s/\$/ server_cpu_ms=$used_ms/" "$file"
+    # PostgreSQL's own share, which the server's leaves out; on SQLite
+    # scenarios whatever the idle database did meanwhile (next to nothing).
+    pg_ms=$(( ($(pg_ticks) - pg_before) * TICK_MS ))
+    sed -i -E "s/\$/ server_cpu_ms=$used_ms postgres_cpu_ms=$pg_ms/" "$file"
     # An overloaded server times requests out: counted, reported, not fatal.
     echo "round $round: $backend $label: $(cat "$file")" >&2
     # PostgreSQL writes out what a run left dirty (checkpoint, background
@@ -170,8 +181,8 @@ median() { sort -n | sed -n "$(( (ROUNDS + 1) / 2 ))p"; }
 {
   echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(if [ "$FREE_MEMORY_MIB" = all ]; then echo "memory not held"; else echo "all but $FREE_MEMORY_MIB MiB of memory held, ${WARMUP}s warm-up per server"; fi), $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), ${DURATION}s runs, medians of $ROUNDS interleaved rounds, $(head -c 200 "$OUT/s0-r1.txt.err")"
   echo
-  echo "| backend | scenario | accepted/s | p50 | p99 | failed | server CPU per webhook | every round: accepted/s (p99 ms) |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| backend | scenario | accepted/s | p50 | p99 | failed | server CPU per webhook | PostgreSQL CPU per webhook | every round: accepted/s (p99 ms) |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   for i in "${!SCENARIOS[@]}"; do
     IFS='|' read -r backend label _ _ _ <<<"${SCENARIOS[$i]}"
     column() { for round in $(seq 1 "$ROUNDS"); do field "$1" "$OUT/s$i-r$round.txt"; done; }
@@ -180,12 +191,15 @@ median() { sort -n | sed -n "$(( (ROUNDS + 1) / 2 ))p"; }
       echo "$(field ok_per_sec "$f") ($(field p99_ms "$f"))"
     done | awk '{printf "%s%s %s", sep, $1, $2; sep=", "}')
     failed=$(column failed | awk '{n += $1} END {print n}')
-    cpu=$(for round in $(seq 1 "$ROUNDS"); do
-      f="$OUT/s$i-r$round.txt"
-      awk -v ms="$(field server_cpu_ms "$f")" -v n="$(field requests "$f")" -v bad="$(field failed "$f")" \
-        'BEGIN {printf "%.3f\n", ms / (n - bad > 0 ? n - bad : 1)}'
-    done | median)
-    printf '| %s | %s | %s | %s ms | %s ms | %s | %s ms | %s |\n' "$backend" "$label" \
-      "$(column ok_per_sec | median)" "$(column p50_ms | median)" "$(column p99_ms | median)" "$failed" "$cpu" "$all"
+    per_webhook() { # the column of CPU milliseconds to divide
+      for round in $(seq 1 "$ROUNDS"); do
+        f="$OUT/s$i-r$round.txt"
+        awk -v ms="$(field "$1" "$f")" -v n="$(field requests "$f")" -v bad="$(field failed "$f")" \
+          'BEGIN {printf "%.3f\n", ms / (n - bad > 0 ? n - bad : 1)}'
+      done | median
+    }
+    printf '| %s | %s | %s | %s ms | %s ms | %s | %s ms | %s ms | %s |\n' "$backend" "$label" \
+      "$(column ok_per_sec | median)" "$(column p50_ms | median)" "$(column p99_ms | median)" "$failed" \
+      "$(per_webhook server_cpu_ms)" "$(per_webhook postgres_cpu_ms)" "$all"
   done
 } | tee "$OUT/summary.md"
