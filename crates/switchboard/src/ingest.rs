@@ -326,6 +326,45 @@ pub struct Batching {
 pub struct Ingestor {
     queue: mpsc::Sender<(Job, Reply)>,
     unsynced: Unsynced,
+    last_seen: LastSeen,
+}
+
+/// The last-seen time each agent's row got from this process's batches,
+/// once committed. A batch skips the agent's update while that is within
+/// the row's resolution (decision 0022): on PostgreSQL the update is a
+/// round trip of every batch, and its row lock keeps the next batch of
+/// the same agent waiting until the commit. The update also turns an
+/// `error` or `pending_validation` agent `active`, so whatever may put an
+/// agent in either state forgets them all ([`Ingestor::forget_last_seen`]).
+#[derive(Clone, Default)]
+struct LastSeen(Arc<std::sync::Mutex<HashMap<AgentId, i64>>>);
+
+impl LastSeen {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<AgentId, i64>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a batch of this process committed `agent`'s time recently
+    /// enough that `at` would not change its row.
+    fn recorded_for(&self, agent: AgentId, at: i64) -> bool {
+        self.map()
+            .get(&agent)
+            .is_some_and(|&recorded| recorded >= at - agents::WEBHOOK_TIME_RESOLUTION_MS)
+    }
+
+    fn committed(&self, seen: &[(AgentId, i64)]) {
+        let mut map = self.map();
+        for &(agent, at) in seen {
+            let recorded = map.entry(agent).or_insert(at);
+            *recorded = (*recorded).max(at);
+        }
+    }
+
+    fn forget_all(&self) {
+        self.map().clear();
+    }
 }
 
 type Reply = oneshot::Sender<Result<Accepted, IngestError>>;
@@ -479,6 +518,8 @@ impl Ingestor {
         let (committed, to_sync) = mpsc::channel(4 * MAX_BATCH);
         let unsynced = Unsynced::default();
         let pending = unsynced.clone();
+        let last_seen = LastSeen::default();
+        let recorded = last_seen.clone();
         let batches = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -508,6 +549,7 @@ impl Ingestor {
                                 drops: drops.clone(),
                                 batches: batches.clone(),
                                 committed: committed.clone(),
+                                last_seen: last_seen.clone(),
                             },
                             rx.clone(),
                             batching.linger,
@@ -523,7 +565,15 @@ impl Ingestor {
         Ingestor {
             queue,
             unsynced: pending,
+            last_seen: recorded,
         }
+    }
+
+    /// Something other than a batch may have changed agents' rows (marked
+    /// one `error`, made one `pending_validation` again): the next batch
+    /// that sees each working writes its row again.
+    pub fn forget_last_seen(&self) {
+        self.last_seen.forget_all();
     }
 
     /// Drops the versions of `keys` not yet written (a round that failed
@@ -558,6 +608,7 @@ struct Writer {
     /// Numbers the batches, so a batch forgets only its own versions.
     batches: Arc<std::sync::atomic::AtomicU64>,
     committed: mpsc::Sender<Committed>,
+    last_seen: LastSeen,
 }
 
 /// The next batch: every event waiting, up to [`MAX_BATCH`]; when that is
@@ -833,6 +884,7 @@ async fn write_batch(
     // Two events of one call in a batch: its last objects are the whole story.
     let mut puts = Puts {
         objects: HashMap::new(),
+        seen: Vec::new(),
         attempt,
     };
     let drops = writer.drops.load(std::sync::atomic::Ordering::Acquire);
@@ -864,12 +916,15 @@ async fn write_batch(
         }
     }
     writer.unsynced.committed(batch, keys);
+    writer.last_seen.committed(&puts.seen);
     Ok(results)
 }
 
 /// The objects a batch writes, by key: a later version replaces an earlier.
 struct Puts<'a> {
     objects: HashMap<ObjectKey, Bytes>,
+    /// The agents' last-seen times the batch wrote.
+    seen: Vec<(AgentId, i64)>,
     attempt: &'a mut Attempt,
 }
 
@@ -1071,7 +1126,11 @@ async fn write_tenant(
     }
     deferred.flush(tx, writer).await?;
     for (agent, at) in last_seen {
+        if writer.last_seen.recorded_for(agent, at) {
+            continue;
+        }
         agents::record_webhook(tx, agent, at).await?;
+        puts.seen.push((agent, at));
     }
     Ok(accepted)
 }

@@ -237,7 +237,7 @@ pub async fn replace_secrets(tx: &mut TenantTx, id: AgentId, sealed: &Sealed) ->
 
 /// How stale an active agent's `last_webhook_received_at` may be before a
 /// webhook rewrites it.
-const WEBHOOK_TIME_RESOLUTION_MS: i64 = 1_000;
+pub(crate) const WEBHOOK_TIME_RESOLUTION_MS: i64 = 1_000;
 
 /// A correctly signed webhook arrived: a pending agent becomes active.
 ///

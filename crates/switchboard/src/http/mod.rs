@@ -191,17 +191,24 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     // drops it midway): a refused refresh still revokes a token family, and
     // a cancelled handler may have committed. A webhook changes calls and
     // an agent's last-seen time, never who can do what: under a flood of
-    // them the webhook caches must survive.
+    // them the webhook caches must survive. The agents' last-seen times
+    // the ingest writers remember go too: such a request may have changed
+    // an agent's status, which their next update would correct.
     let may_change_access = !req.method().is_safe() && !req.uri().path().starts_with("/webhooks/");
-    let _forget = may_change_access.then(|| ForgetCredentialsOnDrop(state.auth.clone()));
+    let _forget = may_change_access
+        .then(|| ForgetCredentialsOnDrop(state.auth.clone(), state.ingestor.clone()));
     next.run(req).await
 }
 
-struct ForgetCredentialsOnDrop(Arc<crate::auth::service::AuthService>);
+struct ForgetCredentialsOnDrop(
+    Arc<crate::auth::service::AuthService>,
+    crate::ingest::Ingestor,
+);
 
 impl Drop for ForgetCredentialsOnDrop {
     fn drop(&mut self) {
         self.0.forget_credentials();
+        self.1.forget_last_seen();
     }
 }
 

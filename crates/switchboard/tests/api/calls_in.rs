@@ -36,6 +36,7 @@ crate::on_both_backends!(
     a_deleted_call_stays_deleted_for_its_provider,
     an_import_that_cannot_be_read_on_keeps_what_it_took,
     objects_a_failed_round_left_are_written_without_a_new_event,
+    an_agent_put_back_to_proving_itself_is_active_on_its_next_webhook,
 );
 
 const RETELL_KEY: &str = "key_retell_test_0123456789";
@@ -3399,4 +3400,73 @@ async fn postgres_an_event_waiting_on_a_deletion_does_not_bring_the_call_back() 
     assert_eq!(r.body["deleted"], true, "{}", r.text);
     let rows = format!("SELECT id FROM calls WHERE tenant_id = '{tenant}'");
     assert!(app.owner_strings(&rows).await.is_empty());
+}
+
+/// The ingest writers skip an agent's last-seen update within a second of
+/// their own (decision 0022). That update is also what turns an agent
+/// `active` again: after a rotated token or an error, the next correctly
+/// signed webhook does, however soon after the one before.
+async fn an_agent_put_back_to_proving_itself_is_active_on_its_next_webhook(app: TestApp) {
+    let (owner, agent, _) = retell_agent(&app, "acme").await;
+    let path = format!("/api/v1/agents/{}", agent["id"].as_str().unwrap());
+    let started = std::time::Instant::now();
+    let url = agent["webhook_url"].as_str().unwrap();
+    let sent = send_retell(&app, url, &retell_event("call_ended", "call-p1", json!({}))).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
+    assert_eq!(app.get(&path, &owner).await.body["status"], "active");
+
+    let rotated = app
+        .post(&format!("{path}/rotate-token"), &owner, json!({}))
+        .await;
+    assert_eq!(
+        rotated.body["status"], "pending_validation",
+        "{}",
+        rotated.text
+    );
+    let url = rotated.body["webhook_url"].as_str().unwrap().to_owned();
+    let sent = send_retell(
+        &app,
+        &url,
+        &retell_event("call_ended", "call-p2", json!({})),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
+    assert_eq!(
+        app.get(&path, &owner).await.body["status"],
+        "active",
+        "after a rotated token"
+    );
+
+    let deleted = app
+        .delete("/api/v1/settings/credentials/retell", &owner)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    send_retell(
+        &app,
+        &url,
+        &retell_event("call_ended", "call-p3", json!({})),
+    )
+    .await
+    .problem(StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get(&path, &owner).await.body["status"], "error");
+    put_retell_key(&app, &owner, RETELL_KEY).await;
+    let sent = send_retell(
+        &app,
+        &url,
+        &retell_event("call_ended", "call-p4", json!({})),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
+    assert_eq!(
+        app.get(&path, &owner).await.body["status"],
+        "active",
+        "after an error"
+    );
+    // Otherwise the writers' own one-second resolution would have let the
+    // statuses right, and the test would prove nothing.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "took {:?}: too slow to tell",
+        started.elapsed()
+    );
 }

@@ -223,6 +223,7 @@ pub async fn receive(
             agents::record_error(&mut tx, agent.id, problem.detail.as_deref().unwrap_or(""))
                 .await?;
             tx.commit().await?;
+            state.ingestor.forget_last_seen();
             return Err(problem);
         }
         Ok(Err(e)) => {
