@@ -3409,64 +3409,57 @@ async fn postgres_an_event_waiting_on_a_deletion_does_not_bring_the_call_back() 
 async fn an_agent_put_back_to_proving_itself_is_active_on_its_next_webhook(app: TestApp) {
     let (owner, agent, _) = retell_agent(&app, "acme").await;
     let path = format!("/api/v1/agents/{}", agent["id"].as_str().unwrap());
-    let started = std::time::Instant::now();
-    let url = agent["webhook_url"].as_str().unwrap();
-    let sent = send_retell(&app, url, &retell_event("call_ended", "call-p1", json!({}))).await;
-    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
-    assert_eq!(app.get(&path, &owner).await.body["status"], "active");
+    // A correctly signed webhook for a new call; the agent's status after.
+    let good_webhook = |url: String, call: String| {
+        let (app, owner, path) = (&app, &owner, &path);
+        async move {
+            let body = retell_event("call_ended", &call, json!({}));
+            let sent = send_retell(app, &url, &body).await;
+            assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
+            app.get(path, owner).await.body["status"].clone()
+        }
+    };
+    let mut url = agent["webhook_url"].as_str().unwrap().to_owned();
+    // Slower than a second, the writers' own resolution would set the
+    // statuses right anyway and the round would prove nothing: a loaded
+    // machine gets a few tries.
+    for round in 0..5 {
+        let started = std::time::Instant::now();
+        assert_eq!(good_webhook(url, format!("call-{round}-1")).await, "active");
 
-    let rotated = app
-        .post(&format!("{path}/rotate-token"), &owner, json!({}))
-        .await;
-    assert_eq!(
-        rotated.body["status"], "pending_validation",
-        "{}",
-        rotated.text
-    );
-    let url = rotated.body["webhook_url"].as_str().unwrap().to_owned();
-    let sent = send_retell(
-        &app,
-        &url,
-        &retell_event("call_ended", "call-p2", json!({})),
-    )
-    .await;
-    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
-    assert_eq!(
-        app.get(&path, &owner).await.body["status"],
-        "active",
-        "after a rotated token"
-    );
+        let rotated = app
+            .post(&format!("{path}/rotate-token"), &owner, json!({}))
+            .await;
+        assert_eq!(
+            rotated.body["status"], "pending_validation",
+            "{}",
+            rotated.text
+        );
+        url = rotated.body["webhook_url"].as_str().unwrap().to_owned();
+        assert_eq!(
+            good_webhook(url.clone(), format!("call-{round}-2")).await,
+            "active",
+            "after a rotated token"
+        );
 
-    let deleted = app
-        .delete("/api/v1/settings/credentials/retell", &owner)
-        .await;
-    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
-    send_retell(
-        &app,
-        &url,
-        &retell_event("call_ended", "call-p3", json!({})),
-    )
-    .await
-    .problem(StatusCode::UNAUTHORIZED);
-    assert_eq!(app.get(&path, &owner).await.body["status"], "error");
-    put_retell_key(&app, &owner, RETELL_KEY).await;
-    let sent = send_retell(
-        &app,
-        &url,
-        &retell_event("call_ended", "call-p4", json!({})),
-    )
-    .await;
-    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
-    assert_eq!(
-        app.get(&path, &owner).await.body["status"],
-        "active",
-        "after an error"
-    );
-    // Otherwise the writers' own one-second resolution would have let the
-    // statuses right, and the test would prove nothing.
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(1),
-        "took {:?}: too slow to tell",
-        started.elapsed()
-    );
+        let deleted = app
+            .delete("/api/v1/settings/credentials/retell", &owner)
+            .await;
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+        let refused = retell_event("call_ended", &format!("call-{round}-3"), json!({}));
+        send_retell(&app, &url, &refused)
+            .await
+            .problem(StatusCode::UNAUTHORIZED);
+        assert_eq!(app.get(&path, &owner).await.body["status"], "error");
+        put_retell_key(&app, &owner, RETELL_KEY).await;
+        assert_eq!(
+            good_webhook(url.clone(), format!("call-{round}-4")).await,
+            "active",
+            "after an error"
+        );
+        if started.elapsed() < std::time::Duration::from_secs(1) {
+            return;
+        }
+    }
+    panic!("every round took more than a second: too slow to tell");
 }
