@@ -920,7 +920,9 @@ async fn write_batch(
     Ok(results)
 }
 
-/// The objects a batch writes, by key: a later version replaces an earlier.
+/// What a batch leaves for after its commit: the objects it writes, by key
+/// (a later version replaces an earlier), and the agents' last-seen times
+/// it wrote; and what its attempt learnt on the way.
 struct Puts<'a> {
     objects: HashMap<ObjectKey, Bytes>,
     /// The agents' last-seen times the batch wrote.
@@ -1104,12 +1106,12 @@ async fn write_tenant(
     .await?;
     let mut deferred = Deferred::default();
     // Ordered by agent: agent rows are locked in one order too.
-    let mut last_seen: std::collections::BTreeMap<AgentId, i64> = Default::default();
+    let mut seen_at: std::collections::BTreeMap<AgentId, i64> = Default::default();
     let mut accepted = Vec::with_capacity(group.len());
     for (k, (job, first)) in group.iter().zip(upsert_of).enumerate() {
         // A call posted or imported for an agent leaves its status alone.
         if let Some(agent) = job.seen {
-            let at = last_seen.entry(agent).or_insert(job.received_at);
+            let at = seen_at.entry(agent).or_insert(job.received_at);
             *at = (*at).max(job.received_at);
         }
         // The call's first event in the batch takes the upsert's answer;
@@ -1125,7 +1127,7 @@ async fn write_tenant(
         puts.attempt.writing = None;
     }
     deferred.flush(tx, writer).await?;
-    for (agent, at) in last_seen {
+    for (agent, at) in seen_at {
         if writer.last_seen.recorded_for(agent, at) {
             continue;
         }
