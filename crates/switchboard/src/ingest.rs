@@ -284,6 +284,14 @@ impl Job {
         }]))
     }
 
+    fn event_in(&self) -> calls::EventIn<'_> {
+        calls::EventIn {
+            key: &self.event_key,
+            received_at: self.received_at,
+            update: &self.update,
+        }
+    }
+
     /// Tenant, then the call: the order a batch takes its locks in. Not
     /// the agent: events of one call may name different agents, and two
     /// batches ordering such calls differently could deadlock.
@@ -1059,8 +1067,9 @@ fn raw_entries(doc: &[u8]) -> Result<Vec<RawEntry<'_>>, IngestError> {
         .map_err(|e| IngestError::Batch(format!("the stored raw document does not parse: {e}")))
 }
 
-/// The jobs of one tenant, in lock order: one upsert creates or locks the
-/// calls of all of them, then each event is stored; the agents' last-seen
+/// The jobs of one tenant, in lock order: one upsert creates the calls of
+/// all of them with their first events or locks the existing ones, then
+/// each other event is stored; the agents' last-seen
 /// times come last, so their rows (on PostgreSQL) are locked briefly.
 async fn write_tenant(
     tx: &mut TenantTx,
@@ -1090,6 +1099,7 @@ async fn write_tenant(
         .collect::<Result<_, IngestError>>()?;
     let mut upserts = calls::create_or_lock_many(
         tx,
+        writer.registration.id(),
         firsts
             .into_iter()
             .map(|(k, first)| {
@@ -1099,12 +1109,12 @@ async fn write_tenant(
                     external_id: &job.external_id,
                     agent_id: job.agent,
                     first,
+                    event: job.event_in(),
                 }
             })
             .collect(),
     )
     .await?;
-    let mut deferred = Deferred::default();
     // Ordered by agent: agent rows are locked in one order too.
     let mut seen_at: std::collections::BTreeMap<AgentId, i64> = Default::default();
     let mut accepted = Vec::with_capacity(group.len());
@@ -1118,15 +1128,10 @@ async fn write_tenant(
         // its later ones find the call as that leaves it.
         let later = upserts[first].for_later_events();
         let upserted = std::mem::replace(&mut upserts[first], later);
-        if matches!(upserted, Upserted::Existing(_)) {
-            // Reading the call's events needs the batch's rows before them.
-            deferred.flush(tx, writer).await?;
-        }
         puts.attempt.writing = Some(offset + k);
-        accepted.push(write_one(tx, writer, job, upserted, &mut deferred, puts).await?);
+        accepted.push(write_one(tx, writer, job, upserted, puts).await?);
         puts.attempt.writing = None;
     }
-    deferred.flush(tx, writer).await?;
     for (agent, at) in seen_at {
         if writer.last_seen.recorded_for(agent, at) {
             continue;
@@ -1137,32 +1142,11 @@ async fn write_tenant(
     Ok(accepted)
 }
 
-/// The rows that follow from creating calls, written for several calls in
-/// one statement each: a round trip per statement is most of a small
-/// write's cost. Written before anything reads them (an event of a call
-/// that is not new) and before the transaction leaves the tenant.
-#[derive(Default)]
-struct Deferred<'a> {
-    events: Vec<calls::NewEvent<'a>>,
-    to_analyse: Vec<CallId>,
-}
-
-impl Deferred<'_> {
-    async fn flush(&mut self, tx: &mut TenantTx, writer: &Writer) -> Result<(), IngestError> {
-        calls::insert_new_events(tx, writer.registration.id(), &self.events).await?;
-        pipeline_jobs::enqueue_many(tx, &self.to_analyse, now_ms()).await?;
-        self.events.clear();
-        self.to_analyse.clear();
-        Ok(())
-    }
-}
-
-async fn write_one<'a>(
+async fn write_one(
     tx: &mut TenantTx,
     writer: &Writer,
-    job: &'a Job,
+    job: &Job,
     upserted: Upserted,
-    deferred: &mut Deferred<'a>,
     puts: &mut Puts<'_>,
 ) -> Result<Accepted, IngestError> {
     let (record, raw_document, created, duplicate) = match upserted {
@@ -1174,19 +1158,8 @@ async fn write_one<'a>(
                 deleted: true,
             })
         }
-        Upserted::Created(record) => {
-            let record = *record;
-            deferred.events.push(calls::NewEvent {
-                call: record.id,
-                event_key: &job.event_key,
-                received_at: job.received_at,
-                update: &job.update,
-            });
-            if record.fields.has_turns() {
-                deferred.to_analyse.push(record.id);
-            }
-            (record, Some(job.raw_alone.clone()), true, false)
-        }
+        // Stored with its first event (and analysis job) by the upsert.
+        Upserted::Created(record) => (*record, Some(job.raw_alone.clone()), true, false),
         Upserted::Existing(call) => {
             let new = calls::insert_event(
                 tx,

@@ -13,7 +13,7 @@ use switchboard_ingest::packed::{self, Packed};
 use switchboard_ingest::{Source, Stage};
 
 use super::writers::WriterId;
-use super::{now_ms, parse_col, DbResult, TenantTx};
+use super::{now_ms, parse_col, Backend, DbResult, TenantTx};
 
 #[derive(Clone, Debug)]
 pub struct CallRecord {
@@ -187,12 +187,21 @@ impl Upserted {
 }
 
 /// A call that an event of the batch may create: the call as that event
-/// alone describes it.
+/// alone describes it, and the event.
 pub struct FirstEvent<'a> {
     pub source: Source,
     pub external_id: &'a str,
     pub agent_id: Option<AgentId>,
     pub first: Projection,
+    pub event: EventIn<'a>,
+}
+
+/// An event as the batch stores it.
+#[derive(Clone, Copy)]
+pub struct EventIn<'a> {
+    pub key: &'a str,
+    pub received_at: i64,
+    pub update: &'a Packed,
 }
 
 const UPSERT_COLUMNS: usize = 16;
@@ -220,7 +229,7 @@ async fn deleted_among(
             .collect();
         let params: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
         let sql = format!(
-            "SELECT external_id, call_id FROM deleted_calls \
+            "SELECT source, external_id, call_id FROM deleted_calls \
              WHERE tenant_id = $1 AND source = $2 AND external_id IN ({})",
             params.join(", ")
         );
@@ -230,43 +239,74 @@ async fn deleted_among(
         for id in ids {
             query = query.bind(id);
         }
-        for row in query.fetch_all(tx.conn()).await? {
-            let external_id: String = row.try_get("external_id")?;
-            let call: CallId = parse_col(&row.try_get::<String, _>("call_id")?, "call_id")?;
-            deleted.insert((source, external_id), call);
-        }
+        deleted.extend(deleted_calls(query.fetch_all(tx.conn()).await?)?);
     }
     Ok(deleted)
 }
 
+/// Rows of `source, external_id, call_id` from `deleted_calls`, by key.
+fn deleted_calls(rows: Vec<AnyRow>) -> DbResult<HashMap<(Source, String), CallId>> {
+    rows.iter()
+        .map(|row| {
+            let source: Source = parse_col(&row.try_get::<String, _>("source")?, "source")?;
+            let external_id: String = row.try_get("external_id")?;
+            let call: CallId = parse_col(&row.try_get::<String, _>("call_id")?, "call_id")?;
+            Ok(((source, external_id), call))
+        })
+        .collect()
+}
+
 /// Creates each call `(source, external_id)` as its first event describes
-/// it (its fields are then read from the event: see [`COLUMNS`]), or finds
-/// and locks the existing one — one statement for all of them, answered in
-/// the order given. A call the tenant deleted whose source keeps deletions
-/// is not created (decision 0019). The keys must be distinct (PostgreSQL
-/// refuses to upsert one row twice in a statement). Rows are locked in the
-/// order given, so concurrent events of one call merge one after the
-/// other, and batches that sort their calls alike cannot deadlock.
+/// it (its fields are then read from the event: see [`COLUMNS`]), with
+/// that event and, when it has a transcript, its analysis job; or finds and
+/// locks the existing one — answered in the order given. A call the tenant
+/// deleted whose source keeps deletions is not created (decision 0019).
+/// The keys must be distinct (PostgreSQL refuses to upsert one row twice in
+/// a statement). Rows are locked in the order given, so concurrent events
+/// of one call merge one after the other, and batches that sort their
+/// calls alike cannot deadlock.
+///
+/// Two statements on PostgreSQL, where each round trip waits for the
+/// database's turn on a busy machine: the upsert, then everything that
+/// follows from it (decision 0023).
 pub async fn create_or_lock_many(
     tx: &mut TenantTx,
+    writer: WriterId,
     calls: Vec<FirstEvent<'_>>,
 ) -> DbResult<Vec<Upserted>> {
-    let keys: Vec<(Source, &str)> = calls.iter().map(|c| (c.source, c.external_id)).collect();
+    let firsts: Vec<(Source, &str, EventIn<'_>)> = calls
+        .iter()
+        .map(|c| (c.source, c.external_id, c.event))
+        .collect();
     let mut upserted = upsert_many(tx, calls).await?;
-    // Looked up after the upsert, not before: on PostgreSQL an upsert that
-    // met the row of a call being deleted waited for that deletion, and
-    // only a statement after it sees the deletion's tombstone.
-    let created: Vec<(Source, &str)> = keys
+    let created: Vec<Created<'_>> = firsts
         .iter()
         .zip(&upserted)
-        .filter(|(_, u)| matches!(u, Upserted::Created(_)))
-        .map(|(key, _)| *key)
+        .filter_map(|((source, external_id, event), answer)| match answer {
+            Upserted::Created(record) => Some(Created {
+                source: *source,
+                external_id,
+                call: record.id,
+                event: *event,
+                analyse: record.fields.has_turns(),
+            }),
+            _ => None,
+        })
         .collect();
-    let deleted = deleted_among(tx, &created).await?;
+    if created.is_empty() {
+        return Ok(upserted);
+    }
+    // Looked up after the upsert, not with it: on PostgreSQL an upsert
+    // that met the row of a call being deleted waited for that deletion,
+    // and only a statement after it sees the deletion's tombstone.
+    let deleted = match tx.backend() {
+        Backend::Postgres => store_created_postgres(tx, writer, &created).await?,
+        Backend::Sqlite => store_created(tx, writer, &created).await?,
+    };
     if deleted.is_empty() {
         return Ok(upserted);
     }
-    for ((source, external_id), answer) in keys.into_iter().zip(upserted.iter_mut()) {
+    for ((source, external_id, _), answer) in firsts.into_iter().zip(upserted.iter_mut()) {
         let Some(gone) = deleted.get(&(source, external_id.to_owned())) else {
             continue;
         };
@@ -278,6 +318,101 @@ pub async fn create_or_lock_many(
         *answer = Upserted::Deleted(*gone);
     }
     Ok(upserted)
+}
+
+/// A call the upsert created, and its first event.
+struct Created<'a> {
+    source: Source,
+    external_id: &'a str,
+    call: CallId,
+    event: EventIn<'a>,
+    analyse: bool,
+}
+
+/// Which of the `created` calls the tenant deleted before (tombstones are
+/// kept only for sources that keep deletions), and stores the first event
+/// and analysis job of the others: a statement each.
+async fn store_created(
+    tx: &mut TenantTx,
+    writer: WriterId,
+    created: &[Created<'_>],
+) -> DbResult<HashMap<(Source, String), CallId>> {
+    let keys: Vec<(Source, &str)> = created.iter().map(|c| (c.source, c.external_id)).collect();
+    let deleted = deleted_among(tx, &keys).await?;
+    let kept: Vec<&Created<'_>> = created
+        .iter()
+        .filter(|c| !deleted.contains_key(&(c.source, c.external_id.to_owned())))
+        .collect();
+    if kept.is_empty() {
+        return Ok(deleted);
+    }
+    let rows: Vec<String> = (0..kept.len())
+        .map(|i| {
+            let n = 3 + 4 * i;
+            format!("($1, ${n}, ${}, ${}, ${}, $2)", n + 1, n + 2, n + 3)
+        })
+        .collect();
+    let sql = format!("{INSERT_EVENTS} VALUES {}", rows.join(", "));
+    let mut query = sqlx::query(&sql).bind(tx.tenant_param()).bind(writer.get());
+    for c in &kept {
+        query = query
+            .bind(c.call.to_string())
+            .bind(c.event.key)
+            .bind(c.event.received_at)
+            .bind(c.event.update.as_str());
+    }
+    query.execute(tx.conn()).await?;
+    let to_analyse: Vec<CallId> = kept.iter().filter(|c| c.analyse).map(|c| c.call).collect();
+    super::pipeline_jobs::enqueue_many(tx, &to_analyse, now_ms()).await?;
+    Ok(deleted)
+}
+
+/// [`store_created`] in one statement.
+async fn store_created_postgres(
+    tx: &mut TenantTx,
+    writer: WriterId,
+    created: &[Created<'_>],
+) -> DbResult<HashMap<(Source, String), CallId>> {
+    const PER_ROW: usize = 7;
+    let rows: Vec<String> = (0..created.len())
+        .map(|i| {
+            let p: Vec<String> = (0..PER_ROW)
+                .map(|c| format!("${}", 4 + PER_ROW * i + c))
+                .collect();
+            format!("({})", p.join(", "))
+        })
+        .collect();
+    let (enqueue, again) = super::pipeline_jobs::ENQUEUE;
+    let sql = format!(
+        "WITH created (call_id, source, external_id, event_key, received_at, update_json, to_analyse) \
+            AS (VALUES {}), \
+         gone AS (SELECT d.source, d.external_id, d.call_id FROM deleted_calls d \
+            JOIN created c ON d.source = c.source AND d.external_id = c.external_id \
+            WHERE d.tenant_id = $1), \
+         kept AS (SELECT * FROM created c WHERE NOT EXISTS (SELECT 1 FROM gone g \
+            WHERE g.source = c.source AND g.external_id = c.external_id)), \
+         events AS ({INSERT_EVENTS} SELECT $1, call_id, event_key, received_at, update_json, $2 \
+            FROM kept), \
+         jobs AS ({enqueue} SELECT $1, call_id, 'queued', 'enrich', 1, 0, $3, NULL, NULL, $3, $3 \
+            FROM kept WHERE to_analyse {again}) \
+         SELECT source, external_id, call_id FROM gone",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(tx.tenant_param())
+        .bind(writer.get())
+        .bind(now_ms());
+    for c in created {
+        query = query
+            .bind(c.call.to_string())
+            .bind(c.source.as_str())
+            .bind(c.external_id)
+            .bind(c.event.key)
+            .bind(c.event.received_at)
+            .bind(c.event.update.as_str())
+            .bind(c.analyse);
+    }
+    deleted_calls(query.fetch_all(tx.conn()).await?)
 }
 
 async fn upsert_many(tx: &mut TenantTx, calls: Vec<FirstEvent<'_>>) -> DbResult<Vec<Upserted>> {
@@ -359,44 +494,8 @@ fn call_ids(rows: &[AnyRow]) -> DbResult<Vec<CallId>> {
         .collect()
 }
 
-/// An event of a call created in the same transaction: new by construction.
-pub struct NewEvent<'a> {
-    pub call: CallId,
-    pub event_key: &'a str,
-    pub received_at: i64,
-    pub update: &'a Packed,
-}
-
 const INSERT_EVENTS: &str =
-    "INSERT INTO call_events (tenant_id, call_id, event_key, received_at, update_json, writer) VALUES";
-
-/// Stores the first events of calls just created, in one statement.
-pub async fn insert_new_events(
-    tx: &mut TenantTx,
-    writer: WriterId,
-    events: &[NewEvent<'_>],
-) -> DbResult<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<String> = (0..events.len())
-        .map(|i| {
-            let n = 3 + 4 * i;
-            format!("($1, ${n}, ${}, ${}, ${}, $2)", n + 1, n + 2, n + 3)
-        })
-        .collect();
-    let sql = format!("{INSERT_EVENTS} {}", rows.join(", "));
-    let mut query = sqlx::query(&sql).bind(tx.tenant_param()).bind(writer.get());
-    for e in events {
-        query = query
-            .bind(e.call.to_string())
-            .bind(e.event_key)
-            .bind(e.received_at)
-            .bind(e.update.as_str());
-    }
-    query.execute(tx.conn()).await?;
-    Ok(())
-}
+    "INSERT INTO call_events (tenant_id, call_id, event_key, received_at, update_json, writer)";
 
 /// Stores an event (its update already serialised; the raw payload goes to
 /// the object store only); `false` when the same event was stored before.
@@ -410,7 +509,7 @@ pub async fn insert_event(
 ) -> DbResult<bool> {
     let done = sqlx::query(
         &format!(
-            "{INSERT_EVENTS} ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, call_id, event_key) DO NOTHING"
+            "{INSERT_EVENTS} VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, call_id, event_key) DO NOTHING"
         ),
     )
     .bind(tx.tenant_param())

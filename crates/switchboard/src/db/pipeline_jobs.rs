@@ -75,6 +75,17 @@ pub async fn enqueue(tx: &mut TenantTx, call: CallId, run_at: i64) -> DbResult<(
     enqueue_many(tx, &[call], run_at).await
 }
 
+/// The statement that queues calls, around its rows: each row is
+/// `(tenant, call, 'queued', 'enrich', 1, 0, run_at, NULL, NULL, now, now)`.
+/// A call queued before is queued again as a new revision.
+pub(crate) const ENQUEUE: (&str, &str) = (
+    "INSERT INTO pipeline_jobs (tenant_id, call_id, status, stage, revision, attempts, run_at, \
+        lease_until, last_error, created_at, updated_at)",
+    "ON CONFLICT (tenant_id, call_id) DO UPDATE SET status = 'queued', stage = 'enrich', \
+        revision = pipeline_jobs.revision + 1, attempts = 0, run_at = excluded.run_at, \
+        lease_until = NULL, last_error = NULL, updated_at = excluded.updated_at",
+);
+
 /// [`enqueue`] for several calls in one statement.
 pub async fn enqueue_many(tx: &mut TenantTx, calls: &[CallId], run_at: i64) -> DbResult<()> {
     if calls.is_empty() {
@@ -88,15 +99,8 @@ pub async fn enqueue_many(tx: &mut TenantTx, calls: &[CallId], run_at: i64) -> D
             )
         })
         .collect();
-    let sql = format!(
-        "INSERT INTO pipeline_jobs (tenant_id, call_id, status, stage, revision, attempts, run_at, \
-            lease_until, last_error, created_at, updated_at) \
-         VALUES {} \
-         ON CONFLICT (tenant_id, call_id) DO UPDATE SET status = 'queued', stage = 'enrich', \
-            revision = pipeline_jobs.revision + 1, attempts = 0, run_at = excluded.run_at, \
-            lease_until = NULL, last_error = NULL, updated_at = excluded.updated_at",
-        rows.join(", ")
-    );
+    let (insert, again) = ENQUEUE;
+    let sql = format!("{insert} VALUES {} {again}", rows.join(", "));
     let mut query = sqlx::query(&sql)
         .bind(tx.tenant_param())
         .bind(run_at)
