@@ -2283,14 +2283,25 @@ async fn two_processes_extend_the_same_raw_documents(app: TestApp) {
     std::fs::write(&file, lines("command line")).unwrap();
     let mut cli = app.cli(&["import", "--tenant", "acme"]);
     cli.arg(&file).stdout(std::process::Stdio::piped());
-    let cli = cli.spawn().unwrap();
+    let mut cli = cli.spawn().unwrap();
     let raw_dir = app
         .state
         .config
         .data_dir
         .join(format!("objects/{}/raw", t.id));
-    // Start as the command line starts storing.
+    // Start as the command line starts storing; an import that stores
+    // nothing fails the test instead of leaving it waiting.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !raw_dir.exists() {
+        let ended = cli.try_wait().unwrap();
+        assert!(
+            ended.is_none() || raw_dir.exists(),
+            "the import ended ({ended:?}) without storing anything"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import stored nothing in 30 s"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let served = app
