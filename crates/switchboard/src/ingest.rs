@@ -17,7 +17,7 @@ use switchboard_ingest::{CallUpdate, Source, Turn};
 use crate::auth::TenantScope;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex, OwnedMutexGuard};
 
 use crate::db::calls::{self, CallRecord, Projection, Upserted};
 use crate::db::writers::{Registration, Session, WriterId};
@@ -388,8 +388,15 @@ type Queue = Arc<Mutex<mpsc::Receiver<(Job, Reply)>>>;
 /// the key instead lost that one's entry when it was not yet written). The
 /// syncer writes only versions of batches that committed: a batch whose
 /// commit failed once left objects of calls that were never stored.
+///
+/// A sync round takes its versions and writes them under `round`, so
+/// that forgetting a deleted call's keys can wait for a round that took
+/// them before they were forgotten.
 #[derive(Clone, Default)]
-struct Unsynced(Arc<std::sync::Mutex<Versions>>);
+struct Unsynced {
+    versions: Arc<std::sync::Mutex<Versions>>,
+    round: Arc<Mutex<()>>,
+}
 
 /// Each key's versions not yet written, oldest first.
 type Versions = HashMap<ObjectKey, Vec<Version>>;
@@ -402,7 +409,7 @@ struct Version {
 
 impl Unsynced {
     fn map(&self) -> std::sync::MutexGuard<'_, Versions> {
-        self.0
+        self.versions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -433,8 +440,14 @@ impl Unsynced {
         keys
     }
 
-    /// The newest committed version of every key not yet durable, with
-    /// the batch that wrote it.
+    /// Starts a sync round: the newest committed version of every key not
+    /// yet durable, with the batch that wrote it, and the round's guard, to
+    /// be held until what the round took is written or given up.
+    async fn begin_round(&self) -> (OwnedMutexGuard<()>, Vec<(ObjectKey, u64, Bytes)>) {
+        let guard = self.round.clone().lock_owned().await;
+        (guard, self.all())
+    }
+
     fn all(&self) -> Vec<(ObjectKey, u64, Bytes)> {
         self.map()
             .iter()
@@ -462,11 +475,16 @@ impl Unsynced {
         }
     }
 
-    fn forget_keys(&self, keys: &[ObjectKey]) {
-        let mut map = self.map();
-        for key in keys {
-            map.remove(key);
+    /// Forgets every version of `keys`, and returns once no sync round
+    /// can still write one: a round that took them before is waited for.
+    async fn forget_keys(&self, keys: &[ObjectKey]) {
+        {
+            let mut map = self.map();
+            for key in keys {
+                map.remove(key);
+            }
         }
+        drop(self.round.lock().await);
     }
 
     /// A batch committed: its versions (of `keys`) may be written, and the
@@ -585,10 +603,11 @@ impl Ingestor {
     }
 
     /// Drops the versions of `keys` not yet written (a round that failed
-    /// leaves them for the next): a deleted call's raw and meta objects
-    /// must not be written back after it is gone.
-    pub fn forget_objects(&self, keys: &[ObjectKey]) {
-        self.unsynced.forget_keys(keys);
+    /// leaves them for the next), and returns once this process's syncer
+    /// can no longer write them: a deleted call's raw and meta objects must
+    /// not be written back after it is gone.
+    pub async fn forget_objects(&self, keys: &[ObjectKey]) {
+        self.unsynced.forget_keys(keys).await;
     }
 
     async fn accept(&self, job: Job) -> Result<Accepted, IngestError> {
@@ -816,7 +835,7 @@ async fn sync_objects(
         while let Ok(next) = to_sync.try_recv() {
             round.push(next);
         }
-        let versions = unsynced.all();
+        let (round_guard, versions) = unsynced.begin_round().await;
         let written: Vec<(ObjectKey, u64)> = versions
             .iter()
             .map(|(key, batch, _)| (key.clone(), *batch))
@@ -826,6 +845,7 @@ async fn sync_objects(
             tracing::error!("this writer's lock was lost; its unwritten objects are dropped and their events answered 503");
             drops.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             unsynced.forget(written);
+            drop(round_guard);
             session = held.unwrap_or(session);
             failed = false;
             answer_unsynced(round, "this writer's lock was lost".into());
@@ -841,6 +861,7 @@ async fn sync_objects(
                     .collect(),
             )
             .await;
+        drop(round_guard);
         failed = outcome.is_err();
         match outcome {
             Ok(()) => {
@@ -1927,8 +1948,8 @@ mod tests {
         assert!(unsynced.map().is_empty());
     }
 
-    #[test]
-    fn a_deleted_calls_unwritten_versions_are_forgotten_and_no_others() {
+    #[tokio::test]
+    async fn a_deleted_calls_unwritten_versions_are_forgotten_and_no_others() {
         let scope =
             crate::auth::Operator::command_line().scope_for(switchboard_core::TenantId::generate());
         let (gone, kept) = (CallId::generate(), CallId::generate());
@@ -1943,12 +1964,44 @@ mod tests {
                 .collect(),
         );
         unsynced.committed(1, k1);
-        unsynced.forget_keys(&keys(gone));
+        unsynced.forget_keys(&keys(gone)).await;
         let mut left: Vec<ObjectKey> = unsynced.all().into_iter().map(|(k, ..)| k).collect();
         left.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         let mut expected = keys(kept).to_vec();
         expected.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         assert_eq!(left, expected);
+    }
+
+    /// A deleted call's objects are removed after its versions are
+    /// forgotten; a sync round that took them before must finish first, or
+    /// it would write them back after the removal.
+    #[tokio::test]
+    async fn forgetting_waits_for_the_round_that_took_the_versions() {
+        let scope =
+            crate::auth::Operator::command_line().scope_for(switchboard_core::TenantId::generate());
+        let key = ObjectKey::raw(&scope, CallId::generate());
+        let unsynced = Unsynced::default();
+        let k1 = unsynced.register(1, vec![(key.clone(), Bytes::from_static(b"[]"))]);
+        unsynced.committed(1, k1);
+        let (round, taken) = unsynced.begin_round().await;
+        assert_eq!(taken.len(), 1);
+        let forgetting = tokio::spawn({
+            let (unsynced, key) = (unsynced.clone(), key.clone());
+            async move { unsynced.forget_keys(&[key]).await }
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            !forgetting.is_finished(),
+            "forgotten while a round may still write the key"
+        );
+        // Already gone for the next round, though.
+        assert!(unsynced.all().is_empty());
+        drop(round);
+        forgetting.await.unwrap();
+        let (_, next) = unsynced.begin_round().await;
+        assert!(next.is_empty());
     }
 
     #[test]

@@ -300,7 +300,7 @@ pub async fn delete(
             keys.push(audio);
         }
     }
-    state.ingestor.forget_objects(&keys);
+    state.ingestor.forget_objects(&keys).await;
     // Objects go first: if one cannot be deleted the row stays, and the
     // request can be repeated.
     for key in &keys {
