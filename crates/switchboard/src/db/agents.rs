@@ -25,8 +25,8 @@ pub struct AgentRecord {
     /// Sealed list of webhook secrets (Vapi, Standard Webhooks), newest first.
     pub webhook_secrets: Option<Sealed>,
     pub last_webhook_received_at: Option<i64>,
-    pub signature_failures: i64,
-    pub last_signature_failure_at: Option<i64>,
+    pub signature_failures: Refusals,
+    pub refused_while_inactive: Refusals,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -42,8 +42,10 @@ pub struct NewAgent<'a> {
     pub webhook_secrets: Option<&'a Sealed>,
 }
 
-const COLUMNS: &str = "id, name, provider, provider_agent_id, status, error_message, token_nonce, webhook_auth, \
-    webhook_secrets, last_webhook_received_at, signature_failures, last_signature_failure_at, created_at, updated_at";
+const COLUMNS: &str =
+    "id, name, provider, provider_agent_id, status, error_message, token_nonce, webhook_auth, \
+    webhook_secrets, last_webhook_received_at, signature_failures, last_signature_failure_at, \
+    refused_while_inactive, last_refused_while_inactive_at, created_at, updated_at";
 
 fn from_row(row: &AnyRow) -> Result<AgentRecord, sqlx::Error> {
     let provider: String = row.try_get("provider")?;
@@ -64,8 +66,8 @@ fn from_row(row: &AnyRow) -> Result<AgentRecord, sqlx::Error> {
             .try_get::<Option<String>, _>("webhook_secrets")?
             .map(Sealed::from_stored),
         last_webhook_received_at: row.try_get("last_webhook_received_at")?,
-        signature_failures: row.try_get("signature_failures")?,
-        last_signature_failure_at: row.try_get("last_signature_failure_at")?,
+        signature_failures: Refusal::BadSignature.read(row)?,
+        refused_while_inactive: Refusal::WhileInactive.read(row)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -263,11 +265,46 @@ pub async fn record_webhook(tx: &mut TenantTx, id: AgentId, at: i64) -> DbResult
 }
 
 /// A webhook failed verification: counted for the operator, nothing else stored.
-pub async fn record_signature_failure(tx: &mut TenantTx, id: AgentId, at: i64) -> DbResult<()> {
-    sqlx::query(
-        "UPDATE agents SET signature_failures = signature_failures + 1, last_signature_failure_at = $3 \
-         WHERE tenant_id = $1 AND id = $2",
-    )
+/// Webhooks an agent refused for one reason, for the operator to see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusals {
+    pub count: i64,
+    pub last_at: Option<i64>,
+}
+
+/// Why an agent's webhook was refused, of the reasons that are counted.
+#[derive(Clone, Copy, Debug)]
+pub enum Refusal {
+    /// A bad signature or a stale timestamp.
+    BadSignature,
+    /// The agent is switched off.
+    WhileInactive,
+}
+
+impl Refusal {
+    /// The count's column and the last time's.
+    fn columns(self) -> (&'static str, &'static str) {
+        match self {
+            Refusal::BadSignature => ("signature_failures", "last_signature_failure_at"),
+            Refusal::WhileInactive => ("refused_while_inactive", "last_refused_while_inactive_at"),
+        }
+    }
+
+    fn read(self, row: &AnyRow) -> Result<Refusals, sqlx::Error> {
+        let (count, last_at) = self.columns();
+        Ok(Refusals {
+            count: row.try_get(count)?,
+            last_at: row.try_get(last_at)?,
+        })
+    }
+}
+
+/// Counts a webhook the agent refused at `at`.
+pub async fn record_refusal(tx: &mut TenantTx, id: AgentId, why: Refusal, at: i64) -> DbResult<()> {
+    let (count, last_at) = why.columns();
+    sqlx::query(&format!(
+        "UPDATE agents SET {count} = {count} + 1, {last_at} = $3 WHERE tenant_id = $1 AND id = $2"
+    ))
     .bind(tx.tenant_param())
     .bind(id.to_string())
     .bind(at)

@@ -468,6 +468,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "deleted_calls",
                 include_str!("../../../../migrations/sqlite/0015_deleted_calls.sql"),
             ),
+            (
+                16,
+                "agent_refused_while_inactive",
+                include_str!("../../../../migrations/sqlite/0016_agent_refused_while_inactive.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -544,6 +549,13 @@ fn migrator(backend: Backend) -> Migrator {
                 15,
                 "deleted_calls",
                 include_str!("../../../../migrations/postgres/0015_deleted_calls.sql"),
+            ),
+            (
+                16,
+                "agent_refused_while_inactive",
+                include_str!(
+                    "../../../../migrations/postgres/0016_agent_refused_while_inactive.sql"
+                ),
             ),
         ],
     };

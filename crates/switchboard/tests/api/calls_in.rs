@@ -676,9 +676,24 @@ async fn bad_webhooks_store_nothing(app: TestApp) {
         )
         .await;
     assert_eq!(off.status, StatusCode::OK, "{}", off.text);
-    send_retell(&app, new_url, &body)
-        .await
-        .problem(StatusCode::FORBIDDEN);
+    assert_eq!(off.body["refused_while_inactive"], 0, "{}", off.text);
+    for _ in 0..2 {
+        send_retell(&app, new_url, &body)
+            .await
+            .problem(StatusCode::FORBIDDEN);
+    }
+    // Counted for the operator: the provider still sends to it.
+    let refused = app.get(&agent_path, &owner).await;
+    assert_eq!(
+        refused.body["refused_while_inactive"], 2,
+        "{}",
+        refused.text
+    );
+    assert!(
+        refused.body["last_refused_while_inactive_at"].is_string(),
+        "{}",
+        refused.text
+    );
 
     // PATCH: `null` removes what can be removed, and is refused elsewhere.
     let set = app
@@ -3288,6 +3303,16 @@ async fn calls_go_to_the_agent_their_payload_names(app: TestApp) {
         .collect();
     assert!(!kept.contains(&"c-night".to_owned()), "{kept:?}");
     assert_eq!(kept.len(), 3, "{kept:?}");
+    // Counted on the switched-off agent the call was of.
+    let counted = |id: String| {
+        let (app, owner) = (&app, owner.clone());
+        async move {
+            let agent = app.get(&format!("/api/v1/agents/{id}"), &owner).await;
+            agent.body["refused_while_inactive"].clone()
+        }
+    };
+    assert_eq!(counted(night.clone()).await, 1);
+    assert_eq!(counted(front.clone()).await, 0);
     // The URL's agent is shown working; the one whose call came is not:
     // its own URL is still untried.
     let status = |id: String| {

@@ -43,6 +43,10 @@ pub struct AgentView {
     /// Webhooks refused for a bad signature or stale timestamp.
     pub signature_failures: i64,
     pub last_signature_failure_at: Option<String>,
+    /// Webhooks refused because the agent is switched off (`inactive`):
+    /// the provider is still sending to it.
+    pub refused_while_inactive: i64,
+    pub last_refused_while_inactive_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -64,8 +68,10 @@ impl AgentView {
             error_message: a.error_message,
             webhook_auth: (a.provider == Source::Vapi).then_some(a.webhook_auth),
             last_webhook_received_at: a.last_webhook_received_at.map(rfc3339),
-            signature_failures: a.signature_failures,
-            last_signature_failure_at: a.last_signature_failure_at.map(rfc3339),
+            signature_failures: a.signature_failures.count,
+            last_signature_failure_at: a.signature_failures.last_at.map(rfc3339),
+            refused_while_inactive: a.refused_while_inactive.count,
+            last_refused_while_inactive_at: a.refused_while_inactive.last_at.map(rfc3339),
             created_at: rfc3339(a.created_at),
             updated_at: rfc3339(a.updated_at),
         }

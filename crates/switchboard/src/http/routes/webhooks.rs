@@ -20,7 +20,8 @@ use super::agents::{open_secrets, vapi_auth_from_json};
 use super::credentials::open_credential;
 use crate::auth::webhook::WebhookAgent;
 use crate::auth::TenantScope;
-use crate::db::{agents, now_ms, Mode};
+use crate::db::agents::{self, Refusal};
+use crate::db::{now_ms, Mode};
 use crate::http::extract::{read_limited, tenant_mismatch};
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::ratelimit::Limit;
@@ -77,16 +78,37 @@ async fn owning_agent(
         return Ok(agent.id);
     };
     if owner.status == "inactive" {
-        return Err(agent_inactive().detail(format!(
-            "the call is of agent {}, which is switched off; reactivate it to receive its webhooks",
-            owner.id
-        )));
+        return Err(refuse_inactive(
+            state,
+            scope,
+            owner.id,
+            format!(
+                "the call is of agent {}, which is switched off; reactivate it to receive its webhooks",
+                owner.id
+            ),
+        )
+        .await);
     }
     Ok(owner.id)
 }
 
-fn agent_inactive() -> Problem {
-    Problem::forbidden("agent-inactive", "This agent is switched off")
+/// Refuses a webhook for the switched-off agent `agent`, counting it on
+/// that agent: its provider is still sending to it.
+async fn refuse_inactive(
+    state: &AppState,
+    scope: &TenantScope,
+    agent: AgentId,
+    detail: String,
+) -> Problem {
+    let counted = async {
+        let mut tx = state.db.tenant(scope, Mode::Write).await?;
+        agents::record_refusal(&mut tx, agent, Refusal::WhileInactive, now_ms()).await?;
+        tx.commit().await
+    };
+    match counted.await {
+        Ok(()) => Problem::forbidden("agent-inactive", "This agent is switched off").detail(detail),
+        Err(e) => e.into(),
+    }
 }
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -137,7 +159,13 @@ pub async fn receive(
         .admit(&format!("webhook-agent:{}", agent.id), per_agent)
         .await?;
     if agent.status == "inactive" {
-        return Err(agent_inactive().detail("reactivate the agent to receive its webhooks"));
+        return Err(refuse_inactive(
+            &state,
+            &scope,
+            agent.id,
+            "reactivate the agent to receive its webhooks".into(),
+        )
+        .await);
     }
     let body = read_limited(body, state.config.http.body_limit_bytes).await?;
     let tenant = scope.tenant_id().to_string();
@@ -229,7 +257,7 @@ pub async fn receive(
         Ok(Err(e)) => {
             tracing::info!(agent = %agent.id, reason = %e, "webhook signature refused");
             let mut tx = state.db.tenant(&scope, Mode::Write).await?;
-            agents::record_signature_failure(&mut tx, agent.id, now).await?;
+            agents::record_refusal(&mut tx, agent.id, Refusal::BadSignature, now).await?;
             tx.commit().await?;
             return Err(Problem::unauthorized().detail(match e {
                 SignatureError::Stale => "the signature's timestamp is outside the 5-minute window",
