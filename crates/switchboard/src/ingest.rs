@@ -448,6 +448,8 @@ impl Unsynced {
         (guard, self.all())
     }
 
+    /// The newest committed version of every key not yet durable, with
+    /// the batch that wrote it.
     fn all(&self) -> Vec<(ObjectKey, u64, Bytes)> {
         self.map()
             .iter()
@@ -1090,8 +1092,8 @@ fn raw_entries(doc: &[u8]) -> Result<Vec<RawEntry<'_>>, IngestError> {
 
 /// The jobs of one tenant, in lock order: one upsert creates the calls of
 /// all of them with their first events or locks the existing ones, then
-/// each other event is stored; the agents' last-seen
-/// times come last, so their rows (on PostgreSQL) are locked briefly.
+/// each other event is stored; the agents' last-seen times come last, so
+/// their rows (on PostgreSQL) are locked briefly.
 async fn write_tenant(
     tx: &mut TenantTx,
     writer: &Writer,

@@ -264,7 +264,6 @@ pub async fn record_webhook(tx: &mut TenantTx, id: AgentId, at: i64) -> DbResult
     Ok(())
 }
 
-/// A webhook failed verification: counted for the operator, nothing else stored.
 /// Webhooks an agent refused for one reason, for the operator to see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Refusals {
@@ -299,7 +298,7 @@ impl Refusal {
     }
 }
 
-/// Counts a webhook the agent refused at `at`.
+/// Counts a webhook the agent refused at `at`; nothing else is stored.
 pub async fn record_refusal(tx: &mut TenantTx, id: AgentId, why: Refusal, at: i64) -> DbResult<()> {
     let (count, last_at) = why.columns();
     sqlx::query(&format!(

@@ -92,6 +92,21 @@ async fn owning_agent(
     Ok(owner.id)
 }
 
+/// Counts a webhook `agent` refused, in a transaction of its own: the
+/// request stores nothing else.
+async fn count_refusal(
+    state: &AppState,
+    scope: &TenantScope,
+    agent: AgentId,
+    why: Refusal,
+    at: i64,
+) -> Result<(), Problem> {
+    let mut tx = state.db.tenant(scope, Mode::Write).await?;
+    agents::record_refusal(&mut tx, agent, why, at).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Refuses a webhook for the switched-off agent `agent`, counting it on
 /// that agent: its provider is still sending to it.
 async fn refuse_inactive(
@@ -100,14 +115,9 @@ async fn refuse_inactive(
     agent: AgentId,
     detail: String,
 ) -> Problem {
-    let counted = async {
-        let mut tx = state.db.tenant(scope, Mode::Write).await?;
-        agents::record_refusal(&mut tx, agent, Refusal::WhileInactive, now_ms()).await?;
-        tx.commit().await
-    };
-    match counted.await {
+    match count_refusal(state, scope, agent, Refusal::WhileInactive, now_ms()).await {
         Ok(()) => Problem::forbidden("agent-inactive", "This agent is switched off").detail(detail),
-        Err(e) => e.into(),
+        Err(problem) => problem,
     }
 }
 
@@ -256,9 +266,7 @@ pub async fn receive(
         }
         Ok(Err(e)) => {
             tracing::info!(agent = %agent.id, reason = %e, "webhook signature refused");
-            let mut tx = state.db.tenant(&scope, Mode::Write).await?;
-            agents::record_refusal(&mut tx, agent.id, Refusal::BadSignature, now).await?;
-            tx.commit().await?;
+            count_refusal(&state, &scope, agent.id, Refusal::BadSignature, now).await?;
             return Err(Problem::unauthorized().detail(match e {
                 SignatureError::Stale => "the signature's timestamp is outside the 5-minute window",
                 _ => "the signature is missing or does not match",
