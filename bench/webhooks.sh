@@ -181,8 +181,8 @@ median() { sort -n | sed -n "$(( (ROUNDS + 1) / 2 ))p"; }
 {
   echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(if [ "$FREE_MEMORY_MIB" = all ]; then echo "memory not held"; else echo "all but $FREE_MEMORY_MIB MiB of memory held, ${WARMUP}s warm-up per server"; fi), $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), ${DURATION}s runs, medians of $ROUNDS interleaved rounds, $(head -c 200 "$OUT/s0-r1.txt.err")"
   echo
-  echo "| backend | scenario | accepted/s | p50 | p99 | failed | server CPU per webhook | PostgreSQL CPU per webhook | every round: accepted/s (p99 ms) |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| backend | scenario | accepted/s | p50 | p99 | failed | server CPU per webhook | PostgreSQL CPU per webhook | load generator CPU per webhook | every round: accepted/s (p99 ms) |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   for i in "${!SCENARIOS[@]}"; do
     IFS='|' read -r backend label _ _ _ <<<"${SCENARIOS[$i]}"
     column() { for round in $(seq 1 "$ROUNDS"); do field "$1" "$OUT/s$i-r$round.txt"; done; }
@@ -198,8 +198,8 @@ median() { sort -n | sed -n "$(( (ROUNDS + 1) / 2 ))p"; }
           'BEGIN {printf "%.3f\n", ms / (n - bad > 0 ? n - bad : 1)}'
       done | median
     }
-    printf '| %s | %s | %s | %s ms | %s ms | %s | %s ms | %s ms | %s |\n' "$backend" "$label" \
+    printf '| %s | %s | %s | %s ms | %s ms | %s | %s ms | %s ms | %s ms | %s |\n' "$backend" "$label" \
       "$(column ok_per_sec | median)" "$(column p50_ms | median)" "$(column p99_ms | median)" "$failed" \
-      "$(per_webhook server_cpu_ms)" "$(per_webhook postgres_cpu_ms)" "$all"
+      "$(per_webhook server_cpu_ms)" "$(per_webhook postgres_cpu_ms)" "$(per_webhook load_cpu_ms)" "$all"
   done
 } | tee "$OUT/summary.md"

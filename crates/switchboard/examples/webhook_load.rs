@@ -125,6 +125,17 @@ async fn send(
         .and_then(|v| v["call_id"].as_str().map(str::to_owned))
 }
 
+/// CPU time (user and system) this process has used so far, from Linux's
+/// `/proc` (in USER_HZ ticks of 10 ms).
+fn own_cpu_ms() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    // utime and stime are the 14th and 15th fields; the state is the 3rd.
+    Some((ticks(11)? + ticks(12)?) * 10)
+}
+
 #[tokio::main]
 async fn main() {
     let args = Arc::new(Args::parse());
@@ -162,6 +173,7 @@ async fn main() {
     });
     // Let the listener connect before the first call can be analysed.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let cpu_before = own_cpu_ms();
     let started = Instant::now();
     let until = started + Duration::from_secs(args.duration);
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -223,6 +235,10 @@ async fn main() {
         samples.extend(t.await.expect("task"));
     }
     let elapsed = started.elapsed().as_secs_f64();
+    // The generator's own share of the cores it shares with the server.
+    let load_cpu_ms = own_cpu_ms()
+        .zip(cpu_before)
+        .map_or(0, |(after, before)| after - before);
     let failed = samples.iter().filter(|s| !s.ok).count();
     let mut latencies: Vec<u64> = samples.iter().map(|s| s.latency_us).collect();
     latencies.sort_unstable();
@@ -265,7 +281,7 @@ async fn main() {
     }
     // One line, machine-readable, for bench/webhooks.sh and bench/analysis.sh.
     println!(
-        "requests={} ok_per_sec={:.1} failed={failed} p50_ms={:.2} p99_ms={:.2} max_ms={:.2}{extra}",
+        "requests={} ok_per_sec={:.1} failed={failed} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} load_cpu_ms={load_cpu_ms}{extra}",
         samples.len(),
         (samples.len() - failed) as f64 / elapsed,
         pct(&latencies, 0.50),
