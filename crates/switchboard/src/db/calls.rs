@@ -341,7 +341,10 @@ async fn store_created(
     let deleted = deleted_among(tx, &keys).await?;
     let kept: Vec<&Created<'_>> = created
         .iter()
-        .filter(|c| !deleted.contains_key(&(c.source, c.external_id.to_owned())))
+        // Nearly always none are: then no key is copied to look it up.
+        .filter(|c| {
+            deleted.is_empty() || !deleted.contains_key(&(c.source, c.external_id.to_owned()))
+        })
         .collect();
     if kept.is_empty() {
         return Ok(deleted);
