@@ -86,7 +86,7 @@ pub fn check_valid_call(valid: &switchboard::ValidCall) {
         assert!(ended_at >= started_at, "ended_at before started_at: {f:?}");
     }
     assert_eq!(u.occurred_at, f.ended_at.or(Some(started_at)));
-    let turns = f.turns.as_deref().unwrap_or_default();
+    let turns = f.turns_here().unwrap_or_default();
     assert!(turns.len() <= switchboard::MAX_TURNS);
     for (i, t) in turns.iter().enumerate() {
         for s in [t.start, t.end].into_iter().flatten() {

@@ -57,7 +57,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| serde_json::from_str::<switchboard_ingest::CallUpdate>(&json).unwrap())
     });
     g.bench_function("search text", |b| {
-        let turns = update.fields.turns.as_deref().unwrap();
+        let turns = update.fields.turns_here().unwrap();
         b.iter(|| switchboard_ingest::model::search_text(turns))
     });
     g.bench_function("UTF-8 check", |b| {

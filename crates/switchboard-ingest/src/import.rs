@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(lines.len(), 2);
         let ok = lines[0].result.as_ref().unwrap();
         assert_eq!(ok.update.fields.test, Some(true));
-        assert_eq!(ok.update.fields.turns.as_ref().unwrap()[1].text, "Hi there");
+        assert_eq!(ok.update.fields.turns_here().unwrap()[1].text, "Hi there");
         assert_eq!(lines[1].line, 4);
         assert_eq!(lines[1].result.as_ref().unwrap_err()[0].field, "test");
     }

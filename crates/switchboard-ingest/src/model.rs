@@ -375,6 +375,79 @@ mod timed_words {
     }
 }
 
+/// A transcript as an event states it: the turns themselves, or (in the
+/// database, for events whose raw payload the call's source parser reads
+/// again) the key of the event whose raw entry holds them (decision 0026).
+/// Written as the list of turns, or as `{"raw_event": key}`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Turns {
+    Here(Vec<Turn>),
+    InRawEvent(String),
+}
+
+impl Turns {
+    /// The turns, when they are here rather than in a raw document.
+    pub fn here(&self) -> Option<&[Turn]> {
+        match self {
+            Turns::Here(turns) => Some(turns),
+            Turns::InRawEvent(_) => None,
+        }
+    }
+}
+
+impl Turns {
+    /// The turns, when they are here rather than in a raw document.
+    pub fn into_here(self) -> Option<Vec<Turn>> {
+        match self {
+            Turns::Here(turns) => Some(turns),
+            Turns::InRawEvent(_) => None,
+        }
+    }
+}
+
+impl From<Vec<Turn>> for Turns {
+    fn from(turns: Vec<Turn>) -> Self {
+        Turns::Here(turns)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEventRef<T> {
+    raw_event: T,
+}
+
+impl Serialize for Turns {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Turns::Here(turns) => turns.serialize(s),
+            Turns::InRawEvent(key) => RawEventRef { raw_event: key }.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Turns {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = Turns;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of turns or {\"raw_event\": key}")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Turns, A::Error> {
+                Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(Turns::Here)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Turns, A::Error> {
+                let RawEventRef { raw_event } =
+                    Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Turns::InRawEvent(raw_event))
+            }
+        }
+        d.deserialize_any(Either)
+    }
+}
+
 /// What the provider's own analysis said.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProviderAnalysis {
@@ -428,7 +501,7 @@ call_fields! {
     duration_ms: i64,
     /// A test call (web call, dashboard test) is kept but never billed.
     test: bool,
-    turns: Vec<Turn>,
+    turns: Turns,
     /// Where the provider keeps the recording.
     recording_url: String,
     disconnection_reason: String,
@@ -441,7 +514,17 @@ call_fields! {
 impl CallFields {
     /// Whether there is a transcript to analyse.
     pub fn has_turns(&self) -> bool {
-        self.turns.as_ref().is_some_and(|t| !t.is_empty())
+        match &self.turns {
+            None => false,
+            Some(Turns::Here(turns)) => !turns.is_empty(),
+            // Only a transcript with turns is stored by reference.
+            Some(Turns::InRawEvent(_)) => true,
+        }
+    }
+
+    /// The turns when they are here (not only referred to).
+    pub fn turns_here(&self) -> Option<&[Turn]> {
+        self.turns.as_ref().and_then(Turns::here)
     }
 }
 
@@ -604,13 +687,13 @@ mod tests {
             stage: Stage::Ended,
             occurred_at: None,
             fields: CallFields {
-                turns: Some(vec![Turn {
+                turns: Some(Turns::Here(vec![Turn {
                     speaker: Speaker::Agent,
                     text: "Hi there".into(),
                     start: Some(0.5),
                     end: Some(1.25),
                     words,
-                }]),
+                }])),
                 ..Default::default()
             },
         }
@@ -724,9 +807,9 @@ mod tests {
         ) {
             let update = turn_of(words.into_iter().map(|(w, start, end)| word(&w, start, end)).collect());
             let plain: CallUpdate = serde_json::from_str(&serde_json::to_string(&update).unwrap()).unwrap();
-            let words = &plain.fields.turns.as_ref().unwrap()[0].words;
+            let words = &plain.fields.turns_here().unwrap()[0].words;
             let back: CallUpdate = serde_json::from_str(&to_stored_json(&update)).unwrap();
-            let turns = back.fields.turns.unwrap();
+            let turns = back.fields.turns_here().unwrap();
             prop_assert_eq!(turns[0].words.len(), words.len());
             for (a, b) in turns[0].words.iter().zip(words) {
                 prop_assert_eq!(&a.word, &b.word);

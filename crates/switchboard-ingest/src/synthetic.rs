@@ -1344,8 +1344,8 @@ mod tests {
                 assert_eq!(f.started_at, Some(call.started_at_ms));
                 assert_eq!(f.ended_at, Some(call.ended_at_ms));
                 assert_eq!(f.test, Some(call.test));
-                assert_eq!(f.turns.as_ref(), Some(&call.turns));
-                assert_eq!(f.cost.unwrap().amount_minor, call.cost_cents);
+                assert_eq!(f.turns_here(), Some(&call.turns[..]));
+                assert_eq!(f.cost.as_ref().unwrap().amount_minor, call.cost_cents);
             }
         }
     }
@@ -1372,8 +1372,8 @@ mod tests {
             (Some(call.started_at_ms), Some(call.ended_at_ms))
         );
         assert_eq!(f.duration_ms, Some(call.ended_at_ms - call.started_at_ms));
-        assert_eq!(f.cost.unwrap().amount_minor, call.cost_cents);
-        let turns = f.turns.unwrap();
+        assert_eq!(f.cost.as_ref().unwrap().amount_minor, call.cost_cents);
+        let turns = f.turns_here().unwrap();
         assert_eq!(turns.len(), call.turns.len());
         for (read, sent) in turns.iter().zip(&call.turns) {
             assert_eq!((read.speaker, &read.text), (sent.speaker, &sent.text));

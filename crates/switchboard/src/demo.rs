@@ -339,9 +339,9 @@ async fn seed_calls(
             let update = vapi::parse(raw.as_bytes())?.context("an end-of-call-report")?;
             (Source::Vapi, update, raw)
         } else {
-            let doc = synthetic::to_call_json(&call, Some(&agent.id.to_string()));
-            let raw = doc.to_string();
-            let valid = call_json::parse_value(doc)
+            let raw = synthetic::to_call_json(&call, Some(&agent.id.to_string())).to_string();
+            // Read from its text, as the webhook would be.
+            let valid = call_json::parse(raw.as_bytes())
                 .map_err(|e| anyhow::anyhow!("a generated call does not validate: {e:?}"))?;
             (Source::Generic, valid.update, raw)
         };
@@ -353,7 +353,7 @@ async fn seed_calls(
             ingest::Filing::webhook(agent.id, agent.id),
             update,
             ingest::event_key_of(raw.as_bytes()),
-            ingest::RawPayload::Json(raw),
+            ingest::RawPayload::provider_body(raw.as_bytes()),
         )
         .await?;
         bar.inc(1);

@@ -11,7 +11,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use switchboard_core::{AgentId, CallId, TenantId};
-use switchboard_ingest::model::{Cost, ProviderAnalysis, StoredUpdate};
+use switchboard_ingest::model::{self, Cost, ProviderAnalysis, StoredUpdate, Turns};
+use switchboard_ingest::providers::body_parser;
 use switchboard_ingest::{CallUpdate, Source, Turn};
 
 use crate::auth::TenantScope;
@@ -62,6 +63,10 @@ pub enum IngestError {
     /// (decision 0018): it did not commit.
     #[error("this writer's lock was lost while the batch was written")]
     LockLost,
+    /// A transcript kept in the call's raw document (decision 0026) is not
+    /// in it, or does not read.
+    #[error("the call's transcript: {0}")]
+    Transcript(String),
     /// An import's input could not be read on; `taken` is what became of
     /// the lines before.
     #[error("the input could not be read after {} lines (those were imported): {error}", taken.total)]
@@ -87,6 +92,10 @@ impl From<IngestError> for Problem {
                 "Storage is unavailable",
             )
             .detail("the event may have been kept but is not yet safe; send it again later (a resend is never stored twice)"),
+            IngestError::Transcript(reason) => {
+                tracing::error!(%reason, "a call's transcript cannot be read");
+                Problem::internal()
+            }
             // Only a file on the command line is read as it is imported.
             e @ IngestError::Input { .. } => {
                 Problem::bad_request("unreadable-body", "The body could not be read")
@@ -224,6 +233,9 @@ struct Job {
     received_at: i64,
     update: Packed,
     raw: RawPayload,
+    /// The search text of this event's turns when its stored update only
+    /// refers to them (decision 0026): the database cannot make it again.
+    search_text: Option<String>,
     /// The call as this event alone describes it, stored if it is the
     /// call's first (most are: providers send one or three per call);
     /// taken by the batch that writes it (see [`Job::first`]).
@@ -237,18 +249,36 @@ impl Job {
         scope: TenantScope,
         source: Source,
         Filing { agent, seen }: Filing,
-        update: CallUpdate,
+        mut update: CallUpdate,
         event_key: String,
         raw: RawPayload,
         received_at: i64,
     ) -> Job {
+        // Turns that the raw document holds in a body the source's parser
+        // reads again are stored there only (decision 0026).
+        let by_reference = matches!(raw, RawPayload::ProviderBody(_))
+            && body_parser(source).is_some()
+            && update.fields.has_turns();
+        let search_text = match update.fields.turns.take() {
+            Some(Turns::Here(turns)) if by_reference => {
+                update.fields.turns = Some(Turns::InRawEvent(event_key.clone()));
+                Some(model::search_text(&turns))
+            }
+            turns => {
+                update.fields.turns = turns;
+                None
+            }
+        };
         let packed = Packed::of(&update);
         let external_id = update.external_id.clone();
-        let alone = Some(Projection::of(vec![StoredUpdate {
-            update,
-            received_at,
-            event_key: event_key.clone(),
-        }]));
+        let alone = Some(
+            Projection::of(vec![StoredUpdate {
+                update,
+                received_at,
+                event_key: event_key.clone(),
+            }])
+            .knowing(&event_key, search_text.as_deref()),
+        );
         let raw_alone = raw_document(&event_key, received_at, &raw).into();
         Job {
             scope,
@@ -260,6 +290,7 @@ impl Job {
             received_at,
             update: packed,
             raw,
+            search_text,
             alone,
             raw_alone,
         }
@@ -281,7 +312,8 @@ impl Job {
             update,
             received_at: self.received_at,
             event_key: self.event_key.clone(),
-        }]))
+        }])
+        .knowing(&self.event_key, self.search_text.as_deref()))
     }
 
     fn event_in(&self) -> calls::EventIn<'_> {
@@ -1085,6 +1117,82 @@ impl Puts<'_> {
     }
 }
 
+/// How long a reader waits for the raw document to list an event whose
+/// transcript it holds: the committing process writes it in its next sync
+/// round, milliseconds after the commit.
+const RAW_ENTRY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Puts in `call` the turns its stored fields only refer to, read again
+/// from the event's entry in its raw document (decision 0026). A document
+/// that lacks the entry, or is still being written, is read again after a
+/// pause, for up to [`RAW_ENTRY_WAIT`]. Turns that are already here are
+/// left as they are.
+pub async fn load_turns(
+    objects: &Objects,
+    scope: &TenantScope,
+    call: &mut CallRecord,
+) -> Result<(), IngestError> {
+    let Some(Turns::InRawEvent(event_key)) = &call.fields.turns else {
+        return Ok(());
+    };
+    let parse = body_parser(call.source).ok_or_else(|| {
+        IngestError::Transcript(format!(
+            "{} calls keep no transcript in raw documents",
+            call.source.as_str()
+        ))
+    })?;
+    let key = ObjectKey::raw(scope, call.id);
+    let waited = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(5);
+    let payload = loop {
+        let document = match objects.get(&key).await {
+            Ok(document) => Some(document),
+            Err(object_store::Error::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let found = document
+            .as_deref()
+            .and_then(|d| raw_payload_of(d, event_key));
+        if let Some(payload) = found {
+            break payload;
+        }
+        if waited.elapsed() >= RAW_ENTRY_WAIT {
+            return Err(IngestError::Transcript(format!(
+                "event {event_key} is not in the raw document"
+            )));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(200));
+    };
+    let turns = parse(payload.as_bytes())
+        .map_err(|errors| {
+            let first = errors.first().map(ToString::to_string).unwrap_or_default();
+            IngestError::Transcript(format!("event {event_key} no longer reads: {first}"))
+        })?
+        .and_then(|update| update.fields.turns)
+        .and_then(Turns::into_here)
+        .ok_or_else(|| IngestError::Transcript(format!("event {event_key} has no transcript")))?;
+    call.fields.turns = Some(Turns::Here(turns));
+    Ok(())
+}
+
+/// The payload of event `event_key` in a raw document; `None` when the
+/// document does not (yet) parse or list it.
+fn raw_payload_of(document: &[u8], event_key: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Entry<'a> {
+        #[serde(borrow)]
+        event_key: Cow<'a, str>,
+        #[serde(borrow)]
+        payload: &'a serde_json::value::RawValue,
+    }
+    let entries: Vec<Entry<'_>> = serde_json::from_slice(document).ok()?;
+    entries
+        .into_iter()
+        .find(|e| e.event_key == event_key)
+        .map(|e| e.payload.get().to_owned())
+}
+
 fn raw_entries(doc: &[u8]) -> Result<Vec<RawEntry<'_>>, IngestError> {
     serde_json::from_slice(doc)
         .map_err(|e| IngestError::Batch(format!("the stored raw document does not parse: {e}")))
@@ -1195,7 +1303,13 @@ async fn write_one(
             .await?;
             let (record, mut committed) = if new {
                 let (events, origins) = calls::events(tx, call).await?;
-                let record = calls::project(tx, call, events).await?;
+                let record = calls::project(
+                    tx,
+                    call,
+                    events,
+                    (&job.event_key, job.search_text.as_deref()),
+                )
+                .await?;
                 if record.fields.has_turns() {
                     pipeline_jobs::enqueue(tx, call, job.received_at).await?;
                 }
@@ -1262,6 +1376,11 @@ pub enum RawPayload {
     Json(String),
     /// Anything else (form bodies): kept as a JSON string.
     Text(String),
+    /// A webhook body that the parser of the call's source read whole
+    /// ([`body_parser`]): kept verbatim like [`RawPayload::Json`], and its
+    /// turns are read from it again rather than stored in the database
+    /// (decision 0026).
+    ProviderBody(String),
 }
 
 impl RawPayload {
@@ -1277,10 +1396,22 @@ impl RawPayload {
     /// A body that a JSON parser accepted whole, as text (invalid UTF-8,
     /// which a parser may skip over in values it ignores, is replaced).
     pub fn parsed_json(body: &[u8]) -> Self {
-        RawPayload::Json(match std::str::from_utf8(body) {
-            Ok(text) => text.to_owned(),
-            Err(_) => String::from_utf8_lossy(body).into_owned(),
-        })
+        RawPayload::Json(text_of(body))
+    }
+
+    /// A webhook body that [`body_parser`] of the call's source read. Invalid
+    /// UTF-8 can only be in values the parser skips, so the replaced text
+    /// reads into the same call.
+    pub fn provider_body(body: &[u8]) -> Self {
+        RawPayload::ProviderBody(text_of(body))
+    }
+}
+
+/// `body` as text, invalid UTF-8 replaced.
+fn text_of(body: &[u8]) -> String {
+    match std::str::from_utf8(body) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
     }
 }
 
@@ -1303,7 +1434,9 @@ fn push_raw_entry(out: &mut Vec<u8>, event_key: &str, received_at: i64, raw: &Ra
     out.extend_from_slice(text(&rfc3339(received_at)).as_bytes());
     out.extend_from_slice(b",\"payload\":");
     match raw {
-        RawPayload::Json(json) => out.extend_from_slice(json.as_bytes()),
+        RawPayload::Json(json) | RawPayload::ProviderBody(json) => {
+            out.extend_from_slice(json.as_bytes())
+        }
         RawPayload::Text(other) => out.extend_from_slice(text(other).as_bytes()),
     }
     out.push(b'}');
@@ -1679,7 +1812,7 @@ impl CallView {
                 recording_retry_at: c.audio_retry_at.map(rfc3339),
                 analysis: None,
             },
-            turns: with_turns.then(|| f.turns.unwrap_or_default()),
+            turns: with_turns.then(|| f.turns.and_then(Turns::into_here).unwrap_or_default()),
             analysis: None,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),

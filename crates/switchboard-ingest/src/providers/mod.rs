@@ -11,7 +11,23 @@ pub mod vapi;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::model::{Cost, ParseError, Turn, Word};
+use crate::model::{CallUpdate, Cost, ParseError, Source, Turn, Word};
+
+/// Reads one webhook body of `source` whole and alone.
+pub type BodyParser = fn(&[u8]) -> Result<Option<CallUpdate>, Vec<ParseError>>;
+
+/// The parser of `source`'s webhook bodies, for the sources whose calls'
+/// transcripts are kept in their raw documents only and read from there
+/// again (decision 0026): those whose every event is one JSON body that
+/// this parser alone reads into it. Twilio's callbacks carry no transcript.
+pub fn body_parser(source: Source) -> Option<BodyParser> {
+    match source {
+        Source::Retell => Some(|body| retell::parse(body).map_err(|e| vec![e])),
+        Source::Vapi => Some(|body| vapi::parse(body).map_err(|e| vec![e])),
+        Source::Generic => Some(|body| switchboard::parse(body).map(|valid| Some(valid.update))),
+        _ => None,
+    }
+}
 
 /// Deserialises `body`, naming the field that did not fit.
 ///

@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 
 use super::{external_id, free_form, parse_json, phone, seconds, turn_bounds, usd_cents};
 use crate::model::{
-    CallFields, CallUpdate, Direction, ParseError, ProviderAnalysis, Speaker, Stage, Turn, Word,
+    CallFields, CallUpdate, Direction, ParseError, ProviderAnalysis, Speaker, Stage, Turn, Turns,
+    Word,
 };
 
 #[derive(Deserialize)]
@@ -143,7 +144,7 @@ pub fn parse(body: &[u8]) -> Result<Option<CallUpdate>, ParseError> {
             ended_at: call.end_timestamp,
             duration_ms: call.duration_ms,
             test,
-            turns,
+            turns: turns.map(Turns::Here),
             recording_url: call.recording_url.filter(|u| !u.is_empty()),
             disconnection_reason: call.disconnection_reason,
             analysis,
@@ -220,7 +221,7 @@ mod tests {
         assert_eq!(f.from.as_deref(), Some("+12137771234"));
         assert_eq!(f.test, Some(false));
         assert_eq!(f.duration_ms, Some(15791));
-        let turns = f.turns.as_ref().unwrap();
+        let turns = f.turns_here().unwrap();
         assert_eq!(turns.len(), 2);
         assert_eq!(turns[1].speaker, Speaker::Customer);
         assert_eq!(turns[0].start, Some(0.7));

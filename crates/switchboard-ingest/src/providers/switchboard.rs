@@ -9,7 +9,7 @@ use switchboard_core::{AgentId, E164};
 use super::{external_id, parse_json, vapi::rfc3339_ms};
 use crate::model::{
     CallFields, CallUpdate, Cost, Direction, ParseError, ProviderAnalysis, Speaker, Stage, Turn,
-    Word,
+    Turns, Word,
 };
 
 /// The documented call JSON, as sent. Unknown members are ignored here and
@@ -219,7 +219,7 @@ fn validate(doc: CallDocument) -> Result<ValidCall, Vec<ParseError>> {
                 ended_at,
                 duration_ms: None,
                 test: doc.test,
-                turns,
+                turns: turns.map(Turns::Here),
                 recording_url: doc.recording_url,
                 disconnection_reason: doc.disconnection_reason,
                 analysis: doc.summary.map(|s| ProviderAnalysis {
@@ -247,7 +247,7 @@ mod tests {
         let v = parse(GOOD.as_bytes()).unwrap();
         assert_eq!(v.update.external_id, "ext-1");
         assert_eq!(v.update.stage, Stage::Ended);
-        assert_eq!(v.update.fields.turns.as_ref().unwrap().len(), 2);
+        assert_eq!(v.update.fields.turns_here().unwrap().len(), 2);
         assert_eq!(v.update.fields.test, None, "not stated, so not stated");
         assert_eq!(
             v.update.fields.ended_at.unwrap() - v.update.fields.started_at.unwrap(),
@@ -267,7 +267,7 @@ mod tests {
             event_key: at.to_string(),
         };
         let (_, merged) = crate::model::merge(vec![stored(&first, 1), stored(later, 2)]);
-        assert_eq!(merged.turns.map(|t| t.len()), Some(2));
+        assert_eq!(merged.turns_here().map(|t| t.len()), Some(2));
         assert_eq!(merged.test, Some(true));
         assert_eq!(
             merged.analysis.and_then(|a| a.summary).as_deref(),
@@ -275,7 +275,7 @@ mod tests {
         );
         let (_, merged) = crate::model::merge(vec![stored(&first, 1), stored(&cleared, 2)]);
         assert_eq!(
-            merged.turns.map(|t| t.len()),
+            merged.turns_here().map(|t| t.len()),
             Some(0),
             "[] clears the turns"
         );
@@ -357,7 +357,7 @@ mod tests {
             .as_bytes(),
         )
         .unwrap();
-        let turn = &ok.update.fields.turns.unwrap()[0];
+        let turn = &ok.update.fields.turns_here().unwrap()[0];
         assert_eq!((turn.start, turn.end), (Some(0.2), Some(0.5)));
     }
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{external_id, free_form, parse_json, phone, seconds, usd_cents};
 use crate::model::{
-    CallFields, CallUpdate, Direction, ParseError, ProviderAnalysis, Speaker, Stage, Turn,
+    CallFields, CallUpdate, Direction, ParseError, ProviderAnalysis, Speaker, Stage, Turn, Turns,
 };
 
 const REPORT: &str = "end-of-call-report";
@@ -192,7 +192,7 @@ pub fn parse(body: &[u8]) -> Result<Option<CallUpdate>, ParseError> {
             ended_at,
             duration_ms: m.duration_ms.map(|d| d.round() as i64),
             test,
-            turns,
+            turns: turns.map(Turns::Here),
             recording_url,
             disconnection_reason: m.ended_reason,
             analysis,
@@ -311,7 +311,7 @@ mod tests {
         assert_eq!(f.from.as_deref(), Some("+14155550199"));
         assert_eq!(f.to.as_deref(), Some("+14155550101"));
         assert_eq!(f.test, Some(false));
-        let turns = f.turns.as_ref().unwrap();
+        let turns = f.turns_here().unwrap();
         assert_eq!(turns.len(), 2, "the system prompt is not a turn");
         assert_eq!(turns[0].end, Some(2.0));
         assert_eq!(
@@ -343,12 +343,10 @@ mod tests {
     fn a_report_without_messages_takes_its_turns_from_the_transcript() {
         let body = r#"{"message":{"type":"end-of-call-report","call":{"id":"c"},
             "artifact":{"transcript":"AI: Hello, this is Ava.\nUser: Hi.\nI'd like to book.\nAI: Sure."}}}"#;
-        let turns = parse(body.as_bytes())
-            .unwrap()
-            .unwrap()
-            .fields
-            .turns
-            .unwrap();
+        let turns = parse(body.as_bytes()).unwrap().unwrap().fields.turns;
+        let Some(Turns::Here(turns)) = turns else {
+            panic!("turns read")
+        };
         let said: Vec<(Speaker, &str)> =
             turns.iter().map(|t| (t.speaker, t.text.as_str())).collect();
         assert_eq!(

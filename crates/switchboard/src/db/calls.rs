@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 use switchboard_core::{AgentId, CallId};
-use switchboard_ingest::model::{self, CallFields, StoredUpdate};
+use switchboard_ingest::model::{self, CallFields, StoredUpdate, Turns};
 use switchboard_ingest::packed::{self, Packed};
 use switchboard_ingest::{Source, Stage};
 
@@ -102,8 +102,12 @@ fn from_row_with(row: &AnyRow, fields: CallFields) -> Result<CallRecord, sqlx::E
 pub struct Projection {
     pub stage: Stage,
     pub fields: CallFields,
-    /// Lower-case, for the transcript search.
-    transcript: String,
+    /// Lower-case, for the transcript search. `None` when the transcript
+    /// is one kept in a raw document (decision 0026) whose text is not at
+    /// hand: then it is the one the row has searched by since that event
+    /// was stored, as an event can only take the transcript over from the
+    /// others by being added.
+    transcript: Option<String>,
     event_count: i64,
 }
 
@@ -112,17 +116,28 @@ impl Projection {
     pub fn of(updates: Vec<StoredUpdate>) -> Self {
         let event_count = updates.len() as i64;
         let (stage, fields) = model::merge(updates);
-        let transcript = fields
-            .turns
-            .as_deref()
-            .map(model::search_text)
-            .unwrap_or_default();
+        let transcript = match &fields.turns {
+            None => Some(String::new()),
+            Some(Turns::Here(turns)) => Some(model::search_text(turns)),
+            Some(Turns::InRawEvent(_)) => None,
+        };
         Projection {
             stage,
             transcript,
             event_count,
             fields,
         }
+    }
+
+    /// The projection, with `text` as its search text if its transcript is
+    /// the one event `event_key` keeps in the raw document.
+    pub fn knowing(mut self, event_key: &str, text: Option<&str>) -> Self {
+        if let (Some(Turns::InRawEvent(key)), Some(text)) = (&self.fields.turns, text) {
+            if key == event_key {
+                self.transcript = Some(text.to_owned());
+            }
+        }
+        self
     }
 
     fn audio_status(&self) -> &'static str {
@@ -460,7 +475,8 @@ async fn upsert_many(tx: &mut TenantTx, calls: Vec<FirstEvent<'_>>) -> DbResult<
             .bind(call.external_id)
             .bind(call.agent_id.map(|a| a.to_string()))
             .bind_columns(&call.first)
-            .bind(call.first.transcript.as_str())
+            // A first event's own transcript text is always at hand.
+            .bind(call.first.transcript.as_deref().unwrap_or_default())
             .bind(call.first.audio_status())
             .bind(now)
             .bind(call.first.event_count);
@@ -594,12 +610,13 @@ pub async fn project(
     tx: &mut TenantTx,
     call: CallId,
     events: Vec<StoredUpdate>,
+    (event_key, search_text): (&str, Option<&str>),
 ) -> DbResult<CallRecord> {
-    let projection = Projection::of(events);
+    let projection = Projection::of(events).knowing(event_key, search_text);
     let details = Packed::of(&projection.fields);
     let row = sqlx::query(&format!(
         "UPDATE calls SET stage = $3, direction = $4, from_number = $5, to_number = $6, started_at = $7, \
-            ended_at = $8, duration_ms = $9, is_test = $10, details = $11, transcript_text = $12, \
+            ended_at = $8, duration_ms = $9, is_test = $10, details = $11, transcript_text = COALESCE($12, transcript_text), \
             audio_status = CASE WHEN audio_status = 'none' THEN $13 ELSE audio_status END, \
             updated_at = $14, event_count = $15 \
          WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS_BUT_DETAILS}"
@@ -608,7 +625,7 @@ pub async fn project(
     .bind(call.to_string())
     .bind_columns(&projection)
     .bind(details.as_str())
-    .bind(projection.transcript.as_str())
+    .bind(projection.transcript.as_deref())
     .bind(projection.audio_status())
     .bind(now_ms())
     .bind(projection.event_count)

@@ -407,17 +407,18 @@ async fn prepare(
     call: Option<CallRecord>,
 ) -> Result<Step, StageError> {
     let db = &state.db;
-    let Some(call) = call else {
+    let Some(mut call) = call else {
         let mut tx = db.tenant(scope, Mode::Write).await?;
         pipeline_jobs::delete(&mut tx, job.call_id).await?;
         tx.commit().await?;
         return Ok(Step::Done(Outcome::CallDeleted));
     };
+    crate::ingest::load_turns(&state.objects, scope, &mut call).await?;
 
     // Transcribe: an audio-only call is transcribed when an endpoint is
     // configured — the transcript comes back in as an event of the call,
     // which queues a new revision of this job — and waits visibly otherwise.
-    let turns = call.fields.turns.clone().unwrap_or_default();
+    let turns = call.fields.turns_here().unwrap_or_default().to_vec();
     if turns.is_empty() {
         let mut status = JobStatus::NoTranscript;
         if call.audio_status == "stored" {
@@ -652,7 +653,7 @@ async fn transcribe(
         stage: call.stage,
         occurred_at: Some(now_ms()),
         fields: switchboard_ingest::model::CallFields {
-            turns: Some(turns),
+            turns: Some(turns.into()),
             ..Default::default()
         },
     };

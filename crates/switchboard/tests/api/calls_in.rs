@@ -28,6 +28,7 @@ crate::on_both_backends!(
     signature_variants_over_http,
     uploads_and_imports_outlast_the_request_timeout,
     rows_stored_before_packing_are_read_as_they_are,
+    webhook_transcripts_are_read_from_the_raw_document,
     text_postgresql_refuses_and_values_too_deep_to_read_back,
     a_webhook_on_its_way_does_not_switch_an_agent_back_on,
     webhooks_are_limited_per_agent_not_per_address,
@@ -2802,6 +2803,95 @@ async fn rows_stored_before_packing_are_read_as_they_are(app: TestApp) {
 
     assert_eq!(stored_fields(&app, &owner, &one_id).await, before.0);
     assert_eq!(stored_fields(&app, &owner, &two_id).await, before.1);
+}
+
+/// A provider's transcript is kept in the call's raw document only: the
+/// database holds a reference to the event and the search text (decision
+/// 0026). The API shows the turns read again from the raw document, the
+/// search follows the transcript that wins, and a call whose raw entry is
+/// missing is still shown.
+async fn webhook_transcripts_are_read_from_the_raw_document(app: TestApp) {
+    use switchboard_ingest::model::{CallUpdate, Turns};
+
+    let (owner, agent, tenant) = retell_agent(&app, "acme").await;
+    let url = agent["webhook_url"].as_str().unwrap().to_owned();
+    let said = |text: &str, word: &str| {
+        json!({
+            "end_timestamp": 1_770_000_090_000i64,
+            "transcript_object": [
+                {"role": "agent", "content": text, "words": [
+                    {"word": word, "start": 0.4, "end": 0.8}, {"word": "again", "start": 0.81, "end": 0.9}]},
+                {"role": "user", "content": "Thanks.", "words": [{"word": "Thanks.", "start": 2.0, "end": 2.1}]}
+            ]
+        })
+    };
+    let ended = retell_event(
+        "call_ended",
+        "call-raw",
+        said("Welcome to the clinic", "Welcome"),
+    );
+    let r = send_retell(&app, &url, &ended).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let id = id_of(&app, &tenant, "call-raw").await;
+    let stored = app
+        .owner_strings(&format!(
+            "SELECT update_json FROM call_events WHERE tenant_id = '{tenant}'"
+        ))
+        .await;
+    let update: CallUpdate = switchboard_ingest::packed::unpack(&stored[0]).unwrap();
+    let key = switchboard::ingest::event_key_of(ended.as_bytes());
+    assert_eq!(update.fields.turns, Some(Turns::InRawEvent(key)));
+    let detail = app.get(&format!("/api/v1/calls/{id}"), &owner).await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.text);
+    assert_eq!(detail.body["turns"][0]["text"], "Welcome to the clinic");
+    assert_eq!(
+        detail.body["turns"][0]["words"][1],
+        json!({"word": "again", "start": 0.81, "end": 0.9})
+    );
+    assert_eq!(detail.body["turns"][1]["speaker"], "customer");
+    assert_eq!(calls_of(&app, &owner, "?q=clinic").await.len(), 1);
+
+    // An event without a transcript leaves the search text as it was; one
+    // with a later transcript takes it over.
+    let analyzed = retell_event(
+        "call_analyzed",
+        "call-raw",
+        json!({"end_timestamp": 1_770_000_090_000i64, "call_analysis": {"call_summary": "Booked."}}),
+    );
+    let mut later = said("Welcome to the dental practice", "Welcome");
+    later["end_timestamp"] = json!(1_770_000_095_000i64);
+    later["call_analysis"] = json!({"call_summary": "Booked."});
+    let corrected = retell_event("call_analyzed", "call-raw", later);
+    let r = send_retell(&app, &url, &analyzed).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(calls_of(&app, &owner, "?q=clinic").await.len(), 1);
+    let r = send_retell(&app, &url, &corrected).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(calls_of(&app, &owner, "?q=clinic").await.is_empty());
+    assert_eq!(calls_of(&app, &owner, "?q=dental").await.len(), 1);
+    let detail = app.get(&format!("/api/v1/calls/{id}"), &owner).await;
+    assert_eq!(
+        detail.body["turns"][0]["text"], "Welcome to the dental practice",
+        "{}",
+        detail.text
+    );
+    assert_eq!(detail.body["provider_analysis"]["summary"], "Booked.");
+    // A late redelivery of the first transcript does not take it back.
+    let r = send_retell(&app, &url, &ended).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(calls_of(&app, &owner, "?q=dental").await.len(), 1);
+
+    // Without its raw document the call is still shown, without turns.
+    let raw = app
+        .state
+        .config
+        .data_dir
+        .join(format!("objects/{tenant}/raw/{id}.json"));
+    std::fs::remove_file(&raw).expect("the raw document is a file");
+    let detail = app.get(&format!("/api/v1/calls/{id}"), &owner).await;
+    assert_eq!(detail.status, StatusCode::OK, "{}", detail.text);
+    assert_eq!(detail.body["turns"], json!([]));
+    assert_eq!(detail.body["provider_analysis"]["summary"], "Booked.");
 }
 
 /// PostgreSQL refuses a NUL in text, and a stored value nested as deep as a

@@ -232,12 +232,21 @@ pub async fn get(
 ) -> ApiResult<Json<CallView>> {
     let id = parse_id::<CallId>(&id)?;
     let mut tx = state.db.tenant(auth.ctx.scope(), Mode::Read).await?;
-    let call = calls::get(&mut tx, id)
+    let mut call = calls::get(&mut tx, id)
         .await?
         .ok_or_else(Problem::not_found)?;
     let job = pipeline_jobs::get(&mut tx, id).await?;
     let analysis = analyses::document(&mut tx, id).await?;
     tx.commit().await?;
+    match ingest::load_turns(&state.objects, auth.ctx.scope(), &mut call).await {
+        // Only an event never answered 2xx lacks its raw entry (its process
+        // stopped before writing it): the call is shown without its
+        // transcript until the sender's resend writes it.
+        Err(ingest::IngestError::Transcript(reason)) => {
+            tracing::warn!(call = %id, %reason, "a call's transcript is not in its raw document");
+        }
+        other => other?,
+    }
     let mut view = CallView::new(call, true);
     view.stages.analysis = job.map(|j| AnalysisStage::from(&j));
     view.analysis = analysis

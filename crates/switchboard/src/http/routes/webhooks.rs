@@ -320,7 +320,7 @@ pub async fn receive(
     let raw = if is_form {
         ingest::RawPayload::Text(String::from_utf8_lossy(&body).into_owned())
     } else {
-        ingest::RawPayload::parsed_json(&body)
+        ingest::RawPayload::provider_body(&body)
     };
     let has_recording = update.fields.recording_url.is_some();
     let owner = owning_agent(&state, &scope, &agent, &update).await?;
