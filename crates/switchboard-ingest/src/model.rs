@@ -630,6 +630,46 @@ mod tests {
     }
 
     #[test]
+    fn transcripts_kept_elsewhere_are_written_as_their_event_and_win_like_turns() {
+        let turns = Turns::Here(vec![Turn {
+            speaker: Speaker::Customer,
+            text: "Hello".into(),
+            start: None,
+            end: None,
+            words: vec![],
+        }]);
+        let elsewhere = Turns::InRawEvent("k2".into());
+        assert_eq!(
+            serde_json::to_value(&elsewhere).unwrap(),
+            serde_json::json!({"raw_event": "k2"})
+        );
+        assert_eq!(
+            serde_json::to_value(&turns).unwrap(),
+            serde_json::json!([{"speaker": "customer", "text": "Hello"}])
+        );
+        for t in [&turns, &elsewhere] {
+            let back: Turns = serde_json::from_str(&to_stored_json(t)).unwrap();
+            assert_eq!(&back, t);
+        }
+        assert!(serde_json::from_str::<Turns>(r#"{"raw_event": "k", "x": 1}"#).is_err());
+        assert!(serde_json::from_str::<Turns>(r#""k""#).is_err());
+
+        let with = |turns: Turns| CallFields {
+            turns: Some(turns),
+            ..Default::default()
+        };
+        let (_, fields) = merge(vec![
+            update(Stage::Analyzed, 5, with(elsewhere.clone())),
+            update(Stage::Ended, 9, with(turns.clone())),
+            update(Stage::Analyzed, 7, CallFields::default()),
+        ]);
+        assert_eq!(fields.turns, Some(elsewhere));
+        assert!(fields.has_turns());
+        assert_eq!(fields.turns_here(), None);
+        assert!(!with(Turns::Here(vec![])).has_turns());
+    }
+
+    #[test]
     fn later_stages_win_field_by_field_without_erasing() {
         let started = update(
             Stage::Started,
