@@ -1333,6 +1333,16 @@ async fn write_one(
                 job.received_at,
                 &job.raw,
             )?;
+            // A resend that puts back the raw entry holding the call's
+            // transcript (decision 0026) lets an analysis that could not
+            // read it run again.
+            let restores_transcript = matches!(
+                &record.fields.turns,
+                Some(Turns::InRawEvent(key)) if *key == job.event_key
+            );
+            if !new && document.is_some() && restores_transcript {
+                pipeline_jobs::enqueue(tx, call, job.received_at).await?;
+            }
             (record, document.map(Bytes::from), false, !new)
         }
     };

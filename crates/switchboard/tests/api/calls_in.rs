@@ -2876,10 +2876,15 @@ async fn webhook_transcripts_are_read_from_the_raw_document(app: TestApp) {
         detail.text
     );
     assert_eq!(detail.body["provider_analysis"]["summary"], "Booked.");
-    // A late redelivery of the first transcript does not take it back.
+    let revision =
+        format!("SELECT CAST(revision AS TEXT) FROM pipeline_jobs WHERE tenant_id = '{tenant}'");
+    let queued = app.owner_strings(&revision).await;
+    // A late redelivery of the first transcript does not take it back, nor
+    // queue the analysis again.
     let r = send_retell(&app, &url, &ended).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(calls_of(&app, &owner, "?q=dental").await.len(), 1);
+    assert_eq!(app.owner_strings(&revision).await, queued);
 
     // Without its raw document the call is still shown, without turns.
     let raw = app
@@ -2892,6 +2897,19 @@ async fn webhook_transcripts_are_read_from_the_raw_document(app: TestApp) {
     assert_eq!(detail.status, StatusCode::OK, "{}", detail.text);
     assert_eq!(detail.body["turns"], json!([]));
     assert_eq!(detail.body["provider_analysis"]["summary"], "Booked.");
+    // The resend of the event that holds the transcript puts its entry
+    // back, and queues the analysis that could not read it again.
+    let r = send_retell(&app, &url, &corrected).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["duplicate"], true, "{}", r.text);
+    let detail = app.get(&format!("/api/v1/calls/{id}"), &owner).await;
+    assert_eq!(
+        detail.body["turns"][0]["text"], "Welcome to the dental practice",
+        "{}",
+        detail.text
+    );
+    let again: i64 = app.owner_strings(&revision).await[0].parse().unwrap();
+    assert_eq!(again, queued[0].parse::<i64>().unwrap() + 1);
 }
 
 /// PostgreSQL refuses a NUL in text, and a stored value nested as deep as a
