@@ -199,8 +199,9 @@ fn document(call: &str, meta: &Value, results: Option<&Value>) -> Value {
     doc
 }
 
-/// Imports every call of `org` under the root into the tenant. A call
-/// whose recording cannot be read is taken without it, and reported.
+/// Imports every call of `org` under the root into the tenant, [`CHUNK`]
+/// calls at a time. A call whose recording cannot be read is taken without
+/// it, and reported.
 pub async fn import(
     state: &AppState,
     scope: &TenantScope,
@@ -225,85 +226,102 @@ pub async fn import(
         .try_collect()
         .await
         .with_context(|| format!("listing {audio_dir}"))?;
-    // Reading, ingesting, then the recordings: a third of the bar each.
-    let total = metas.len();
-    let steps = total * 3;
-
-    let mut lines = Vec::with_capacity(total);
-    let mut taken = Vec::with_capacity(total);
-    for (i, path) in metas.iter().enumerate() {
-        let call = path
-            .filename()
-            .and_then(|f| f.strip_suffix(".json"))
-            .unwrap_or("")
-            .to_owned();
-        let read = read_call(layout, root, org, &call, path).await;
-        let (result, raw) = match read {
-            Ok((meta, doc)) => {
-                let raw = serde_json::to_vec(&doc).unwrap_or_default();
-                taken.push((i + 1, call, meta));
-                (call_json::parse_value(doc), raw)
-            }
-            Err(e) => (Err(vec![e]), Vec::new()),
-        };
-        lines.push(Line {
-            line: i + 1,
-            result,
-            raw,
-        });
-        progress(i + 1, steps);
-    }
-    let mut report = ingest::import(state, scope, lines.into_iter().map(Ok), |n| {
-        progress(total + n, steps)
-    })
-    .await?;
-
-    // Recordings, for the calls that were taken (now or before), found by
-    // the file's name without its extension (the first listed of several).
     let mut audio_of: std::collections::HashMap<&str, &Path> = Default::default();
     for path in &audio {
         if let Some((stem, _)) = path.filename().and_then(|f| f.rsplit_once('.')) {
             audio_of.entry(stem).or_insert(path);
         }
     }
-    for (n, (line, stem, meta)) in taken.iter().enumerate() {
-        progress(2 * total + n + 1, steps);
-        let Some(path) = audio_of.get(stem.as_str()) else {
-            continue;
-        };
-        let Some(format) = path.extension().and_then(AudioFormat::from_extension) else {
-            continue;
-        };
-        let external = first_text(meta, &["call_id", "id", "contact_id"])
-            .map(str::trim)
-            .unwrap_or(stem)
-            .to_owned();
-        let mut tx = state.db.tenant(scope, Mode::Read).await?;
-        let call =
-            calls::find_external(&mut tx, switchboard_ingest::Source::Import, &external).await?;
-        tx.commit().await?;
-        let Some(call) = call.filter(|c| c.audio_status != "stored") else {
-            continue;
-        };
-        let bytes = match layout.read(path).await {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => continue,
-            Err(why) => {
-                report.audio_errors.push(ingest::LineErrors {
-                    line: *line,
-                    errors: vec![crate::http::problem::FieldError {
-                        field: "audio".into(),
-                        message: why,
-                    }],
-                });
-                continue;
+    // Each chunk is read, ingested, then given its recordings: three steps
+    // of the bar per call.
+    let steps = metas.len() * 3;
+    let mut report = ImportReport::default();
+    for (chunk, paths) in metas.chunks(CHUNK).enumerate() {
+        let first = chunk * CHUNK;
+        let mut lines = Vec::with_capacity(paths.len());
+        let mut taken = Vec::with_capacity(paths.len());
+        for (j, path) in paths.iter().enumerate() {
+            let line = first + j + 1;
+            let call = path
+                .filename()
+                .and_then(|f| f.strip_suffix(".json"))
+                .unwrap_or("")
+                .to_owned();
+            let (result, raw) = match read_call(layout, root, org, &call, path).await {
+                Ok((meta, doc)) => {
+                    let raw = serde_json::to_vec(&doc).unwrap_or_default();
+                    taken.push((line, call, meta));
+                    (call_json::parse_value(doc), raw)
+                }
+                Err(e) => (Err(vec![e]), Vec::new()),
+            };
+            lines.push(Line { line, result, raw });
+            progress(first * 3 + j + 1, steps);
+        }
+        let read = first * 3 + paths.len();
+        let part = ingest::import(state, scope, lines.into_iter().map(Ok), |n| {
+            progress(read + n, steps)
+        })
+        .await?;
+        report.absorb(part);
+        let ingested = read + paths.len();
+        for (n, (line, stem, meta)) in taken.iter().enumerate() {
+            progress(ingested + n + 1, steps);
+            if let Some(path) = audio_of.get(stem.as_str()) {
+                adopt_recording(state, scope, layout, (*line, stem, meta), path, &mut report)
+                    .await?;
             }
-        };
-        let key = ObjectKey::audio(scope, call.id, format);
-        state.objects.put(&key, bytes).await?;
-        crate::recordings::adopt_audio(state, scope, call.id, &key).await?;
+        }
+        progress(first * 3 + paths.len() * 3, steps);
     }
     Ok(report)
+}
+
+/// Calls read, ingested and given their recordings at a time: a layout's
+/// size bounds the time an import takes, not the memory it holds.
+pub const CHUNK: usize = 256;
+
+/// Stores the recording at `path` as the audio of the call taken from
+/// `line`, unless the call has one; a file that cannot be read is reported.
+async fn adopt_recording(
+    state: &AppState,
+    scope: &TenantScope,
+    layout: &Layout,
+    (line, stem, meta): (usize, &str, &Value),
+    path: &Path,
+    report: &mut ImportReport,
+) -> anyhow::Result<()> {
+    let Some(format) = path.extension().and_then(AudioFormat::from_extension) else {
+        return Ok(());
+    };
+    let external = first_text(meta, &["call_id", "id", "contact_id"])
+        .map(str::trim)
+        .unwrap_or(stem)
+        .to_owned();
+    let mut tx = state.db.tenant(scope, Mode::Read).await?;
+    let call = calls::find_external(&mut tx, switchboard_ingest::Source::Import, &external).await?;
+    tx.commit().await?;
+    let Some(call) = call.filter(|c| c.audio_status != "stored") else {
+        return Ok(());
+    };
+    let bytes = match layout.read(path).await {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(()),
+        Err(why) => {
+            report.audio_errors.push(ingest::LineErrors {
+                line,
+                errors: vec![crate::http::problem::FieldError {
+                    field: "audio".into(),
+                    message: why,
+                }],
+            });
+            return Ok(());
+        }
+    };
+    let key = ObjectKey::audio(scope, call.id, format);
+    state.objects.put(&key, bytes).await?;
+    crate::recordings::adopt_audio(state, scope, call.id, &key).await?;
+    Ok(())
 }
 
 /// A call's meta document and the call document made of it and its best

@@ -1508,6 +1508,18 @@ pub struct ImportReport {
     pub audio_errors: Vec<LineErrors>,
 }
 
+impl ImportReport {
+    /// Adds a later part of the same import.
+    pub fn absorb(&mut self, later: ImportReport) {
+        self.total += later.total;
+        self.accepted += later.accepted;
+        self.duplicates += later.duplicates;
+        self.failed += later.failed;
+        self.errors.extend(later.errors);
+        self.audio_errors.extend(later.audio_errors);
+    }
+}
+
 /// Invariant 1 for call documents read without the API's body extractor
 /// (Standard Webhooks bodies, import lines): the fields of `named` that name
 /// a tenant other than `scope`'s, by id or slug.

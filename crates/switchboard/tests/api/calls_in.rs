@@ -24,6 +24,7 @@ crate::on_both_backends!(
     twilio_recordings_are_fetched_with_the_tenant_credentials,
     imports_report_every_bad_line,
     cci_layouts_import_in_place,
+    cci_layouts_import_chunk_by_chunk,
     two_processes_extend_the_same_raw_documents,
     signature_variants_over_http,
     uploads_and_imports_outlast_the_request_timeout,
@@ -2267,6 +2268,70 @@ async fn cci_layouts_import_in_place(app: TestApp) {
         "{again}"
     );
     assert_eq!(calls_of(&app, &owner, "").await.len(), 2);
+}
+
+/// A layout larger than a chunk keeps its lines' numbers, reports, and
+/// recordings across chunks: the import never holds the whole layout.
+async fn cci_layouts_import_chunk_by_chunk(app: TestApp) {
+    let t = app.seed_tenant("acme").await;
+    let root = app.state.config.data_dir.join("cci-bulk");
+    let calls = 2 * switchboard::cci::CHUNK + 3;
+    let put = |rel: String, body: Vec<u8>| {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
+    };
+    // Sorted by name, so that line n is call n.
+    let name = |i: usize| format!("c{i:04}");
+    for i in 0..calls {
+        let meta = if i == 300 {
+            b"{not json".to_vec()
+        } else {
+            json!({"call_id": format!("bulk-{i}"), "start_time": "2026-03-01T10:00:00Z",
+                "caller": "+14155550123", "callee": "+14155550100"})
+            .to_string()
+            .into_bytes()
+        };
+        put(format!("bulk-org/meta/{}.json", name(i)), meta);
+    }
+    let with_audio = [0, switchboard::cci::CHUNK + 1, calls - 1];
+    for i in with_audio {
+        put(
+            format!("bulk-org/audio/{}.wav", name(i)),
+            format!("RIFF-{i}").into_bytes(),
+        );
+    }
+    let out = app
+        .cli(&[
+            "import",
+            "--tenant",
+            "acme",
+            "--cci",
+            root.to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("no report: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        (&report["total"], &report["accepted"], &report["failed"]),
+        (&json!(calls), &json!(calls - 1), &json!(1)),
+        "{report}"
+    );
+    assert_eq!(report["errors"][0]["line"], 301, "{report}");
+    for i in with_audio {
+        let sql = format!(
+            "SELECT audio_status FROM calls WHERE tenant_id = '{}' AND external_id = 'bulk-{i}'",
+            t.id
+        );
+        assert_eq!(app.owner_strings(&sql).await, ["stored"], "call {i}");
+    }
+    let count = format!(
+        "SELECT CAST(COUNT(*) AS TEXT) FROM calls WHERE tenant_id = '{}'",
+        t.id
+    );
+    assert_eq!(app.owner_strings(&count).await, [(calls - 1).to_string()]);
 }
 
 /// `switchboard import` beside the server (as two nodes would) adds events
