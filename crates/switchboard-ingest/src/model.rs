@@ -393,9 +393,7 @@ impl Turns {
             Turns::InRawEvent(_) => None,
         }
     }
-}
 
-impl Turns {
     /// The turns, when they are here rather than in a raw document.
     pub fn into_here(self) -> Option<Vec<Turn>> {
         match self {

@@ -226,6 +226,8 @@ pub async fn import(
         .try_collect()
         .await
         .with_context(|| format!("listing {audio_dir}"))?;
+    // Recordings, for the calls that were taken (now or before), found by
+    // the file's name without its extension (the first listed of several).
     let mut audio_of: std::collections::HashMap<&str, &Path> = Default::default();
     for path in &audio {
         if let Some((stem, _)) = path.filename().and_then(|f| f.rsplit_once('.')) {

@@ -256,19 +256,15 @@ impl Job {
     ) -> Job {
         // Turns that the raw document holds in a body the source's parser
         // reads again are stored there only (decision 0026).
-        let by_reference = matches!(raw, RawPayload::ProviderBody(_))
-            && body_parser(source).is_some()
-            && update.fields.has_turns();
-        let search_text = match update.fields.turns.take() {
-            Some(Turns::Here(turns)) if by_reference => {
-                update.fields.turns = Some(Turns::InRawEvent(event_key.clone()));
-                Some(model::search_text(&turns))
-            }
-            turns => {
-                update.fields.turns = turns;
-                None
-            }
+        let kept_in_raw =
+            matches!(raw, RawPayload::ProviderBody(_)) && body_parser(source).is_some();
+        let search_text = match update.fields.turns_here() {
+            Some(turns) if kept_in_raw && !turns.is_empty() => Some(model::search_text(turns)),
+            _ => None,
         };
+        if search_text.is_some() {
+            update.fields.turns = Some(Turns::InRawEvent(event_key.clone()));
+        }
         let packed = Packed::of(&update);
         let external_id = update.external_id.clone();
         let alone = Some(
@@ -1179,15 +1175,8 @@ pub async fn load_turns(
 /// The payload of event `event_key` in a raw document; `None` when the
 /// document does not (yet) parse or list it.
 fn raw_payload_of(document: &[u8], event_key: &str) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Entry<'a> {
-        #[serde(borrow)]
-        event_key: Cow<'a, str>,
-        #[serde(borrow)]
-        payload: &'a serde_json::value::RawValue,
-    }
-    let entries: Vec<Entry<'_>> = serde_json::from_slice(document).ok()?;
-    entries
+    raw_entries(document)
+        .ok()?
         .into_iter()
         .find(|e| e.event_key == event_key)
         .map(|e| e.payload.get().to_owned())
@@ -1372,11 +1361,14 @@ impl Puts<'_> {
     }
 }
 
-/// What an entry of `<tenant>/raw/<call>.json` is known by.
+/// An entry of `<tenant>/raw/<call>.json`: what it is known by, and the
+/// payload as received (borrowed, not read).
 #[derive(serde::Deserialize)]
 struct RawEntry<'a> {
     #[serde(borrow)]
     event_key: Cow<'a, str>,
+    #[serde(borrow)]
+    payload: &'a serde_json::value::RawValue,
 }
 
 /// An event's payload as received, for the raw document.
